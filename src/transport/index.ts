@@ -1,0 +1,15 @@
+/**
+ * The UDP overlay: a libp2p transport whose ONE udx socket listens, dials and punches.
+ */
+import { UdxTransport } from './transport.js'
+import type { UdxTransportComponents, UdxTransportInit } from './transport.js'
+import type { Transport } from '@libp2p/interface'
+
+export { UdxTransport, isUdxTransport, UDX_TRANSPORT_TAG } from './transport.js'
+export type { UdxTransportInit } from './transport.js'
+export { registerUdxProtocol, toUdpEndpoint, toUdxMultiaddr, isUdxMultiaddr, UDX_PROTOCOL } from './multiaddr.js'
+export type { UdpEndpoint } from './multiaddr.js'
+
+export function udxOverlay (init: UdxTransportInit = {}): (components: UdxTransportComponents) => Transport {
+  return (components) => new UdxTransport(components, init)
+}

@@ -1,0 +1,228 @@
+import UDX from 'udx-native'
+import { TimeoutError } from '@libp2p/interface'
+import type { UDXSocket, UDXStream } from 'udx-native'
+import type { Logger } from '@libp2p/interface'
+import { decodeControlMessage, encodeControlMessage, isControlMessage, MessageType, RejectReason } from './control-message.js'
+import type { ControlMessage } from './control-message.js'
+import type { UdpEndpoint } from './multiaddr.js'
+
+export interface OverlaySocketInit {
+  /** first HELLO retransmit interval; short, because a punched path opens as soon as the peer's NAT sees traffic */
+  helloIntervalMs: number
+  /** retransmit interval ceiling after exponential growth */
+  maxHelloIntervalMs: number
+  /** how long a dial retransmits HELLO before giving up */
+  dialTimeoutMs: number
+  /** inbound connections still being set up at once; more are refused so a HELLO flood can't exhaust memory */
+  maxPendingInbound: number
+  /** idle keepalive on every stream, so NAT mappings along the path stay open */
+  keepAliveMs: number
+  log: Logger
+}
+
+export type InboundStreamHandler = (stream: UDXStream, remote: UdpEndpoint) => void
+
+interface PendingDial {
+  stream: UDXStream
+  remote: UdpEndpoint
+  resolve: () => void
+  reject: (err: Error) => void
+}
+
+export class DialRejectedError extends Error {
+  override name = 'DialRejectedError'
+}
+
+/**
+ * The one UDP socket of a node. It listens, dials and punches, so the NAT mapping a gateway observes for this
+ * node is the same one other peers are told to dial. Streams are udx (reliable, congestion controlled); a tiny
+ * HELLO/ACCEPT exchange of raw datagrams agrees on stream ids before a stream connects.
+ */
+export class OverlaySocket {
+  private readonly udx = new UDX()
+  private readonly socket: UDXSocket
+  private readonly init: OverlaySocketInit
+  private readonly log: Logger
+  private readonly pendingDials = new Map<number, PendingDial>()
+  /** inbound set-ups by `host:port/dialerStreamId`, so a retransmitted HELLO gets the same ACCEPT */
+  private readonly accepted = new Map<string, UDXStream>()
+  private inboundHandler?: InboundStreamHandler
+  private isClosed = false
+
+  constructor (init: OverlaySocketInit) {
+    this.init = init
+    this.log = init.log
+    this.socket = this.udx.createSocket()
+    this.socket.on('message', (buf, rinfo) => { this.onDatagram(buf, rinfo) })
+    this.socket.on('error', (err) => { this.log.error('overlay socket error - %e', err) })
+  }
+
+  get closed (): boolean {
+    return this.isClosed
+  }
+
+  get bound (): boolean {
+    return this.socket.bound
+  }
+
+  address (): UdpEndpoint | undefined {
+    const address = this.socket.address()
+    if (address == null) return undefined
+    return { host: address.host, port: address.port, family: address.family === 6 ? 6 : 4 }
+  }
+
+  bind (host: string, port: number): UdpEndpoint {
+    if (this.isClosed) throw new Error('overlay socket is closed')
+    const current = this.address()
+    if (current != null) {
+      if ((port === 0 || port === current.port) && host === current.host) return current
+      throw new Error(`the UDP overlay uses one socket per node; it is already bound to ${current.host}:${current.port}, cannot also listen on ${host}:${port}`)
+    }
+    this.socket.bind(port, host)
+    const bound = this.address()
+    if (bound == null) throw new Error(`could not bind UDP socket to ${host}:${port}`)
+    this.log('overlay socket bound to %s:%d', bound.host, bound.port)
+    return bound
+  }
+
+  setInboundHandler (handler: InboundStreamHandler | undefined): void {
+    this.inboundHandler = handler
+  }
+
+  /**
+   * Opens a stream to a remote overlay socket. HELLO is retransmitted until the listener accepts, which also
+   * makes the dial the punch for the dialer's side of a hole punch.
+   */
+  async dial (remote: UdpEndpoint, signal: AbortSignal): Promise<UDXStream> {
+    if (this.isClosed) throw new Error('overlay socket is closed')
+    if (!this.bound) this.bind(remote.family === 6 ? '::' : '0.0.0.0', 0)
+    const stream = this.createStream()
+    const hello = encodeControlMessage({ type: MessageType.HELLO, dialerStreamId: stream.id })
+    const timeout = AbortSignal.timeout(this.init.dialTimeoutMs)
+    const abort = AbortSignal.any([signal, timeout])
+    let timer: NodeJS.Timeout | undefined
+
+    try {
+      await new Promise<void>((resolve, reject) => {
+        this.pendingDials.set(stream.id, { stream, remote, resolve, reject })
+        let interval = this.init.helloIntervalMs
+        const send = (): void => {
+          this.socket.trySend(hello, remote.port, remote.host)
+          interval = Math.min(interval * 1.5, this.init.maxHelloIntervalMs)
+          timer = setTimeout(send, interval)
+        }
+        const onAbort = (): void => {
+          reject(timeout.aborted
+            ? new TimeoutError(`no answer from ${remote.host}:${remote.port} over UDP within ${this.init.dialTimeoutMs} ms`)
+            : abort.reason instanceof Error ? abort.reason : new Error('dial aborted'))
+        }
+        if (abort.aborted) { onAbort(); return }
+        abort.addEventListener('abort', onAbort, { once: true })
+        send()
+      })
+    } catch (err) {
+      stream.destroy()
+      throw err
+    } finally {
+      clearTimeout(timer)
+      this.pendingDials.delete(stream.id)
+    }
+    return stream
+  }
+
+  /** Sends punch datagrams to `remote` every `intervalMs` until `signal` aborts. */
+  async punch (remote: UdpEndpoint, intervalMs: number, signal: AbortSignal): Promise<number> {
+    if (!this.bound) throw new Error('cannot punch before the overlay socket is bound')
+    let sent = 0
+    while (!signal.aborted && !this.isClosed) {
+      this.socket.trySend(encodeControlMessage({ type: MessageType.PUNCH }), remote.port, remote.host)
+      sent++
+      await new Promise<void>(resolve => {
+        const timer = setTimeout(resolve, intervalMs)
+        signal.addEventListener('abort', () => { clearTimeout(timer); resolve() }, { once: true })
+      })
+    }
+    return sent
+  }
+
+  async close (): Promise<void> {
+    if (this.isClosed) return
+    this.isClosed = true
+    for (const pending of this.pendingDials.values()) pending.reject(new Error('overlay socket closed'))
+    for (const stream of this.socket.streams) stream.destroy()
+    await this.socket.close()
+  }
+
+  private createStream (): UDXStream {
+    let id: number
+    do {
+      id = crypto.getRandomValues(new Uint32Array(1))[0] ?? 0
+    } while (id === 0 || this.pendingDials.has(id) || [...this.socket.streams].some(s => s.id === id))
+    return this.udx.createStream(id)
+  }
+
+  private onDatagram (buf: Buffer, rinfo: { host: string, port: number, family: number }): void {
+    if (!isControlMessage(buf)) return
+    let message: ControlMessage
+    try {
+      message = decodeControlMessage(buf)
+    } catch (err) {
+      // a stray or hostile datagram must never take the socket down
+      this.log('ignoring malformed control datagram from %s:%d - %e', rinfo.host, rinfo.port, err)
+      return
+    }
+    const remote: UdpEndpoint = { host: rinfo.host, port: rinfo.port, family: rinfo.family === 6 ? 6 : 4 }
+    switch (message.type) {
+      case MessageType.HELLO: this.onHello(message.dialerStreamId, remote); break
+      case MessageType.ACCEPT: this.onAccept(message.dialerStreamId, message.listenerStreamId, remote); break
+      case MessageType.REJECT: this.onReject(message.dialerStreamId, message.reason, remote); break
+      case MessageType.PUNCH: break
+    }
+  }
+
+  private onHello (dialerStreamId: number, remote: UdpEndpoint): void {
+    const key = `${remote.host}:${remote.port}/${dialerStreamId}`
+    const existing = this.accepted.get(key)
+    if (existing != null) {
+      this.send({ type: MessageType.ACCEPT, dialerStreamId, listenerStreamId: existing.id }, remote)
+      return
+    }
+    if (this.inboundHandler == null) {
+      this.send({ type: MessageType.REJECT, dialerStreamId, reason: RejectReason.NOT_LISTENING }, remote)
+      return
+    }
+    if (this.accepted.size >= this.init.maxPendingInbound) {
+      this.send({ type: MessageType.REJECT, dialerStreamId, reason: RejectReason.OVERLOADED }, remote)
+      return
+    }
+    const stream = this.createStream()
+    stream.connect(this.socket, dialerStreamId, remote.port, remote.host)
+    stream.setKeepalive(this.init.keepAliveMs)
+    this.accepted.set(key, stream)
+    // keep the entry while the dialer may still be retransmitting HELLO, then forget it
+    const forget = setTimeout(() => this.accepted.delete(key), this.init.dialTimeoutMs + 1000)
+    stream.once('close', () => { clearTimeout(forget); this.accepted.delete(key) })
+    this.send({ type: MessageType.ACCEPT, dialerStreamId, listenerStreamId: stream.id }, remote)
+    this.inboundHandler(stream, remote)
+  }
+
+  private onAccept (dialerStreamId: number, listenerStreamId: number, remote: UdpEndpoint): void {
+    const pending = this.pendingDials.get(dialerStreamId)
+    // late duplicate ACCEPTs, or ones from an address we never dialed, are ignored
+    if (pending == null || pending.remote.port !== remote.port || pending.remote.host !== remote.host) return
+    this.pendingDials.delete(dialerStreamId)
+    pending.stream.connect(this.socket, listenerStreamId, remote.port, remote.host)
+    pending.stream.setKeepalive(this.init.keepAliveMs)
+    pending.resolve()
+  }
+
+  private onReject (dialerStreamId: number, reason: RejectReason, remote: UdpEndpoint): void {
+    const pending = this.pendingDials.get(dialerStreamId)
+    if (pending == null || pending.remote.port !== remote.port || pending.remote.host !== remote.host) return
+    pending.reject(new DialRejectedError(`${remote.host}:${remote.port} refused the connection: ${reason === RejectReason.NOT_LISTENING ? 'not listening' : 'overloaded'}`))
+  }
+
+  private send (message: ControlMessage, remote: UdpEndpoint): void {
+    this.socket.trySend(encodeControlMessage(message), remote.port, remote.host)
+  }
+}

@@ -1,0 +1,123 @@
+import { serviceCapabilities, transportSymbol } from '@libp2p/interface'
+import type { ComponentLogger, Connection, CreateListenerOptions, DialTransportOptions, Listener, Logger, Transport } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import { UdxListener } from './listener.js'
+import { isUdxMultiaddr, toUdpEndpoint } from './multiaddr.js'
+import type { UdpEndpoint } from './multiaddr.js'
+import { OverlaySocket } from './overlay-socket.js'
+import { toMultiaddrConnection } from './udx-connection.js'
+
+export interface UdxTransportInit {
+  /** how long a dial waits for the remote overlay socket to answer; default 5000 */
+  dialTimeoutMs?: number
+  /** first HELLO retransmit interval, default 50 ms; also the cadence of the dialer's side of a punch */
+  helloIntervalMs?: number
+  /** HELLO retransmit ceiling, default 1000 ms */
+  maxHelloIntervalMs?: number
+  /** inbound set-ups in one dial-timeout window before new ones are refused, default 1024 */
+  maxPendingInbound?: number
+  /** idle keepalive per connection so NAT mappings stay open, default 5000 ms (Linux drops idle UDP after 30 s) */
+  keepAliveMs?: number
+  /** how long a graceful close waits for the remote before resetting, default 2000 ms */
+  closeTimeoutMs?: number
+}
+
+export interface UdxTransportComponents {
+  logger: ComponentLogger
+}
+
+const defaults: Required<UdxTransportInit> = {
+  dialTimeoutMs: 5000,
+  helloIntervalMs: 50,
+  maxHelloIntervalMs: 1000,
+  maxPendingInbound: 1024,
+  keepAliveMs: 5000,
+  closeTimeoutMs: 2000
+}
+
+/** Marks the UDP overlay transport so the hole puncher can find it among libp2p's transports. */
+export const UDX_TRANSPORT_TAG = '@natmesh/udx'
+
+export class UdxTransport implements Transport {
+  readonly [transportSymbol] = true
+  readonly [Symbol.toStringTag] = UDX_TRANSPORT_TAG
+  readonly [serviceCapabilities] = ['@libp2p/transport']
+
+  private readonly components: UdxTransportComponents
+  private readonly init: Required<UdxTransportInit>
+  private readonly log: Logger
+  socket: OverlaySocket
+
+  constructor (components: UdxTransportComponents, init: UdxTransportInit = {}) {
+    this.components = components
+    this.init = { ...defaults, ...init }
+    this.log = components.logger.forComponent('natmesh:udx')
+    this.socket = this.createSocket()
+  }
+
+  private createSocket (): OverlaySocket {
+    return new OverlaySocket({
+      helloIntervalMs: this.init.helloIntervalMs,
+      maxHelloIntervalMs: this.init.maxHelloIntervalMs,
+      dialTimeoutMs: this.init.dialTimeoutMs,
+      maxPendingInbound: this.init.maxPendingInbound,
+      keepAliveMs: this.init.keepAliveMs,
+      log: this.components.logger.forComponent('natmesh:udx:socket')
+    })
+  }
+
+  /** A stopped node may be started again; its old socket is gone, so it gets a new one. */
+  async start (): Promise<void> {
+    if (this.socket.closed) this.socket = this.createSocket()
+  }
+
+  async dial (ma: Multiaddr, options: DialTransportOptions): Promise<Connection> {
+    const remote = toUdpEndpoint(ma)
+    if (remote == null) throw new Error(`not a UDP overlay address: ${ma.toString()}`)
+    this.log('dialing %a', ma)
+    const stream = await this.socket.dial(remote, options.signal)
+    const maConn = toMultiaddrConnection({
+      stream,
+      direction: 'outbound',
+      remoteAddr: ma,
+      log: this.components.logger.forComponent('natmesh:udx:connection'),
+      closeTimeoutMs: this.init.closeTimeoutMs
+    })
+    try {
+      return await options.upgrader.upgradeOutbound(maConn, options)
+    } catch (err) {
+      maConn.abort(err instanceof Error ? err : new Error(String(err)))
+      throw err
+    }
+  }
+
+  /** Sends punch datagrams from the node's one socket, opening its NAT for `remote`, until `signal` aborts. */
+  async punch (remote: UdpEndpoint, signal: AbortSignal, intervalMs = this.init.helloIntervalMs): Promise<number> {
+    return this.socket.punch(remote, intervalMs, signal)
+  }
+
+  createListener (options: CreateListenerOptions): Listener {
+    return new UdxListener({
+      socket: this.socket,
+      upgrader: options.upgrader,
+      logger: this.components.logger,
+      closeTimeoutMs: this.init.closeTimeoutMs
+    })
+  }
+
+  listenFilter (multiaddrs: Multiaddr[]): Multiaddr[] {
+    return multiaddrs.filter(isUdxMultiaddr)
+  }
+
+  dialFilter (multiaddrs: Multiaddr[]): Multiaddr[] {
+    return multiaddrs.filter(isUdxMultiaddr)
+  }
+
+  async stop (): Promise<void> {
+    await this.socket.close()
+  }
+}
+
+export function isUdxTransport (transport: Transport): transport is UdxTransport {
+  return transport[Symbol.toStringTag] === UDX_TRANSPORT_TAG
+}
