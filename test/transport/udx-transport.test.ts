@@ -6,6 +6,7 @@ import { ping } from '@libp2p/ping'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Libp2p } from '@libp2p/interface'
 import { toUdpEndpoint, udxOverlay } from '../../src/transport/index.js'
+import { waitFor } from '../helpers/wait-for.js'
 
 async function node (port = 0, init: Parameters<typeof udxOverlay>[0] = {}): Promise<Libp2p<{ ping: ReturnType<ReturnType<typeof ping>> }>> {
   return createLibp2p({
@@ -39,7 +40,8 @@ describe('UDP overlay transport', () => {
     nodes.push(a, b)
     await a.dial(b.getMultiaddrs()[0]!)
     const aPort = toUdpEndpoint(a.getMultiaddrs()[0]!)?.port
-    const seenByB = toUdpEndpoint(b.getConnections(a.peerId)[0]!.remoteAddr)?.port
+    const inbound = await waitFor(() => b.getConnections(a.peerId)[0], 2000, 'the inbound connection on b')
+    const seenByB = toUdpEndpoint(inbound.remoteAddr)?.port
     expect(seenByB).toBe(aPort)
   })
 

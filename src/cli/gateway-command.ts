@@ -1,0 +1,29 @@
+import { Command } from 'commander'
+import { loadGatewayConfig } from '../config/index.js'
+import { createGateway } from '../gateway/gateway.js'
+import { loadOrCreateIdentity } from '../identity.js'
+import { createLogger } from '../logging.js'
+import { runUntilSignal } from './daemon.js'
+import { addGatewayOptions, gatewayFlags } from './options.js'
+import { printEvent } from './output.js'
+
+export function gatewayCommand (): Command {
+  return addGatewayOptions(new Command('gateway'))
+    .description('run a gateway: circuit relay, observed addresses, hole-punch coordination, HTTP API and metrics')
+    .action(async (options: Record<string, unknown>) => {
+      const json = options.json === true
+      const config = await loadGatewayConfig({ file: options.config as string | undefined, env: process.env, flags: gatewayFlags(options) })
+      const logger = createLogger({ level: config.logLevel, json })
+      const identity = await loadOrCreateIdentity(config.identityFile)
+      if (identity.created) logger.info(`created identity ${identity.peerId.toString()} in ${config.identityFile}`)
+      const gateway = await createGateway(config, { privateKey: identity.privateKey, logger })
+      await gateway.start()
+      printEvent({
+        event: 'gateway-started',
+        peerId: gateway.node.peerId.toString(),
+        addrs: gateway.node.getMultiaddrs().map(String),
+        api: gateway.apiUrl ?? ''
+      }, json)
+      await runUntilSignal('gateway', logger, async () => { await gateway.stop() })
+    })
+}

@@ -1,0 +1,26 @@
+import { Command, CommanderError } from 'commander'
+import { ConfigError } from '../config/index.js'
+import { catCommand } from './cat-command.js'
+import { demoCommand } from './demo-command.js'
+import { gatewayCommand } from './gateway-command.js'
+import { labCommand } from './lab-command.js'
+import { peerCommand } from './peer-command.js'
+
+const program = new Command('natmesh')
+  .description('mesh networking for edge nodes behind NATs')
+  .showHelpAfterError()
+  .addCommand(gatewayCommand())
+  .addCommand(peerCommand())
+  .addCommand(catCommand())
+  .addCommand(labCommand())
+  .addCommand(demoCommand())
+
+try {
+  await program.parseAsync(process.argv)
+} catch (err) {
+  if (err instanceof CommanderError) process.exit(err.exitCode)
+  // configuration and usage mistakes get their message, not a stack trace
+  const message = err instanceof ConfigError ? err.message : `natmesh: ${err instanceof Error ? err.message : String(err)}`
+  process.stderr.write(message + '\n')
+  process.exit(err instanceof ConfigError ? 2 : 1)
+}

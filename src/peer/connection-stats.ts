@@ -1,0 +1,81 @@
+import type { Path } from './events.js'
+
+export interface PeerConnectionStats {
+  peer: string
+  /** the best open path: direct when there is one */
+  path: Path | 'none'
+  remoteAddr?: string
+  rttMs?: number
+  bytesSent: number
+  bytesReceived: number
+  /** time from the relayed connection to the direct one, when a hole punch succeeded */
+  directAfterMs?: number
+  holePunchAttempts: number
+}
+
+interface Entry extends PeerConnectionStats {
+  open: Map<string, { path: Path, remoteAddr: string }>
+}
+
+/** Per remote peer: which paths are open, how fast, and how many bytes natmesh's own protocols moved. */
+export class ConnectionStats {
+  private readonly peers = new Map<string, Entry>()
+
+  opened (peer: string, connectionId: string, path: Path, remoteAddr: string): void {
+    this.entry(peer).open.set(connectionId, { path, remoteAddr })
+    this.refreshPath(peer)
+  }
+
+  closed (peer: string, connectionId: string): void {
+    const entry = this.peers.get(peer)
+    if (entry == null) return
+    entry.open.delete(connectionId)
+    this.refreshPath(peer)
+  }
+
+  rtt (peer: string, rttMs: number): void {
+    this.entry(peer).rttMs = rttMs
+  }
+
+  holePunch (peer: string, attempts: number, directAfterMs?: number): void {
+    const entry = this.entry(peer)
+    entry.holePunchAttempts += attempts
+    if (directAfterMs != null) entry.directAfterMs = directAfterMs
+  }
+
+  bytes (peer: string, sent: number, received: number): void {
+    const entry = this.entry(peer)
+    entry.bytesSent += sent
+    entry.bytesReceived += received
+  }
+
+  get (peer: string): PeerConnectionStats | undefined {
+    const entry = this.peers.get(peer)
+    return entry == null ? undefined : toStats(entry)
+  }
+
+  list (): PeerConnectionStats[] {
+    return [...this.peers.values()].map(toStats)
+  }
+
+  private entry (peer: string): Entry {
+    let entry = this.peers.get(peer)
+    if (entry == null) {
+      entry = { peer, path: 'none', bytesSent: 0, bytesReceived: 0, holePunchAttempts: 0, open: new Map() }
+      this.peers.set(peer, entry)
+    }
+    return entry
+  }
+
+  private refreshPath (peer: string): void {
+    const entry = this.entry(peer)
+    const open = [...entry.open.values()]
+    const best = open.find(c => c.path === 'direct') ?? open[0]
+    entry.path = best?.path ?? 'none'
+    entry.remoteAddr = best?.remoteAddr
+  }
+}
+
+function toStats ({ open: _open, ...stats }: Entry): PeerConnectionStats {
+  return { ...stats }
+}

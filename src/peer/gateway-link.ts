@@ -1,0 +1,154 @@
+import { pbStream } from '@libp2p/utils'
+import { multiaddr } from '@multiformats/multiaddr'
+import type { Connection, Libp2p, Logger, PeerId } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import { isUdxMultiaddr } from '../transport/index.js'
+import type { OverlayTransport, PeerEvent } from './events.js'
+import { HopMessage, Status } from './pb/circuit-hop.js'
+import { isRelayed, relayAddress } from './relay-address.js'
+
+export const HOP_PROTOCOL = '/libp2p/circuit/relay/0.2.0/hop'
+
+export interface GatewayLinkInit {
+  gateway: PeerId
+  /** every known address of the gateway; UDP overlay ones are tried first, TCP ones are the fallback */
+  addresses: Multiaddr[]
+  /** how long to wait for one address before trying the next (UDP blocked → TCP) */
+  dialTimeoutMs: number
+  reconnect: { initialDelayMs: number, maxDelayMs: number }
+  /** renew a reservation this long before it expires */
+  refreshBeforeExpiryMs: number
+  node: Libp2p
+  log: Logger
+  emit: (event: PeerEvent) => void
+}
+
+/**
+ * Keeps one gateway usable: a connection (UDP overlay first, TCP when UDP is blocked), a relay reservation
+ * renewed before it expires, and reconnection with exponential backoff when the gateway goes away.
+ */
+export class GatewayLink {
+  private readonly init: GatewayLinkInit
+  private readonly log: Logger
+  private connection?: Connection
+  private timer?: NodeJS.Timeout
+  private failures = 0
+  private stopped = true
+  private relayAddrs: Multiaddr[] = []
+
+  constructor (init: GatewayLinkInit) {
+    this.init = init
+    this.log = init.log
+  }
+
+  get gateway (): PeerId {
+    return this.init.gateway
+  }
+
+  /** addresses other peers dial to reach us through this gateway; empty while there is no reservation */
+  get relayAddresses (): Multiaddr[] {
+    return this.relayAddrs
+  }
+
+  get transport (): OverlayTransport | undefined {
+    if (this.connection == null) return undefined
+    return isUdxMultiaddr(this.connection.remoteAddr) ? 'udx' : 'tcp'
+  }
+
+  start (): void {
+    this.stopped = false
+    this.init.node.addEventListener('connection:close', this.onConnectionClose)
+    this.schedule(0)
+  }
+
+  stop (): void {
+    this.stopped = true
+    clearTimeout(this.timer)
+    this.init.node.removeEventListener('connection:close', this.onConnectionClose)
+  }
+
+  private readonly onConnectionClose = (evt: CustomEvent<Connection>): void => {
+    const closed = evt.detail
+    if (this.stopped || closed !== this.connection) return
+    this.connection = undefined
+    this.relayAddrs = []
+    const retryInMs = this.backoff()
+    this.init.emit({ event: 'gateway-lost', gateway: this.init.gateway.toString(), reason: 'connection closed', retryInMs })
+    this.schedule(retryInMs)
+  }
+
+  private schedule (delayMs: number): void {
+    clearTimeout(this.timer)
+    this.timer = setTimeout(() => { void this.connectAndReserve() }, delayMs)
+  }
+
+  private backoff (): number {
+    const { initialDelayMs, maxDelayMs } = this.init.reconnect
+    const base = Math.min(initialDelayMs * 2 ** this.failures, maxDelayMs)
+    this.failures++
+    // jitter, so peers of a restarted gateway don't all come back in the same instant
+    return Math.round(base / 2 + Math.random() * base / 2)
+  }
+
+  private async connectAndReserve (): Promise<void> {
+    if (this.stopped) return
+    try {
+      const connection = this.connection?.status === 'open' ? this.connection : await this.connect()
+      this.connection = connection
+      const expiresAt = await this.reserve(connection)
+      this.failures = 0
+      const refreshIn = Math.max(expiresAt - Date.now() - this.init.refreshBeforeExpiryMs, 1000)
+      this.schedule(refreshIn)
+    } catch (err) {
+      const retryInMs = this.backoff()
+      const reason = err instanceof Error ? err.message : String(err)
+      this.log('gateway %p unavailable - %s; retrying in %d ms', this.init.gateway, reason, retryInMs)
+      this.init.emit({ event: 'gateway-lost', gateway: this.init.gateway.toString(), reason, retryInMs })
+      this.schedule(retryInMs)
+    }
+  }
+
+  private async connect (): Promise<Connection> {
+    const ordered = [...this.init.addresses.filter(isUdxMultiaddr), ...this.init.addresses.filter(ma => !isUdxMultiaddr(ma))]
+    const errors: string[] = []
+    for (const address of ordered) {
+      try {
+        const connection = await this.init.node.dial(address, { signal: AbortSignal.timeout(this.init.dialTimeoutMs), force: true })
+        const transport = isUdxMultiaddr(connection.remoteAddr) ? 'udx' : 'tcp'
+        this.init.emit({ event: 'gateway-connected', gateway: this.init.gateway.toString(), transport, remoteAddr: connection.remoteAddr.toString() })
+        return connection
+      } catch (err) {
+        errors.push(`${address.toString()}: ${err instanceof Error ? err.message : String(err)}`)
+      }
+    }
+    throw new Error(`could not reach gateway ${this.init.gateway.toString()} (${errors.join('; ')})`)
+  }
+
+  /** Sends a circuit v2 RESERVE; returns when the reservation expires (ms since epoch). */
+  private async reserve (connection: Connection): Promise<number> {
+    const signal = AbortSignal.timeout(this.init.dialTimeoutMs * 2)
+    const stream = await connection.newStream(HOP_PROTOCOL, { signal })
+    try {
+      const hop = pbStream(stream, { maxDataLength: 16 * 1024 }).pb(HopMessage)
+      await hop.write({ type: HopMessage.Type.RESERVE }, { signal })
+      const response = await hop.read({ signal })
+      if (response.status !== Status.OK) throw new Error(`gateway refused the reservation: ${response.status ?? 'no status'}`)
+      const expire = Number(response.reservation?.expire ?? 0n) * 1000
+      if (!(expire > Date.now())) throw new Error('gateway sent a reservation that has already expired')
+      const gatewayAddrs = (response.reservation?.addrs ?? []).flatMap(bytes => {
+        try { return [multiaddr(bytes)] } catch { return [] }
+      })
+      const gw = this.init.gateway.toString()
+      const bases = gatewayAddrs.length > 0 ? gatewayAddrs : [connection.remoteAddr]
+      this.relayAddrs = bases
+        .filter(ma => !isRelayed(ma))
+        .map(ma => relayAddress(ma, this.init.gateway, this.init.node.peerId))
+      await stream.close({ signal }).catch(() => {})
+      this.init.emit({ event: 'reservation', gateway: gw, relayAddrs: this.relayAddrs.map(ma => ma.toString()) })
+      return expire
+    } catch (err) {
+      stream.abort(err instanceof Error ? err : new Error(String(err)))
+      throw err
+    }
+  }
+}

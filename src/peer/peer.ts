@@ -1,0 +1,274 @@
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+import { identify } from '@libp2p/identify'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { ping } from '@libp2p/ping'
+import { tcp } from '@libp2p/tcp'
+import { isPrivate } from '@libp2p/utils'
+import { multiaddr } from '@multiformats/multiaddr'
+import { createLibp2p } from 'libp2p'
+import { TypedEventEmitter } from 'main-event'
+import type { Connection, IdentifyResult, Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import { defaultLogger } from '@libp2p/logger'
+import type { PeerConfig } from '../config/index.js'
+import { sendPunchReport } from '../gateway/punch-reports.js'
+import { isUdxMultiaddr, udxOverlay } from '../transport/index.js'
+import { ConnectionStats } from './connection-stats.js'
+import type { PeerConnectionStats } from './connection-stats.js'
+import type { Path, PeerEvent } from './events.js'
+import { GatewayLink } from './gateway-link.js'
+import { holePuncher } from './hole-punch/hole-puncher.js'
+import type { HolePuncher, HolePunchOutcome } from './hole-punch/hole-puncher.js'
+import { pingOver } from './ping-path.js'
+import { isRelayed, relayAddress, splitRelayAddress } from './relay-address.js'
+
+export interface NatmeshPeerEvents {
+  event: CustomEvent<PeerEvent>
+}
+
+type PeerServices = { holePuncher?: HolePuncher, identify: unknown, ping: unknown }
+
+/** reservations are renewed this long before the gateway would drop them */
+const REFRESH_BEFORE_EXPIRY_MS = 5 * 60_000
+
+/**
+ * The peer daemon: reserves a slot on its gateways, learns its public address from them, and upgrades relayed
+ * connections to direct ones with DCUtR over the UDP overlay (mode `opportunistic`), keeping the relay as
+ * the fallback path.
+ */
+export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
+  readonly node: Libp2p<PeerServices>
+  readonly config: PeerConfig
+  private readonly links: GatewayLink[]
+  private readonly connectionStats = new ConnectionStats()
+  /** our public UDP overlay address per gateway, as that gateway observed it */
+  private readonly observed = new Map<string, Multiaddr>()
+
+  constructor (node: Libp2p<PeerServices>, config: PeerConfig) {
+    super()
+    this.node = node
+    this.config = config
+    const log = node.logger.forComponent('natmesh:peer')
+    this.links = groupGatewayAddresses(config.gateways).map(({ gateway, addresses }) => new GatewayLink({
+      gateway,
+      addresses,
+      dialTimeoutMs: config.gatewayDialTimeoutMs,
+      reconnect: config.reconnect,
+      refreshBeforeExpiryMs: REFRESH_BEFORE_EXPIRY_MS,
+      node,
+      log: node.logger.forComponent('natmesh:gateway-link'),
+      emit: (event) => { this.emit(event) }
+    }))
+    node.addEventListener('peer:identify', (evt) => { this.onIdentify(evt.detail) })
+    node.addEventListener('connection:open', (evt) => { this.onConnection(evt.detail, 'open') })
+    node.addEventListener('connection:close', (evt) => { this.onConnection(evt.detail, 'close') })
+    node.services.holePuncher?.addEventListener('hole-punch', (evt) => { this.onHolePunch(evt.detail) })
+    log('peer %p created in %s mode', node.peerId, config.mode)
+  }
+
+  get peerId (): PeerId {
+    return this.node.peerId
+  }
+
+  async start (): Promise<void> {
+    await this.node.start()
+    this.emit({ event: 'started', peerId: this.peerId.toString(), mode: this.config.mode, listenAddrs: this.node.getMultiaddrs().map(String) })
+    for (const link of this.links) link.start()
+  }
+
+  async stop (): Promise<void> {
+    for (const link of this.links) link.stop()
+    await this.node.stop()
+  }
+
+  /** Addresses through which other peers reach this one (one per gateway reservation). */
+  relayAddresses (): Multiaddr[] {
+    return this.links.flatMap(link => link.relayAddresses)
+  }
+
+  /** Public UDP overlay addresses, as observed by the gateways; what a hole punch offers the other side. */
+  publicAddresses (): Multiaddr[] {
+    return [...new Map([...this.observed.values()].map(ma => [ma.toString(), ma])).values()]
+  }
+
+  /**
+   * Connects to a peer given as a multiaddr, or as a peer id reached through our gateways. In opportunistic
+   * mode the relayed connection is upgraded in the background; see `waitForDirect`.
+   */
+  async connect (target: string | Multiaddr, signal: AbortSignal = AbortSignal.timeout(15_000)): Promise<Connection> {
+    const addresses = this.targetAddresses(target)
+    // libp2p's relay transport dials `/p2p/<gw>/p2p-circuit/…` over an existing gateway connection, so make
+    // sure there is one to each gateway named in a full relayed address
+    const relayed = addresses.map(ma => splitRelayAddress(ma))
+    for (const split of relayed) {
+      if (split != null) await this.node.dial(split.gateway, { signal })
+    }
+    return this.node.dial(addresses.map((ma, i) => relayed[i]?.circuit ?? ma), { signal })
+  }
+
+  /** The best open connection to `peer`: direct if there is one, else relayed. */
+  bestConnection (peer: PeerId): Connection | undefined {
+    const open = this.node.getConnections(peer).filter(conn => conn.status === 'open')
+    return open.find(conn => !isRelayed(conn.remoteAddr)) ?? open[0]
+  }
+
+  /** Resolves with the direct connection to `peer` once there is one, or undefined after `timeoutMs`. */
+  async waitForDirect (peer: PeerId, timeoutMs: number): Promise<Connection | undefined> {
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      const best = this.bestConnection(peer)
+      if (best != null && !isRelayed(best.remoteAddr)) return best
+      if (Date.now() >= deadline) return undefined
+      await new Promise(resolve => setTimeout(resolve, 20))
+    }
+  }
+
+  /** Pings `peer` over a given connection (default: the best one) and records the RTT. */
+  async ping (peer: PeerId, connection = this.bestConnection(peer)): Promise<{ rttMs: number, path: Path }> {
+    if (connection == null) throw new Error(`not connected to ${peer.toString()}`)
+    const rttMs = await pingOver(connection)
+    const path = pathOf(connection)
+    this.connectionStats.rtt(peer.toString(), rttMs)
+    this.emit({ event: 'ping', peer: peer.toString(), path, rttMs })
+    return { rttMs, path }
+  }
+
+  /** Counts bytes natmesh's own protocols moved to and from `peer`. */
+  recordBytes (peer: PeerId, sent: number, received: number): void {
+    this.connectionStats.bytes(peer.toString(), sent, received)
+  }
+
+  stats (): PeerConnectionStats[] {
+    return this.connectionStats.list()
+  }
+
+  private targetAddresses (target: string | Multiaddr): Multiaddr[] {
+    if (typeof target !== 'string') return [target]
+    if (target.startsWith('/')) return [multiaddr(target)]
+    let peer: PeerId
+    try {
+      peer = peerIdFromString(target)
+    } catch {
+      throw new Error(`"${target}" is neither a multiaddr nor a peer id`)
+    }
+    const viaGateways = this.links.flatMap(link => {
+      const connection = this.node.getConnections(link.gateway).find(conn => conn.status === 'open')
+      return connection == null ? [] : [relayAddress(connection.remoteAddr, link.gateway, peer)]
+    })
+    if (viaGateways.length === 0) throw new Error(`cannot reach ${target}: not connected to any gateway yet`)
+    return viaGateways
+  }
+
+  private onIdentify (result: IdentifyResult): void {
+    const link = this.links.find(l => l.gateway.equals(result.peerId))
+    const observed = result.observedAddr
+    if (link == null || observed == null || isRelayed(result.connection.remoteAddr)) return
+    if (!isUdxMultiaddr(observed)) return
+    if (isPrivate(observed) && !this.config.natTraversal.allowPrivateAddresses) return
+    const gateway = link.gateway.toString()
+    const previous = this.observed.get(gateway)
+    this.observed.set(gateway, observed)
+    if (previous?.equals(observed) !== true) this.emit({ event: 'observed-address', gateway, address: observed.toString() })
+  }
+
+  private onConnection (connection: Connection, change: 'open' | 'close'): void {
+    const peer = connection.remotePeer
+    if (this.links.some(link => link.gateway.equals(peer))) return
+    const path = pathOf(connection)
+    const remoteAddr = connection.remoteAddr.toString()
+    if (change === 'open') {
+      this.connectionStats.opened(peer.toString(), connection.id, path, remoteAddr)
+      this.emit({ event: 'connection', peer: peer.toString(), path, remoteAddr, direction: connection.direction })
+    } else {
+      this.connectionStats.closed(peer.toString(), connection.id)
+      this.emit({ event: 'connection-closed', peer: peer.toString(), path, remoteAddr })
+    }
+  }
+
+  private onHolePunch (outcome: HolePunchOutcome): void {
+    const peer = outcome.peer.toString()
+    const msSinceRelay = outcome.msSinceRelay == null ? undefined : Math.max(0, outcome.msSinceRelay)
+    this.connectionStats.holePunch(peer, outcome.attempts, msSinceRelay)
+    this.emit({
+      event: 'hole-punch',
+      peer,
+      outcome: outcome.outcome,
+      attempts: outcome.attempts,
+      ...(msSinceRelay != null ? { msSinceRelay } : {}),
+      ...(outcome.reason != null ? { reason: outcome.reason } : {}),
+      ...(outcome.direct != null ? { remoteAddr: outcome.direct.remoteAddr.toString() } : {})
+    })
+    const gateway = this.links.map(link => this.node.getConnections(link.gateway).find(conn => conn.status === 'open')).find(conn => conn != null)
+    if (gateway != null) {
+      sendPunchReport(gateway, { outcome: outcome.outcome, attempts: outcome.attempts, msSinceRelay }).catch(() => {
+        // metrics only: a gateway that can't take the report must not disturb the peer
+      })
+    }
+  }
+
+  private emit (event: PeerEvent): void {
+    this.safeDispatchEvent('event', { detail: event })
+  }
+}
+
+function pathOf (connection: Connection): Path {
+  return isRelayed(connection.remoteAddr) ? 'relay' : 'direct'
+}
+
+/** A gateway may be given by several addresses (UDP overlay and TCP); one link per gateway peer id. */
+function groupGatewayAddresses (gateways: string[]): Array<{ gateway: PeerId, addresses: Multiaddr[] }> {
+  const byPeer = new Map<string, { gateway: PeerId, addresses: Multiaddr[] }>()
+  for (const address of gateways) {
+    const ma = multiaddr(address)
+    const id = ma.getComponents().findLast(c => c.name === 'p2p')?.value
+    if (id == null) throw new Error(`gateway address ${address} has no /p2p/<peer id>`)
+    const group = byPeer.get(id) ?? { gateway: peerIdFromString(id), addresses: [] }
+    group.addresses.push(ma)
+    byPeer.set(id, group)
+  }
+  return [...byPeer.values()]
+}
+
+export interface CreatePeerOptions {
+  privateKey: PrivateKey
+}
+
+export async function createPeer (config: PeerConfig, options: CreatePeerOptions): Promise<NatmeshPeer> {
+  let peer: NatmeshPeer | undefined
+  const holePunching = config.mode === 'opportunistic' && config.natTraversal.enabled
+  const node = await createLibp2p({
+    privateKey: options.privateKey,
+    start: false,
+    logger: defaultLogger(),
+    addresses: {
+      listen: [`/ip4/${config.host}/udp/${config.udpPort}/udx`, `/ip4/${config.host}/tcp/${config.tcpPort}`]
+    },
+    transports: [
+      udxOverlay({ dialTimeoutMs: config.natTraversal.holePunchTimeoutMs }),
+      tcp(),
+      circuitRelayTransport()
+    ],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    // gateways and lab peers may sit on private addresses; what to dial is decided by config, not by range
+    connectionGater: { denyDialMultiaddr: () => false },
+    services: {
+      identify: identify(),
+      ping: ping(),
+      ...(holePunching
+        ? {
+            holePuncher: holePuncher({
+              timeoutMs: config.natTraversal.holePunchTimeoutMs,
+              retries: config.natTraversal.holePunchRetries,
+              allowPrivateAddresses: config.natTraversal.allowPrivateAddresses,
+              publicAddresses: () => peer?.publicAddresses() ?? []
+            })
+          }
+        : {})
+    }
+  }) as Libp2p<PeerServices>
+  peer = new NatmeshPeer(node, config)
+  return peer
+}

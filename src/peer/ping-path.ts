@@ -1,0 +1,25 @@
+import { PING_PROTOCOL } from '@libp2p/ping'
+import { byteStream } from '@libp2p/utils'
+import type { Connection } from '@libp2p/interface'
+
+const PING_LENGTH = 32
+
+/** Round trip of one libp2p ping over this exact connection (relayed or direct), not whichever libp2p picks. */
+export async function pingOver (connection: Connection, timeoutMs = 5000): Promise<number> {
+  const signal = AbortSignal.timeout(timeoutMs)
+  const stream = await connection.newStream(PING_PROTOCOL, { signal, runOnLimitedConnection: true })
+  try {
+    const bytes = byteStream(stream)
+    const data = crypto.getRandomValues(new Uint8Array(PING_LENGTH))
+    const start = performance.now()
+    await bytes.write(data, { signal })
+    const echoed = await bytes.read({ bytes: PING_LENGTH, signal })
+    const rtt = performance.now() - start
+    if (!Buffer.from(echoed.subarray()).equals(Buffer.from(data))) throw new Error('ping echo did not match what was sent')
+    await stream.close({ signal }).catch(() => {})
+    return rtt
+  } catch (err) {
+    stream.abort(err instanceof Error ? err : new Error(String(err)))
+    throw err
+  }
+}

@@ -1,0 +1,33 @@
+import { CODE_P2P, CODE_P2P_CIRCUIT, multiaddr } from '@multiformats/multiaddr'
+import type { PeerId } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
+
+/**
+ * libp2p's `Circuit` matcher only knows stock transports, so a relayed address over the UDP overlay
+ * (`/ip4/…/udp/…/udx/p2p/<gw>/p2p-circuit/p2p/<peer>`) would not match it. natmesh decides by the
+ * p2p-circuit component itself.
+ */
+export function isRelayed (ma: Multiaddr): boolean {
+  return ma.getComponents().some(c => c.code === CODE_P2P_CIRCUIT)
+}
+
+/** `<gateway address>/p2p/<gateway>/p2p-circuit/p2p/<target>`, whether or not the address already names the gateway */
+export function relayAddress (gatewayAddr: Multiaddr, gateway: PeerId, target: PeerId): Multiaddr {
+  return gatewayAddr.decapsulateCode(CODE_P2P).encapsulate(`/p2p/${gateway.toString()}/p2p-circuit/p2p/${target.toString()}`)
+}
+
+/**
+ * Splits a relayed address into the gateway's own address and the form libp2p's relay transport dials
+ * (`/p2p/<gateway>/p2p-circuit/p2p/<target>`), which works over whatever connection to the gateway exists.
+ */
+export function splitRelayAddress (ma: Multiaddr): { gateway: Multiaddr, circuit: Multiaddr } | undefined {
+  const components = ma.getComponents()
+  const circuitAt = components.findIndex(c => c.code === CODE_P2P_CIRCUIT)
+  const gatewayId = components[circuitAt - 1]
+  const target = components[circuitAt + 1]
+  if (circuitAt < 1 || gatewayId?.code !== CODE_P2P || target?.code !== CODE_P2P || circuitAt + 2 !== components.length) return undefined
+  return {
+    gateway: multiaddr(components.slice(0, circuitAt)),
+    circuit: multiaddr(`/p2p/${gatewayId.value ?? ''}/p2p-circuit/p2p/${target.value ?? ''}`)
+  }
+}
