@@ -1,0 +1,68 @@
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
+import { run, type RunOptions, type RunResult } from './run.js'
+
+/** Every lab namespace name starts with this, so leftovers can always be found and removed. */
+export const REQUIRED_PREFIX = 'nm-'
+
+export function assertPrefix (prefix: string): void {
+  if (!prefix.startsWith(REQUIRED_PREFIX) || !/^[A-Za-z0-9_-]{3,24}$/.test(prefix)) {
+    throw new Error(`namespace prefix "${prefix}" must start with "${REQUIRED_PREFIX}" and use at most 24 of [A-Za-z0-9_-]`)
+  }
+}
+
+/** `ip -n <ns> ...args` */
+export async function ipIn (ns: string, args: string[]): Promise<RunResult> {
+  return await run('ip', ['-n', ns, ...args])
+}
+
+/** Runs argv inside the namespace. */
+export async function execIn (ns: string, argv: string[], opts?: RunOptions): Promise<RunResult> {
+  const [cmd, ...args] = argv
+  if (cmd === undefined) throw new Error('execIn: empty argv')
+  return await run('ip', ['netns', 'exec', ns, cmd, ...args], opts)
+}
+
+/** Starts a process inside the namespace; `ip netns exec` execs it, so the child's pid is the process itself. */
+export function spawnIn (ns: string, cmd: string, args: string[] = [], opts: SpawnOptions = {}): ChildProcess {
+  return spawn('ip', ['netns', 'exec', ns, cmd, ...args], opts)
+}
+
+async function sysctl (ns: string, settings: string[]): Promise<void> {
+  await execIn(ns, ['sysctl', '-q', ...settings.flatMap((s) => ['-w', s])])
+}
+
+/** Creates a namespace with loopback up and IPv6 off (the lab's addresses are IPv4 only). */
+export async function addNs (ns: string, extraSysctls: string[] = []): Promise<void> {
+  await run('ip', ['netns', 'add', ns])
+  // set before any interface exists: new interfaces inherit "default"
+  await sysctl(ns, ['net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1', ...extraSysctls])
+  await ipIn(ns, ['link', 'set', 'lo', 'up'])
+}
+
+/** Creates a veth pair with each end directly in its namespace (nothing ever appears in the host namespace). */
+export async function addVeth (nsA: string, ifA: string, nsB: string, ifB: string): Promise<void> {
+  await run('ip', ['link', 'add', ifA, 'netns', nsA, 'type', 'veth', 'peer', 'name', ifB, 'netns', nsB])
+}
+
+export async function listNs (): Promise<string[]> {
+  const { stdout } = await run('ip', ['netns', 'list'])
+  // lines look like "nm-pub (id: 3)" or just "nm-pub"
+  return stdout.split('\n').map((l) => l.split(' ')[0] ?? '').filter((n) => n !== '')
+}
+
+/** Kills whatever still runs inside the namespace (it would keep the namespace alive), then deletes it. */
+export async function delNs (ns: string): Promise<void> {
+  const pids = await run('ip', ['netns', 'pids', ns]).then((r) => r.stdout.split('\n').filter((p) => p !== ''), () => [])
+  for (const pid of pids) {
+    try { process.kill(Number(pid), 'SIGKILL') } catch { /* already gone */ }
+  }
+  await run('ip', ['netns', 'del', ns])
+}
+
+/** Removes every namespace whose name starts with prefix, e.g. leftovers of a crashed run. Returns their names. */
+export async function cleanupStale (prefix: string): Promise<string[]> {
+  assertPrefix(prefix)
+  const stale = (await listNs()).filter((n) => n.startsWith(prefix))
+  await Promise.allSettled(stale.map(delNs))
+  return stale
+}
