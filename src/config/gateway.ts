@@ -1,0 +1,82 @@
+import { z } from 'zod'
+import { identityFile, integer, ipAddress, logLevel, peerIdString, port } from './fields.js'
+import { loadConfig } from './sources.js'
+import type { Settings } from './sources.js'
+
+const HOUR_MS = 60 * 60 * 1000
+
+const gatewayConfigSchema = z.strictObject({
+  /** IP the relay listens on */
+  host: ipAddress.default('0.0.0.0'),
+  udpPort: port.default(4001),
+  tcpPort: port.default(4001),
+  /** public IPs the gateway announces as /ip4/<a>/udp/<udpPort>/udx and /ip4/<a>/tcp/<tcpPort> (it cannot learn them itself) */
+  announce: z.array(ipAddress).default([]),
+  api: z.strictObject({
+    host: ipAddress.default('127.0.0.1'),
+    port: port.default(8080)
+  }).prefault({}),
+  identityFile: identityFile.default('./.natmesh/gateway.key'),
+  relay: z.strictObject({
+    maxReservations: integer(1).default(1024),
+    reservationTtlMs: integer(1000).default(2 * HOUR_MS),
+    maxCircuitsPerPeer: integer(1).default(16),
+    /** limits of one relayed connection; peers are expected to move to a direct path before they run out */
+    circuitDurationMs: integer(1000).default(120_000),
+    /** a safe integer, so `BigInt(circuitDataBytes)` is exact */
+    circuitDataBytes: integer(1).default(131_072),
+    /** peers whose circuits are not limited */
+    allowlist: z.array(peerIdString).default([])
+  }).prefault({}),
+  logLevel
+})
+
+export type GatewayConfig = z.output<typeof gatewayConfigSchema>
+
+/** What the CLI passes in: commander's option values, keyed like the config with nested keys flattened */
+export interface GatewayFlags {
+  host?: string
+  udpPort?: number | string
+  tcpPort?: number | string
+  /** comma-separated or repeated */
+  announce?: string | string[]
+  /** "host:port" */
+  api?: string
+  identityFile?: string
+  maxReservations?: number | string
+  reservationTtlMs?: number | string
+  maxCircuitsPerPeer?: number | string
+  circuitDurationMs?: number | string
+  circuitDataBytes?: number | string
+  /** comma-separated or repeated */
+  allowlist?: string | string[]
+  logLevel?: string
+}
+
+const gatewaySettings: Settings<GatewayFlags> = {
+  host: { path: ['host'], kind: 'string' },
+  udpPort: { path: ['udpPort'], kind: 'integer' },
+  tcpPort: { path: ['tcpPort'], kind: 'integer' },
+  announce: { path: ['announce'], kind: 'list' },
+  api: { path: ['api'], kind: 'hostPort' },
+  identityFile: { path: ['identityFile'], kind: 'string' },
+  maxReservations: { path: ['relay', 'maxReservations'], kind: 'integer' },
+  reservationTtlMs: { path: ['relay', 'reservationTtlMs'], kind: 'integer' },
+  maxCircuitsPerPeer: { path: ['relay', 'maxCircuitsPerPeer'], kind: 'integer' },
+  circuitDurationMs: { path: ['relay', 'circuitDurationMs'], kind: 'integer' },
+  circuitDataBytes: { path: ['relay', 'circuitDataBytes'], kind: 'integer' },
+  allowlist: { path: ['relay', 'allowlist'], kind: 'list' },
+  logLevel: { path: ['logLevel'], kind: 'string' }
+}
+
+export interface LoadGatewayConfigInit {
+  /** YAML file (from --config); defaults to $NATMESH_CONFIG */
+  file?: string
+  env: Record<string, string | undefined>
+  flags: GatewayFlags
+}
+
+/** @throws {ConfigError} listing every invalid setting with its path and source */
+export async function loadGatewayConfig (init: LoadGatewayConfigInit): Promise<GatewayConfig> {
+  return loadConfig({ role: 'gateway', schema: gatewayConfigSchema, settings: gatewaySettings, ...init })
+}

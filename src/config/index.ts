@@ -1,0 +1,6 @@
+export { ConfigError } from './errors.js'
+export type { ConfigIssue } from './errors.js'
+export { loadGatewayConfig } from './gateway.js'
+export type { GatewayConfig, GatewayFlags, LoadGatewayConfigInit } from './gateway.js'
+export { loadPeerConfig, PEER_MODES } from './peer.js'
+export type { LoadPeerConfigInit, PeerConfig, PeerFlags, PeerMode } from './peer.js'

@@ -1,0 +1,88 @@
+import { Counter, Gauge, register } from 'prom-client'
+import type { OverlayTransport } from '../peer/events.js'
+import type { Registry } from 'prom-client'
+
+export type HolePunchOutcome = 'success' | 'failure' | 'skipped'
+
+const OUTCOMES: readonly HolePunchOutcome[] = ['success', 'failure', 'skipped']
+const TRANSPORTS: readonly OverlayTransport[] = ['udx', 'tcp']
+
+export interface GatewayMetricsInit {
+  /** default: prom-client's global registry, where @libp2p/prometheus-metrics puts libp2p's own metrics */
+  registry?: Registry
+  /** the callbacks below are read on every scrape, so this module needs no libp2p internals */
+  reservations: () => number
+  activeCircuits: () => number
+  connectedPeers: () => Record<OverlayTransport, number>
+}
+
+/** The gateway's own Prometheus metrics, next to libp2p's */
+export class GatewayMetrics {
+  private readonly registry: Registry
+  private readonly relayedBytes: Counter
+  private readonly holePunchOutcomes: Counter<'outcome' | 'transport'>
+
+  constructor (init: GatewayMetricsInit) {
+    this.registry = init.registry ?? register
+    const registers = [this.registry]
+
+    new Gauge({
+      name: 'natmesh_relay_reservations',
+      help: 'Relay reservations currently held by peers',
+      registers,
+      collect () { this.set(init.reservations()) }
+    })
+    new Gauge({
+      name: 'natmesh_relay_active_circuits',
+      help: 'Relayed connections currently open through this gateway',
+      registers,
+      collect () { this.set(init.activeCircuits()) }
+    })
+    new Gauge({
+      name: 'natmesh_connected_peers',
+      help: 'Peers with an open connection to this gateway, by overlay transport',
+      labelNames: ['transport'] as const,
+      registers,
+      collect () {
+        const counts = init.connectedPeers()
+        for (const transport of TRANSPORTS) {
+          this.set({ transport }, counts[transport])
+        }
+      }
+    })
+    this.relayedBytes = new Counter({
+      name: 'natmesh_relayed_bytes_total',
+      help: 'Bytes relayed between peers through this gateway',
+      registers
+    })
+    this.holePunchOutcomes = new Counter({
+      name: 'natmesh_hole_punch_outcomes_total',
+      help: 'Hole punch outcomes reported by peers',
+      labelNames: ['outcome', 'transport'] as const,
+      registers
+    })
+
+    // start every series at 0 so rate() and absent() work before the first report
+    for (const outcome of OUTCOMES) {
+      for (const transport of TRANSPORTS) {
+        this.holePunchOutcomes.inc({ outcome, transport }, 0)
+      }
+    }
+  }
+
+  addRelayedBytes (bytes: number): void {
+    this.relayedBytes.inc(bytes)
+  }
+
+  /** `transport` comes from a peer's report: anything but a known overlay is counted as "other" to bound label values */
+  holePunchReported (outcome: HolePunchOutcome, transport: string): void {
+    this.holePunchOutcomes.inc({ outcome, transport: (TRANSPORTS as readonly string[]).includes(transport) ? transport : 'other' })
+  }
+
+  /** removes these metrics from the registry, so a gateway can be created again in the same process */
+  unregister (): void {
+    for (const name of ['natmesh_relay_reservations', 'natmesh_relay_active_circuits', 'natmesh_connected_peers', 'natmesh_relayed_bytes_total', 'natmesh_hole_punch_outcomes_total']) {
+      this.registry.removeSingleMetric(name)
+    }
+  }
+}

@@ -1,0 +1,248 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { ConfigError, loadGatewayConfig, loadPeerConfig } from '../../src/config/index.js'
+
+const GATEWAY_ID = '12D3KooWGsBbWvM9uYU8Yj8w6M12KxSt7SgymfCDikk7BE3bVBZ3'
+const OTHER_ID = 'QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N'
+const GATEWAY = `/ip4/11.0.113.1/tcp/4001/p2p/${GATEWAY_ID}`
+
+let dir: string
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'natmesh-config-'))
+})
+
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true })
+})
+
+async function yamlFile (text: string, name = 'natmesh.yaml'): Promise<string> {
+  const file = join(dir, name)
+  await writeFile(file, text)
+  return file
+}
+
+async function configError (load: Promise<unknown>): Promise<ConfigError> {
+  const err = await load.then(() => undefined, (err: unknown) => err)
+  expect(err).toBeInstanceOf(ConfigError)
+  return err as ConfigError
+}
+
+describe('gateway config', () => {
+  it('fills every default when nothing is given', async () => {
+    await expect(loadGatewayConfig({ env: {}, flags: {} })).resolves.toEqual({
+      host: '0.0.0.0',
+      udpPort: 4001,
+      tcpPort: 4001,
+      announce: [],
+      api: { host: '127.0.0.1', port: 8080 },
+      identityFile: './.natmesh/gateway.key',
+      relay: {
+        maxReservations: 1024,
+        reservationTtlMs: 7_200_000,
+        maxCircuitsPerPeer: 16,
+        circuitDurationMs: 120_000,
+        circuitDataBytes: 131_072,
+        allowlist: []
+      },
+      logLevel: 'info'
+    })
+  })
+
+  it('takes flags over environment over file over defaults, per setting', async () => {
+    const file = await yamlFile([
+      'udpPort: 5001',
+      'tcpPort: 5002',
+      'announce: [11.0.113.1]',
+      'relay:',
+      '  maxReservations: 10',
+      '  maxCircuitsPerPeer: 3',
+      `  allowlist: [${GATEWAY_ID}]`
+    ].join('\n'))
+
+    const config = await loadGatewayConfig({
+      file,
+      env: { NATMESH_TCP_PORT: '6002', NATMESH_MAX_RESERVATIONS: '20', NATMESH_ANNOUNCE: '11.0.113.2, 2001:db8::1', NATMESH_API: '[::1]:0' },
+      flags: { maxReservations: '30', logLevel: 'debug' }
+    })
+
+    expect(config.udpPort).toBe(5001) // file
+    expect(config.tcpPort).toBe(6002) // env over file
+    expect(config.relay.maxReservations).toBe(30) // flag over env over file
+    expect(config.relay.maxCircuitsPerPeer).toBe(3) // file, sibling of overridden keys kept
+    expect(config.relay.reservationTtlMs).toBe(7_200_000) // default
+    expect(config.relay.allowlist).toEqual([GATEWAY_ID])
+    expect(config.announce).toEqual(['11.0.113.2', '2001:db8::1'])
+    expect(config.api).toEqual({ host: '::1', port: 0 })
+    expect(config.logLevel).toBe('debug')
+  })
+
+  it('reads the file named by NATMESH_CONFIG, but an explicit file wins', async () => {
+    const fromEnv = await yamlFile('udpPort: 1111', 'env.yaml')
+    const explicit = await yamlFile('udpPort: 2222', 'explicit.yaml')
+
+    expect((await loadGatewayConfig({ env: { NATMESH_CONFIG: fromEnv }, flags: {} })).udpPort).toBe(1111)
+    expect((await loadGatewayConfig({ file: explicit, env: { NATMESH_CONFIG: fromEnv }, flags: {} })).udpPort).toBe(2222)
+  })
+
+  it('coerces numbers strictly', async () => {
+    const err = await configError(loadGatewayConfig({ env: { NATMESH_UDP_PORT: '12abc' }, flags: { circuitDataBytes: '1e3' } }))
+
+    expect(err.message).toContain('gateway.udpPort: expected an integer, got "12abc" (from NATMESH_UDP_PORT)')
+    expect(err.message).toContain('gateway.relay.circuitDataBytes: expected an integer, got "1e3" (from --circuit-data-bytes)')
+  })
+
+  it('rejects unknown keys with their path and line', async () => {
+    const file = await yamlFile('udpPort: 4001\nrelay:\n  maxReservation: 5\nlogLevle: debug\n')
+    const err = await configError(loadGatewayConfig({ file, env: {}, flags: {} }))
+
+    expect(err.issues).toEqual([
+      { path: 'gateway.relay.maxReservation', message: 'unknown setting', source: `${file}:3` },
+      { path: 'gateway.logLevle', message: 'unknown setting', source: `${file}:4` }
+    ])
+  })
+
+  it('lists every bad field at once, each with its source', async () => {
+    const file = await yamlFile('host: not-an-ip\nannounce:\n  - 11.0.113.1\n  - 300.1.1.1\nrelay:\n  allowlist: [nope]\n')
+    const err = await configError(loadGatewayConfig({
+      file,
+      env: { NATMESH_API: 'localhost' },
+      flags: { udpPort: 70000, logLevel: 'loud' }
+    }))
+
+    expect(err.message.split('\n')).toEqual([
+      'invalid gateway configuration:',
+      '  gateway.api: expected "host:port" (IPv6 as "[::1]:port"), got "localhost" (from NATMESH_API)',
+      `  gateway.host: expected an IPv4 or IPv6 address (from ${file}:1)`,
+      '  gateway.udpPort: expected a number <= 65535 (from --udp-port)',
+      `  gateway.announce.1: expected an IPv4 or IPv6 address (from ${file}:4)`,
+      `  gateway.relay.allowlist.0: "nope" is not a valid peer id (from ${file}:6)`,
+      '  gateway.logLevel: expected one of "fatal", "error", "warn", "info", "debug", "trace", "silent", got "loud" (from --log-level)'
+    ])
+  })
+
+  it('names the file and line of a YAML syntax error', async () => {
+    const file = await yamlFile('udpPort: 4001\nrelay:\n  allowlist: [a, b\nlogLevel: info\n')
+    const err = await configError(loadGatewayConfig({ file, env: {}, flags: {} }))
+
+    expect(err.message).toMatch(new RegExp(`^invalid gateway configuration:\\n {2}${file}:\\d+: `))
+  })
+
+  it('refuses a file that is not a mapping or cannot be read', async () => {
+    const list = await yamlFile('- a\n- b\n')
+    expect((await configError(loadGatewayConfig({ file: list, env: {}, flags: {} }))).message)
+      .toContain(`${list}: expected a mapping of settings at the top level`)
+
+    const missing = join(dir, 'missing.yaml')
+    expect((await configError(loadGatewayConfig({ file: missing, env: {}, flags: {} }))).message)
+      .toContain(`${missing}: cannot read config file (ENOENT)`)
+  })
+
+  it('treats an empty file as no settings', async () => {
+    const file = await yamlFile('')
+    expect((await loadGatewayConfig({ file, env: {}, flags: {} })).udpPort).toBe(4001)
+  })
+})
+
+describe('peer config', () => {
+  it('fills defaults around the required gateways', async () => {
+    await expect(loadPeerConfig({ env: { NATMESH_GATEWAYS: GATEWAY }, flags: {} })).resolves.toEqual({
+      gateways: [GATEWAY],
+      mode: 'opportunistic',
+      host: '0.0.0.0',
+      udpPort: 0,
+      tcpPort: 0,
+      natTraversal: { enabled: true, holePunchTimeoutMs: 5000, holePunchRetries: 3, allowPrivateAddresses: false, preferDirect: true, fallbackToRelay: true },
+      gatewayDialTimeoutMs: 5000,
+      reconnect: { initialDelayMs: 500, maxDelayMs: 30_000 },
+      identityFile: './.natmesh/peer.key',
+      logLevel: 'info'
+    })
+  })
+
+  it('requires at least one gateway', async () => {
+    const err = await configError(loadPeerConfig({ env: {}, flags: {} }))
+    expect(err.message).toBe('invalid peer configuration:\n  peer.gateways: at least one gateway multiaddr is required')
+
+    const file = await yamlFile('gateways: []\n')
+    expect((await configError(loadPeerConfig({ file, env: {}, flags: {} }))).message)
+      .toContain(`peer.gateways: at least one gateway multiaddr is required (from ${file}:1)`)
+  })
+
+  it('validates gateway multiaddrs and their peer ids', async () => {
+    const err = await configError(loadPeerConfig({
+      env: {},
+      flags: { gateways: ['not/a/multiaddr', '/ip4/11.0.113.1/tcp/4001', '/ip4/11.0.113.1/tcp/4001/p2p/abc', GATEWAY] }
+    }))
+
+    expect(err.issues.map(issue => issue.path)).toEqual(['peer.gateways.0', 'peer.gateways.1', 'peer.gateways.2'])
+    expect(err.issues[0]?.message).toMatch(/^"not\/a\/multiaddr" is not a valid multiaddr \(.+\)$/)
+    expect(err.issues[1]?.message).toBe('"/ip4/11.0.113.1/tcp/4001" must end with /p2p/<gateway peer id>')
+    expect(err.issues[2]?.message).toBe('"/ip4/11.0.113.1/tcp/4001/p2p/abc" ends with an invalid peer id')
+    expect(err.issues.every(issue => issue.source === '--gateways')).toBe(true)
+  })
+
+  it('splits comma-separated gateways from the environment, UDP overlay addresses included', async () => {
+    const second = `/ip4/11.0.113.2/udp/4001/udx/p2p/${OTHER_ID}`
+    const config = await loadPeerConfig({ env: { NATMESH_GATEWAYS: `${GATEWAY},${second}` }, flags: {} })
+    expect(config.gateways).toEqual([GATEWAY, second])
+  })
+
+  it('explains that ice mode is not available yet', async () => {
+    const err = await configError(loadPeerConfig({ env: { NATMESH_GATEWAYS: GATEWAY, NATMESH_MODE: 'ice' }, flags: {} }))
+    expect(err.issues).toEqual([{
+      path: 'peer.mode',
+      message: 'mode "ice" is not available yet: use "relay-only" or "opportunistic"',
+      source: 'NATMESH_MODE'
+    }])
+
+    const typo = await configError(loadPeerConfig({ env: { NATMESH_GATEWAYS: GATEWAY }, flags: { mode: 'relay' } }))
+    expect(typo.message).toContain('peer.mode: expected one of "relay-only", "opportunistic", got "relay" (from --mode)')
+  })
+
+  it('reports the hole punch timeout with its path and env variable', async () => {
+    const err = await configError(loadPeerConfig({ env: { NATMESH_GATEWAYS: GATEWAY, NATMESH_HOLE_PUNCH_TIMEOUT_MS: '50' }, flags: {} }))
+    expect(err.message).toContain('peer.natTraversal.holePunchTimeoutMs: expected a number >= 100 (from NATMESH_HOLE_PUNCH_TIMEOUT_MS)')
+  })
+
+  it('maps flattened flags into nested settings, booleans strictly', async () => {
+    const config = await loadPeerConfig({
+      env: { NATMESH_GATEWAYS: GATEWAY, NATMESH_PREFER_DIRECT: 'false' },
+      flags: { holePunchTimeoutMs: 250, holePunchRetries: '1', fallbackToRelay: false, allowPrivateAddresses: true, reconnectMaxDelayMs: '1000' }
+    })
+    expect(config.natTraversal).toEqual({ enabled: true, holePunchTimeoutMs: 250, holePunchRetries: 1, allowPrivateAddresses: true, preferDirect: false, fallbackToRelay: false })
+    expect(config.reconnect).toEqual({ initialDelayMs: 500, maxDelayMs: 1000 })
+
+    const err = await configError(loadPeerConfig({ env: { NATMESH_GATEWAYS: GATEWAY, NATMESH_NAT_TRAVERSAL: 'yes' }, flags: {} }))
+    expect(err.message).toContain('peer.natTraversal.enabled: expected true or false, got "yes" (from NATMESH_NAT_TRAVERSAL)')
+  })
+
+  it('rejects a max reconnect delay below the initial one', async () => {
+    const file = await yamlFile(`gateways: [${GATEWAY}]\nreconnect:\n  initialDelayMs: 5000\n  maxDelayMs: 1000\n`)
+    const err = await configError(loadPeerConfig({ file, env: {}, flags: {} }))
+    expect(err.message).toContain(`peer.reconnect.maxDelayMs: must be >= reconnect.initialDelayMs (from ${file}:4)`)
+  })
+
+  it('turns nat traversal off in relay-only mode', async () => {
+    const file = await yamlFile(`gateways: [${GATEWAY}]\nmode: relay-only\nnatTraversal:\n  enabled: true\n`)
+    const config = await loadPeerConfig({ file, env: {}, flags: {} })
+    expect(config.mode).toBe('relay-only')
+    expect(config.natTraversal.enabled).toBe(false)
+  })
+
+  it('reports a wrongly typed YAML value with its line', async () => {
+    const file = await yamlFile(`gateways: [${GATEWAY}]\nnatTraversal:\n  holePunchTimeoutMs: "5000"\n  preferDirect: 1\n`)
+    const err = await configError(loadPeerConfig({ file, env: {}, flags: {} }))
+    expect(err.issues).toEqual([
+      { path: 'peer.natTraversal.holePunchTimeoutMs', message: 'expected a number, got "5000"', source: `${file}:3` },
+      { path: 'peer.natTraversal.preferDirect', message: 'expected true or false, got 1', source: `${file}:4` }
+    ])
+  })
+
+  it('ignores empty environment variables', async () => {
+    const config = await loadPeerConfig({ env: { NATMESH_GATEWAYS: GATEWAY, NATMESH_UDP_PORT: '' }, flags: {} })
+    expect(config.udpPort).toBe(0)
+  })
+})
