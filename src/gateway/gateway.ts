@@ -8,9 +8,8 @@ import { prometheusMetrics } from '@libp2p/prometheus-metrics'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
 import { register } from 'prom-client'
-import type { Libp2p, PrivateKey } from '@libp2p/interface'
-import type { Registrar } from '@libp2p/interface-internal'
 import type { CircuitRelayService } from '@libp2p/circuit-relay-v2'
+import type { Libp2p, PrivateKey } from '@libp2p/interface'
 import type { Registry } from 'prom-client'
 import type { GatewayConfig } from '../config/index.js'
 import type { Logger } from '../logging.js'
@@ -19,17 +18,17 @@ import { ObservedAddressBook, observeConnections } from './address-book.js'
 import { startHttpApi } from './http-api.js'
 import type { HttpApi } from './http-api.js'
 import { GatewayMetrics } from './metrics.js'
-import { handlePunchReports } from './punch-reports.js'
+import { punchReports } from './punch-reports.js'
+import type { PunchReports } from './punch-reports.js'
+import { HOP_PROTOCOL, relayedBytes } from './relayed-bytes.js'
 import { allowUnlimitedCircuits } from './relay-allowlist.js'
 
-const HOP_PROTOCOL = '/libp2p/circuit/relay/0.2.0/hop'
-
-type GatewayServices = { relay: CircuitRelayService, identify: unknown, ping: unknown, registrar?: never }
+type GatewayServices = { relay: CircuitRelayService, punchReports: PunchReports, identify: unknown, ping: unknown }
 
 export interface CreateGatewayOptions {
   privateKey: PrivateKey
   logger: Logger
-  /** where /metrics reads from; libp2p's own metrics land in the same registry */
+  /** where /metrics reads from; libp2p's own metrics land in the same registry. Default: prom-client's global one */
   registry?: Registry
 }
 
@@ -39,27 +38,21 @@ export interface CreateGatewayOptions {
  */
 export class Gateway {
   readonly node: Libp2p<GatewayServices>
-  readonly addressBook = new ObservedAddressBook()
+  readonly addressBook: ObservedAddressBook
   private readonly config: GatewayConfig
-  private readonly options: CreateGatewayOptions
+  private readonly registry: Registry
+  private readonly logger: Logger
   private readonly metrics: GatewayMetrics
   private api?: HttpApi
   private stopObserving?: () => void
-  private stopReports?: () => Promise<void>
 
-  constructor (node: Libp2p<GatewayServices>, config: GatewayConfig, options: CreateGatewayOptions) {
-    this.node = node
-    this.config = config
-    this.options = options
-    this.metrics = new GatewayMetrics({
-      registry: options.registry ?? register,
-      reservations: () => node.services.relay.reservations.size,
-      activeCircuits: () => node.getConnections()
-        .flatMap(conn => conn.streams)
-        .filter(stream => stream.protocol === HOP_PROTOCOL && stream.direction === 'inbound' && stream.status === 'open')
-        .length,
-      connectedPeers: () => countByTransport(node)
-    })
+  constructor (init: { node: Libp2p<GatewayServices>, config: GatewayConfig, registry: Registry, logger: Logger, addressBook: ObservedAddressBook, metrics: GatewayMetrics }) {
+    this.node = init.node
+    this.config = init.config
+    this.registry = init.registry
+    this.logger = init.logger
+    this.addressBook = init.addressBook
+    this.metrics = init.metrics
   }
 
   get apiUrl (): string | undefined {
@@ -69,48 +62,43 @@ export class Gateway {
   async start (): Promise<void> {
     await this.node.start()
     this.stopObserving = observeConnections(this.node, this.addressBook)
-    const registrar = (this.node as unknown as { components: { registrar: Registrar } }).components.registrar
-    this.stopReports = await handlePunchReports({
-      registrar,
-      log: this.node.logger.forComponent('natmesh:punch-reports'),
-      onReport: (report) => { this.metrics.holePunchReported(report.outcome, report.transport) }
-    })
     this.api = await startHttpApi({
       host: this.config.api.host,
       port: this.config.api.port,
       addressBook: this.addressBook,
-      registry: this.options.registry ?? register,
+      registry: this.registry,
       info: () => ({ peerId: this.node.peerId.toString(), addresses: this.node.getMultiaddrs().map(String) }),
-      logger: this.options.logger.child({ component: 'http-api' })
+      logger: this.logger.child({ component: 'http-api' })
     })
   }
 
   async stop (): Promise<void> {
     await this.api?.close()
     this.stopObserving?.()
-    await this.stopReports?.()
     await this.node.stop()
+    this.metrics.unregister()
   }
-}
-
-function countByTransport (node: Libp2p): Record<'udx' | 'tcp', number> {
-  const counts = { udx: 0, tcp: 0 }
-  const seen = new Set<string>()
-  for (const conn of node.getConnections()) {
-    const key = `${conn.remotePeer.toString()}/${conn.remoteAddr.toString().includes('/udx') ? 'udx' : 'tcp'}`
-    if (seen.has(key) || conn.remoteAddr.toString().includes('/p2p-circuit')) continue
-    seen.add(key)
-    counts[conn.remoteAddr.toString().includes('/udx') ? 'udx' : 'tcp']++
-  }
-  return counts
 }
 
 export async function createGateway (config: GatewayConfig, options: CreateGatewayOptions): Promise<Gateway> {
+  const registry = options.registry ?? register
+  const addressBook = new ObservedAddressBook()
+  let node: Libp2p<GatewayServices> | undefined
+  const metrics = new GatewayMetrics({
+    registry,
+    reservations: () => node?.services.relay.reservations.size ?? 0,
+    activeCircuits: () => (node?.getConnections() ?? [])
+      .flatMap(conn => conn.streams)
+      .filter(stream => stream.protocol === HOP_PROTOCOL && stream.status === 'open')
+      .length,
+    connectedPeers: () => addressBook.countConnected(),
+    relayedBytes: async () => relayedBytes(registry)
+  })
   const announce = config.announce.flatMap(ip => {
     const family = ip.includes(':') ? 'ip6' : 'ip4'
     return [`/${family}/${ip}/udp/${config.udpPort}/udx`, `/${family}/${ip}/tcp/${config.tcpPort}`]
   })
-  const node = await createLibp2p({
+  node = await createLibp2p({
     privateKey: options.privateKey,
     start: false,
     logger: defaultLogger(),
@@ -124,7 +112,7 @@ export async function createGateway (config: GatewayConfig, options: CreateGatew
     streamMuxers: [yamux()],
     connectionGater: { denyDialMultiaddr: () => false },
     connectionManager: { maxConnections: Math.max(config.relay.maxReservations * 2, 300) },
-    metrics: prometheusMetrics({ registry: options.registry ?? register, collectDefaultMetrics: false }),
+    metrics: prometheusMetrics({ registry, collectDefaultMetrics: false }),
     services: {
       identify: identify(),
       ping: ping(),
@@ -136,9 +124,13 @@ export async function createGateway (config: GatewayConfig, options: CreateGatew
           defaultDurationLimit: config.relay.circuitDurationMs,
           defaultDataLimit: BigInt(config.relay.circuitDataBytes)
         }
+      }),
+      punchReports: punchReports({
+        onReport: (report) => { metrics.holePunchReported(report.outcome, report.transport) }
       })
     }
   }) as Libp2p<GatewayServices>
   allowUnlimitedCircuits(node.services.relay, config.relay.allowlist)
-  return new Gateway(node, config, options)
+  return new Gateway({ node, config, registry, logger: options.logger, addressBook, metrics })
 }
+

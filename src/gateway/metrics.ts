@@ -14,12 +14,13 @@ export interface GatewayMetricsInit {
   reservations: () => number
   activeCircuits: () => number
   connectedPeers: () => Record<OverlayTransport, number>
+  /** bytes relayed so far (cumulative); read on every scrape */
+  relayedBytes: () => Promise<number> | number
 }
 
 /** The gateway's own Prometheus metrics, next to libp2p's */
 export class GatewayMetrics {
   private readonly registry: Registry
-  private readonly relayedBytes: Counter
   private readonly holePunchOutcomes: Counter<'outcome' | 'transport'>
 
   constructor (init: GatewayMetricsInit) {
@@ -50,10 +51,16 @@ export class GatewayMetrics {
         }
       }
     })
-    this.relayedBytes = new Counter({
+    let counted = 0
+    new Counter({
       name: 'natmesh_relayed_bytes_total',
-      help: 'Bytes relayed between peers through this gateway',
-      registers
+      help: 'Bytes relayed between peers through this gateway (both directions)',
+      registers,
+      async collect () {
+        const total = await init.relayedBytes()
+        if (total > counted) this.inc(total - counted)
+        counted = Math.max(counted, total)
+      }
     })
     this.holePunchOutcomes = new Counter({
       name: 'natmesh_hole_punch_outcomes_total',
@@ -68,10 +75,6 @@ export class GatewayMetrics {
         this.holePunchOutcomes.inc({ outcome, transport }, 0)
       }
     }
-  }
-
-  addRelayedBytes (bytes: number): void {
-    this.relayedBytes.inc(bytes)
   }
 
   /** `transport` comes from a peer's report: anything but a known overlay is counted as "other" to bound label values */

@@ -1,6 +1,7 @@
 import { pbStream } from '@libp2p/utils'
-import type { Connection, Logger, Stream } from '@libp2p/interface'
+import type { ComponentLogger, Connection, Logger, Startable, Stream } from '@libp2p/interface'
 import type { Registrar } from '@libp2p/interface-internal'
+import { isUdxMultiaddr } from '../transport/index.js'
 import { PunchReport } from './pb/punch-report.js'
 
 export const PUNCH_REPORT_PROTOCOL = '/natmesh/punch-report/1.0.0'
@@ -8,11 +9,22 @@ const MAX_REPORT_SIZE = 64
 
 export type PunchOutcome = 'success' | 'failure' | 'skipped'
 
+export interface PunchReportFromPeer {
+  outcome: PunchOutcome
+  attempts: number
+  msSinceRelay?: number
+  /** the overlay the reporting peer reaches the gateway over */
+  transport: 'udx' | 'tcp'
+}
+
 export interface PunchReportsInit {
-  registrar: Registrar
-  log: Logger
   /** called once per well-formed report */
-  onReport: (report: { outcome: PunchOutcome, attempts: number, msSinceRelay?: number, transport: string }, connection: Connection) => void
+  onReport: (report: PunchReportFromPeer, connection: Connection) => void
+}
+
+export interface PunchReportsComponents {
+  registrar: Registrar
+  logger: ComponentLogger
 }
 
 const outcomes: Partial<Record<PunchReport.Outcome, PunchOutcome>> = {
@@ -22,25 +34,48 @@ const outcomes: Partial<Record<PunchReport.Outcome, PunchOutcome>> = {
 }
 
 /** Gateway side of the punch-report protocol: peers tell it how their hole punches went, for the metrics. */
-export async function handlePunchReports (init: PunchReportsInit): Promise<() => Promise<void>> {
-  await init.registrar.handle(PUNCH_REPORT_PROTOCOL, async (stream: Stream, connection: Connection) => {
+export class PunchReports implements Startable {
+  private readonly components: PunchReportsComponents
+  private readonly init: PunchReportsInit
+  private readonly log: Logger
+
+  constructor (components: PunchReportsComponents, init: PunchReportsInit) {
+    this.components = components
+    this.init = init
+    this.log = components.logger.forComponent('natmesh:punch-reports')
+  }
+
+  async start (): Promise<void> {
+    await this.components.registrar.handle(PUNCH_REPORT_PROTOCOL, async (stream, connection) => {
+      await this.receive(stream, connection)
+    })
+  }
+
+  async stop (): Promise<void> {
+    await this.components.registrar.unhandle(PUNCH_REPORT_PROTOCOL)
+  }
+
+  private async receive (stream: Stream, connection: Connection): Promise<void> {
     try {
       const report = await pbStream(stream, { maxDataLength: MAX_REPORT_SIZE }).pb(PunchReport).read({ signal: AbortSignal.timeout(5000) })
       const outcome = report.outcome == null ? undefined : outcomes[report.outcome]
       if (outcome == null) throw new Error(`unknown outcome ${report.outcome ?? '(missing)'}`)
-      init.onReport({
+      this.init.onReport({
         outcome,
         attempts: report.attempts ?? 0,
         msSinceRelay: report.msSinceRelay,
-        transport: connection.remoteAddr.toString().includes('/udx') ? 'udx' : 'tcp'
+        transport: isUdxMultiaddr(connection.remoteAddr) ? 'udx' : 'tcp'
       }, connection)
       await stream.close()
     } catch (err) {
-      init.log('rejected punch report from %p - %e', connection.remotePeer, err)
+      this.log('rejected punch report from %p - %e', connection.remotePeer, err)
       stream.abort(err instanceof Error ? err : new Error(String(err)))
     }
-  })
-  return async () => { await init.registrar.unhandle(PUNCH_REPORT_PROTOCOL) }
+  }
+}
+
+export function punchReports (init: PunchReportsInit): (components: PunchReportsComponents) => PunchReports {
+  return (components) => new PunchReports(components, init)
 }
 
 /** Peer side: one report per hole punch, sent to a gateway over an existing connection. */

@@ -1,0 +1,53 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { LoopbackMesh } from '../helpers/loopback-mesh.js'
+import { waitFor } from '../helpers/wait-for.js'
+
+describe('gateway and peers on loopback', () => {
+  let mesh: LoopbackMesh
+  afterEach(async () => { await mesh.stop() })
+
+  it('relays, hole punches to a direct path, and the gateway sees and counts it all', async () => {
+    mesh = new LoopbackMesh()
+    const gateway = await mesh.startGateway()
+    const a = await mesh.startPeer()
+    const b = await mesh.startPeer()
+
+    const relayed = await a.connect(b.peerId.toString())
+    expect(relayed.remoteAddr.toString()).toContain('/p2p-circuit')
+    expect((await a.ping(b.peerId, relayed)).path).toBe('relay')
+
+    const direct = await a.waitForDirect(b.peerId, 10_000)
+    expect(direct?.remoteAddr.toString()).toMatch(/^\/ip4\/127\.0\.0\.1\/udp\/\d+\/udx/)
+    expect((await a.ping(b.peerId)).path).toBe('direct')
+    // the relayed connection stays open as the fallback path
+    expect(relayed.status).toBe('open')
+    const stats = a.stats().find(s => s.peer === b.peerId.toString())
+    expect(stats?.path).toBe('direct')
+    expect(stats?.directAfterMs).toBeGreaterThanOrEqual(0)
+
+    const api = gateway.apiUrl!
+    const peers = await (await fetch(`${api}/api/v1/peers`)).json() as Array<{ peerId: string, addresses: Array<{ transport: string }> }>
+    for (const peer of [a, b]) {
+      const entry = peers.find(p => p.peerId === peer.peerId.toString())
+      expect(entry?.addresses.map(x => x.transport)).toContain('udx')
+    }
+    const metrics = await waitFor(async () => {
+      const text = await (await fetch(`${api}/metrics`)).text()
+      return /natmesh_hole_punch_outcomes_total\{outcome="success",transport="udx"\} [1-9]/.test(text) ? text : undefined
+    }, 5000, 'the hole-punch report to reach the gateway metrics')
+    expect(metrics).toMatch(/natmesh_relay_reservations 2/)
+    const relayedBytes = Number(/natmesh_relayed_bytes_total (\d+)/.exec(metrics)?.[1])
+    expect(relayedBytes).toBeGreaterThan(0)
+  })
+
+  it('keeps relay-only peers on the relay', async () => {
+    mesh = new LoopbackMesh()
+    await mesh.startGateway()
+    const a = await mesh.startPeer({ mode: 'relay-only' })
+    const b = await mesh.startPeer({ mode: 'relay-only' })
+    const relayed = await a.connect(b.peerId.toString())
+    expect((await a.ping(b.peerId, relayed)).path).toBe('relay')
+    expect(await a.waitForDirect(b.peerId, 1500)).toBeUndefined()
+    expect(mesh.events.get(b)?.some(e => e.event === 'hole-punch')).toBe(false)
+  })
+})
