@@ -108,18 +108,19 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
     return this.node.dial(addresses.map((ma, i) => relayed[i]?.circuit ?? ma), { signal })
   }
 
-  /** The best open connection to `peer`: direct if there is one, else relayed. */
+  /** The best open connection to `peer`: direct if there is one (relayed first when preferDirect is off). */
   bestConnection (peer: PeerId): Connection | undefined {
     const open = this.node.getConnections(peer).filter(conn => conn.status === 'open')
-    return open.find(conn => !isRelayed(conn.remoteAddr)) ?? open[0]
+    const preferred = this.config.natTraversal.preferDirect ? open.find(conn => !isRelayed(conn.remoteAddr)) : open.find(conn => isRelayed(conn.remoteAddr))
+    return preferred ?? open[0]
   }
 
   /** Resolves with the direct connection to `peer` once there is one, or undefined after `timeoutMs`. */
   async waitForDirect (peer: PeerId, timeoutMs: number): Promise<Connection | undefined> {
     const deadline = Date.now() + timeoutMs
     for (;;) {
-      const best = this.bestConnection(peer)
-      if (best != null && !isRelayed(best.remoteAddr)) return best
+      const direct = this.node.getConnections(peer).find(conn => conn.status === 'open' && !isRelayed(conn.remoteAddr))
+      if (direct != null) return direct
       if (Date.now() >= deadline) return undefined
       await new Promise(resolve => setTimeout(resolve, 20))
     }
@@ -200,6 +201,13 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
       ...(outcome.reason != null ? { reason: outcome.reason } : {}),
       ...(outcome.direct != null ? { remoteAddr: outcome.direct.remoteAddr.toString() } : {})
     })
+    if (outcome.outcome === 'failure' && !this.config.natTraversal.fallbackToRelay) {
+      // direct-only policy: a relayed connection that could not be upgraded is not kept
+      for (const conn of this.node.getConnections(outcome.peer)) {
+        if (isRelayed(conn.remoteAddr)) void conn.close().catch(() => {})
+      }
+      this.emit({ event: 'error', message: `no direct path to ${peer} and fallbackToRelay is off: relayed connection closed` })
+    }
     const gateway = this.links.map(link => this.node.getConnections(link.gateway).find(conn => conn.status === 'open')).find(conn => conn != null)
     if (gateway != null) {
       sendPunchReport(gateway, { outcome: outcome.outcome, attempts: outcome.attempts, msSinceRelay }).catch(() => {
