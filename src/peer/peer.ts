@@ -22,6 +22,9 @@ import { GatewayLink } from './gateway-link.js'
 import { holePuncher } from './hole-punch/hole-puncher.js'
 import type { HolePuncher, HolePunchOutcome } from './hole-punch/hole-puncher.js'
 import { pingOver } from './ping-path.js'
+import { SessionManager } from '../upgrade/session-manager.js'
+import type { SessionHandler } from '../upgrade/session-manager.js'
+import type { Session, SessionOptions } from '../upgrade/session.js'
 import { isRelayed, relayAddress, splitRelayAddress } from './relay-address.js'
 
 export interface NatmeshPeerEvents {
@@ -43,13 +46,21 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
   readonly config: PeerConfig
   private readonly links: GatewayLink[]
   private readonly connectionStats = new ConnectionStats()
+  private readonly sessions: SessionManager
   /** our public UDP overlay address per gateway, as that gateway observed it */
   private readonly observed = new Map<string, Multiaddr>()
 
-  constructor (node: Libp2p<PeerServices>, config: PeerConfig) {
+  constructor (node: Libp2p<PeerServices>, config: PeerConfig, sessionOptions: Partial<SessionOptions> = {}) {
     super()
     this.node = node
     this.config = config
+    this.sessions = new SessionManager({
+      node,
+      log: node.logger.forComponent('natmesh:session'),
+      options: sessionOptions,
+      dial: async (peer, signal) => this.connect(peer.toString(), signal),
+      bestConnection: (peer) => this.bestConnection(peer)
+    })
     const log = node.logger.forComponent('natmesh:peer')
     this.links = groupGatewayAddresses(config.gateways).map(({ gateway, addresses }) => new GatewayLink({
       gateway,
@@ -74,12 +85,14 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
 
   async start (): Promise<void> {
     await this.node.start()
+    await this.sessions.start()
     this.emit({ event: 'started', peerId: this.peerId.toString(), mode: this.config.mode, listenAddrs: this.node.getMultiaddrs().map(String) })
     for (const link of this.links) link.start()
   }
 
   async stop (): Promise<void> {
     for (const link of this.links) link.stop()
+    await this.sessions.stop()
     await this.node.stop()
   }
 
@@ -106,6 +119,25 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
       if (split != null) await this.node.dial(split.gateway, { signal })
     }
     return this.node.dial(addresses.map((ma, i) => relayed[i]?.circuit ?? ma), { signal })
+  }
+
+  /**
+   * Opens a session to `target` (peer id, or multiaddr): a message channel that starts on whatever path exists
+   * (usually the relay), moves to the direct path when the hole punch succeeds, and survives path loss.
+   */
+  async openSession (target: string | Multiaddr, protocol: string): Promise<Session> {
+    const connection = await this.connect(target)
+    return this.sessions.open(this.bestConnection(connection.remotePeer) ?? connection, protocol)
+  }
+
+  /** Accepts sessions for `protocol`. */
+  handleSessions (protocol: string, handler: SessionHandler): void {
+    this.sessions.handle(protocol, handler)
+  }
+
+  /** Every open session's counters: path, migrations, frames resent, bytes via relay and direct. */
+  sessionStats (): ReturnType<Session['stats']>[] {
+    return this.sessions.list().map(session => session.stats())
   }
 
   /** The best open connection to `peer`: direct if there is one (relayed first when preferDirect is off). */
@@ -241,6 +273,8 @@ function groupGatewayAddresses (gateways: string[]): Array<{ gateway: PeerId, ad
 
 export interface CreatePeerOptions {
   privateKey: PrivateKey
+  /** session layer tuning: buffer bounds, grace period after path loss */
+  sessions?: Partial<SessionOptions>
 }
 
 export async function createPeer (config: PeerConfig, options: CreatePeerOptions): Promise<NatmeshPeer> {
@@ -277,6 +311,6 @@ export async function createPeer (config: PeerConfig, options: CreatePeerOptions
         : {})
     }
   }) as Libp2p<PeerServices>
-  peer = new NatmeshPeer(node, config)
+  peer = new NatmeshPeer(node, config, options.sessions)
   return peer
 }

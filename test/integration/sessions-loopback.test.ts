@@ -1,0 +1,59 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import type { Session } from '../../src/upgrade/session.js'
+import { LoopbackMesh } from '../helpers/loopback-mesh.js'
+
+const PROTOCOL = '/test/echo-count/1.0.0'
+
+/** message i carries i in its first 4 bytes, then filler; the size cycles through 1 B .. 64 KiB */
+function message (i: number): Uint8Array {
+  const sizes = [4, 100, 1500, 16 * 1024, 64 * 1024]
+  const m = new Uint8Array(sizes[i % sizes.length] ?? 4)
+  new DataView(m.buffer).setUint32(0, i)
+  return m
+}
+
+async function receiveAll (session: Session, count: number): Promise<number[]> {
+  const seen: number[] = []
+  for await (const m of session) {
+    seen.push(new DataView(m.buffer, m.byteOffset, m.byteLength).getUint32(0))
+    if (seen.length === count) break
+  }
+  return seen
+}
+
+describe('sessions on loopback', () => {
+  let mesh: LoopbackMesh
+  afterEach(async () => { await mesh.stop() })
+
+  it('moves from the relay to the direct path mid-stream without losing, duplicating or reordering', async () => {
+    mesh = new LoopbackMesh()
+    await mesh.startGateway({ allowlist: [] , circuitDataBytes: 1 << 30, circuitDurationMs: 600_000 })
+    const a = await mesh.startPeer()
+    const b = await mesh.startPeer()
+    const count = 2000
+    const received = new Promise<{ fromA: number[], session: Session }>((resolve, reject) => {
+      b.handleSessions(PROTOCOL, async (session) => {
+        const sending = (async () => { for (let i = 0; i < count; i++) await session.send(message(i)) })()
+        const fromA = await receiveAll(session, count)
+        await sending
+        await session.close()
+        resolve({ fromA, session })
+      })
+      setTimeout(() => reject(new Error('timeout')), 30_000)
+    })
+    const session = await a.openSession(b.peerId.toString(), PROTOCOL)
+    expect(session.path).toBe('relay')
+    const sending = (async () => { for (let i = 0; i < count; i++) await session.send(message(i)) })()
+    const fromB = await receiveAll(session, count)
+    await sending
+    await session.close()
+    const { fromA, session: bSession } = await received
+    expect(fromB).toEqual([...Array(count).keys()])
+    expect(fromA).toEqual([...Array(count).keys()])
+    const stats = session.stats()
+    expect(stats.migrations).toBeGreaterThanOrEqual(1)
+    expect(stats.path === 'direct' || stats.state === 'closed').toBe(true)
+    expect(stats.bytesViaDirect).toBeGreaterThan(0)
+    expect(bSession.stats().messagesReceived).toBe(count)
+  })
+})
