@@ -21,10 +21,14 @@ const gatewayConfigSchema = z.strictObject({
     maxReservations: integer(1).default(1024),
     reservationTtlMs: integer(1000).default(2 * HOUR_MS),
     maxCircuitsPerPeer: integer(1).default(16),
-    /** limits of one relayed connection; peers are expected to move to a direct path before they run out */
-    circuitDurationMs: integer(1000).default(120_000),
+    /**
+     * limits of one relayed connection. natmesh relays real traffic until the direct path is up (and for
+     * symmetric NATs, for good), so they are far above libp2p's 2 min / 128 KiB; sessions resume on a new
+     * relayed connection when one runs out
+     */
+    circuitDurationMs: integer(1000).default(10 * 60_000),
     /** a safe integer, so `BigInt(circuitDataBytes)` is exact */
-    circuitDataBytes: integer(1).default(131_072),
+    circuitDataBytes: integer(1).default(64 * 1024 * 1024),
     /** peers whose circuits are not limited */
     allowlist: z.array(peerIdString).default([])
   }).prefault({}),

@@ -135,6 +135,10 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
     this.sessions.handle(protocol, handler)
   }
 
+  unhandleSessions (protocol: string): void {
+    this.sessions.unhandle(protocol)
+  }
+
   /** Every open session's counters: path, migrations, frames resent, bytes via relay and direct. */
   sessionStats (): ReturnType<Session['stats']>[] {
     return this.sessions.list().map(session => session.stats())

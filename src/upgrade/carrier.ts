@@ -100,9 +100,18 @@ export class Carrier {
     if (this.stream.status === 'open') this.stream.abort(err)
   }
 
-  /** Finishes gracefully: what was written is delivered, then the stream closes. */
-  async close (): Promise<void> {
-    await this.stream.close({ signal: AbortSignal.timeout(5000) }).catch((err: Error) => { this.abort(err) })
+  /**
+   * Finishes gracefully: closes our side, then waits for the remote to close its side too. The remote closes
+   * only after it has read everything we wrote, so once this resolves our last frame has arrived.
+   */
+  async close (timeoutMs = 5000): Promise<void> {
+    const closed = this.closedWith != null
+      ? Promise.resolve()
+      : new Promise<void>(resolve => { this.stream.addEventListener('close', () => { resolve() }, { once: true }) })
+    const signal = AbortSignal.timeout(timeoutMs)
+    await this.stream.close({ signal }).catch((err: Error) => { this.abort(err) })
+    await Promise.race([closed, new Promise<void>(resolve => { signal.addEventListener('abort', () => { resolve() }, { once: true }) })])
+    if (this.closedWith == null) this.abort(new Error(`remote did not close the session stream within ${timeoutMs} ms`))
   }
 
   private deliver (frame: Frame): void {

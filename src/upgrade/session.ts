@@ -109,6 +109,7 @@ export class Session extends TypedEventEmitter<SessionEvents> {
   private closeWaiters: Array<(err?: Error) => void> = []
   private sessionState: SessionState = 'open'
   private failure?: Error
+  private readonly ended = Promise.withResolvers<void>()
   private readonly counters = { migrations: 0, framesResent: 0, bytesViaRelay: 0, bytesViaDirect: 0, messagesSent: 0, messagesReceived: 0, duplicatesDropped: 0 }
 
   constructor (init: SessionInit) {
@@ -123,6 +124,8 @@ export class Session extends TypedEventEmitter<SessionEvents> {
     this.reconnectFn = init.reconnect
     this.outgoing = new SendBuffer(init.options.maxUnackedBytes)
     this.inbound.onConsumed = () => { this.maybeResumeReading() }
+    // nobody has to await finished(): a failure is also reported through the iterator and 'closed'
+    this.ended.promise.catch(() => {})
     this.heartbeat = setInterval(() => { this.sendAck() }, init.options.heartbeatMs)
     this.heartbeat.unref()
   }
@@ -252,6 +255,7 @@ export class Session extends TypedEventEmitter<SessionEvents> {
     this.inbound.end(err)
     this.outgoing.wake()
     for (const waiter of this.closeWaiters.splice(0)) waiter(err)
+    this.ended.reject(err)
     this.safeDispatchEvent('closed', { detail: { error: err } })
   }
 
@@ -288,6 +292,7 @@ export class Session extends TypedEventEmitter<SessionEvents> {
   }
 
   private onFrame (frame: Frame, carrier: Carrier): void {
+    if (frame.type !== FrameType.DATA) this.log.trace('session %s got %s %o', this.id, FrameType[frame.type], frame)
     try {
       switch (frame.type) {
         case FrameType.DATA:
@@ -408,13 +413,22 @@ export class Session extends TypedEventEmitter<SessionEvents> {
   }
 
   private maybeFinish (): void {
+    this.log.trace('session %s maybeFinish localClosed=%s unacked=%d remoteClosed=%s', this.id, this.localClosed, this.outgoing.length, this.remoteClosed)
     if (!this.localClosed || this.outgoing.length > 0) return
     for (const waiter of this.closeWaiters.splice(0)) waiter()
     if (!this.remoteClosed || this.sessionState === 'closed') return
     this.sessionState = 'closed'
     this.teardown()
-    for (const carrier of this.carriers) void carrier.close()
-    this.safeDispatchEvent('closed', { detail: {} })
+    // closing the streams gracefully flushes our last ACK, which the remote may still be waiting for
+    void Promise.all([...this.carriers].map(async carrier => { await carrier.close() })).then(() => {
+      this.ended.resolve()
+      this.safeDispatchEvent('closed', { detail: {} })
+    })
+  }
+
+  /** Resolves when the session has ended cleanly in both directions; rejects if it fails. */
+  async finished (): Promise<void> {
+    await this.ended.promise
   }
 
   private teardown (): void {

@@ -43,8 +43,8 @@ describe('gateway config', () => {
         maxReservations: 1024,
         reservationTtlMs: 7_200_000,
         maxCircuitsPerPeer: 16,
-        circuitDurationMs: 120_000,
-        circuitDataBytes: 131_072,
+        circuitDurationMs: 600_000,
+        circuitDataBytes: 67_108_864,
         allowlist: []
       },
       logLevel: 'info'
