@@ -50,8 +50,9 @@ export class Carrier {
     })
   }
 
+  /** still able to carry frames both ways: neither closed nor closing */
   get open (): boolean {
-    return this.closedWith == null && this.stream.status === 'open'
+    return this.closedWith == null && this.stream.status === 'open' && this.stream.writeStatus === 'writable'
   }
 
   /** Reads the first frame of the set-up exchange. */
@@ -78,6 +79,8 @@ export class Carrier {
 
   /** Writes a frame; false means the stream wants a `drain` before more. */
   write (frame: Frame): boolean {
+    // a carrier being closed or replaced takes no more frames; the session resends on its successor
+    if (!this.open) return true
     let ok = true
     for (const part of encodeFrame(frame)) ok = this.stream.send(part)
     return ok

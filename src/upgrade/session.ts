@@ -199,6 +199,7 @@ export class Session extends TypedEventEmitter<SessionEvents> {
 
   /** Ends the session at once; unsent and unread messages are dropped, the remote is told. */
   abort (err: Error = new SessionError('ABORTED', 'session aborted')): void {
+    if (this.sessionState === 'closed' || this.sessionState === 'failed') return
     if (this.current?.open === true) this.current.write({ type: FrameType.ERROR, code: ErrorCode.CLOSED, message: err.message })
     this.fail(err)
   }
