@@ -22,6 +22,10 @@ import { punchReports } from './punch-reports.js'
 import type { PunchReports } from './punch-reports.js'
 import { HOP_PROTOCOL, relayedBytes } from './relayed-bytes.js'
 import { allowUnlimitedCircuits } from './relay-allowlist.js'
+import { circuitsPerPeerGate } from './circuit-limit.js'
+
+/** hop streams per connection beyond the circuit limit, so reservation renewals always get through */
+const RESERVE_HEADROOM = 2
 
 type GatewayServices = { relay: CircuitRelayService, punchReports: PunchReports, identify: unknown, ping: unknown }
 
@@ -110,14 +114,18 @@ export async function createGateway (config: GatewayConfig, options: CreateGatew
     transports: [udxOverlay(), tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
-    connectionGater: { denyDialMultiaddr: () => false },
+    connectionGater: {
+      denyDialMultiaddr: () => false,
+      ...circuitsPerPeerGate(config.relay.maxCircuitsPerPeer, (peer) => node?.getConnections(peer) ?? [])
+    },
     connectionManager: { maxConnections: Math.max(config.relay.maxReservations * 2, 300) },
     metrics: prometheusMetrics({ registry, collectDefaultMetrics: false }),
     services: {
       identify: identify(),
       ping: ping(),
       relay: circuitRelayServer({
-        maxInboundHopStreams: config.relay.maxCircuitsPerPeer,
+        // circuits per peer are limited by the gate above; this per-connection cap leaves room for RESERVE
+        maxInboundHopStreams: config.relay.maxCircuitsPerPeer + RESERVE_HEADROOM,
         reservations: {
           maxReservations: config.relay.maxReservations,
           reservationTtl: config.relay.reservationTtlMs,

@@ -35,6 +35,7 @@ export class GatewayLink {
   private failures = 0
   private stopped = true
   private relayAddrs: Multiaddr[] = []
+  private expiresAt = 0
 
   constructor (init: GatewayLinkInit) {
     this.init = init
@@ -72,6 +73,7 @@ export class GatewayLink {
     if (this.stopped || closed !== this.connection) return
     this.connection = undefined
     this.relayAddrs = []
+    this.expiresAt = 0
     const retryInMs = this.backoff()
     this.init.emit({ event: 'gateway-lost', gateway: this.init.gateway.toString(), reason: 'connection closed', retryInMs })
     this.schedule(retryInMs)
@@ -96,10 +98,12 @@ export class GatewayLink {
       const connection = this.connection?.status === 'open' ? this.connection : await this.connect()
       this.connection = connection
       const expiresAt = await this.reserve(connection)
+      this.expiresAt = expiresAt
       this.failures = 0
-      const refreshIn = Math.max(expiresAt - Date.now() - this.init.refreshBeforeExpiryMs, 1000)
-      this.schedule(refreshIn)
+      this.schedule(refreshDelay(expiresAt - Date.now(), this.init.refreshBeforeExpiryMs))
     } catch (err) {
+      // relay addresses of a reservation the gateway has dropped would send other peers nowhere
+      if (Date.now() >= this.expiresAt) this.relayAddrs = []
       const retryInMs = this.backoff()
       const reason = err instanceof Error ? err.message : String(err)
       this.log('gateway %p unavailable - %s; retrying in %d ms', this.init.gateway, reason, retryInMs)
@@ -151,4 +155,9 @@ export class GatewayLink {
       throw err
     }
   }
+}
+
+/** Renew `refreshBeforeExpiryMs` ahead of expiry, or halfway through a reservation shorter than that. */
+export function refreshDelay (remainingMs: number, refreshBeforeExpiryMs: number): number {
+  return remainingMs > 2 * refreshBeforeExpiryMs ? remainingMs - refreshBeforeExpiryMs : Math.max(remainingMs / 2, 1000)
 }

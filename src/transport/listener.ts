@@ -34,7 +34,7 @@ export class UdxListener extends TypedEventEmitter<ListenerEvents> implements Li
     if (endpoint == null) throw new Error(`not a UDP overlay address: ${ma.toString()}`)
     this.bound = this.init.socket.bind(endpoint.host, endpoint.port)
     this.listeningAddr = ma
-    this.init.socket.setInboundHandler((stream, remote) => { this.onStream(stream, remote) })
+    this.init.socket.setInboundHandler((stream, remote, firstChunk) => { this.onStream(stream, remote, firstChunk) })
     this.safeDispatchEvent('listening')
   }
 
@@ -57,9 +57,10 @@ export class UdxListener extends TypedEventEmitter<ListenerEvents> implements Li
     this.safeDispatchEvent('close')
   }
 
-  private onStream (stream: UDXStream, remote: UdpEndpoint): void {
+  private onStream (stream: UDXStream, remote: UdpEndpoint, firstChunk: Uint8Array): void {
     const maConn = toMultiaddrConnection({
       stream,
+      firstChunk,
       direction: 'inbound',
       remoteAddr: toUdxMultiaddr(remote.host, remote.port),
       localAddr: this.listeningAddr,

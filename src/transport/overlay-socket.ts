@@ -13,14 +13,18 @@ export interface OverlaySocketInit {
   maxHelloIntervalMs: number
   /** how long a dial retransmits HELLO before giving up */
   dialTimeoutMs: number
-  /** inbound connections still being set up at once; more are refused so a HELLO flood can't exhaust memory */
+  /**
+   * inbound set-ups accepted within one dial-timeout window (an entry is kept that long so retransmitted
+   * HELLOs get the same ACCEPT); past it new HELLOs are refused, so a flood can't exhaust memory
+   */
   maxPendingInbound: number
   /** idle keepalive on every stream, so NAT mappings along the path stay open */
   keepAliveMs: number
   log: Logger
 }
 
-export type InboundStreamHandler = (stream: UDXStream, remote: UdpEndpoint) => void
+/** `firstChunk`: the dialer's first bytes, already read off the stream; they come before anything else */
+export type InboundStreamHandler = (stream: UDXStream, remote: UdpEndpoint, firstChunk: Uint8Array) => void
 
 interface PendingDial {
   stream: UDXStream
@@ -95,6 +99,7 @@ export class OverlaySocket {
    */
   async dial (remote: UdpEndpoint, signal: AbortSignal): Promise<UDXStream> {
     if (this.isClosed) throw new Error('overlay socket is closed')
+    if (remote.port === 0) throw new Error(`cannot dial ${remote.host}:0: port 0 is not a reachable UDP port`)
     if (!this.bound) this.bind(remote.family === 6 ? '::' : '0.0.0.0', 0)
     const stream = this.createStream()
     const hello = encodeControlMessage({ type: MessageType.HELLO, dialerStreamId: stream.id })
@@ -202,8 +207,19 @@ export class OverlaySocket {
     // keep the entry while the dialer may still be retransmitting HELLO, then forget it
     const forget = setTimeout(() => this.accepted.delete(key), this.init.dialTimeoutMs + 1000)
     stream.once('close', () => { clearTimeout(forget); this.accepted.delete(key) })
+    stream.on('error', () => {})
     this.send({ type: MessageType.ACCEPT, dialerStreamId, listenerStreamId: stream.id }, remote)
-    this.inboundHandler(stream, remote)
+    // HELLO proves nothing about its source address; a spoofer never sees our ACCEPT, so it can't send the
+    // first bytes. Only a dialer that does reaches libp2p's (globally limited) pending-upgrade slots.
+    const unconfirmed = setTimeout(() => { stream.destroy() }, this.init.dialTimeoutMs)
+    stream.once('data', (firstChunk: Uint8Array) => {
+      clearTimeout(unconfirmed)
+      if (this.inboundHandler == null) {
+        stream.destroy()
+        return
+      }
+      this.inboundHandler(stream, remote, firstChunk)
+    })
   }
 
   private onAccept (dialerStreamId: number, listenerStreamId: number, remote: UdpEndpoint): void {

@@ -6,6 +6,8 @@ import type { UDXStream } from 'udx-native'
 
 interface UdxConnectionInit extends Omit<AbstractMultiaddrConnectionInit, 'log'> {
   stream: UDXStream
+  /** bytes already read off the stream before the connection took it over */
+  firstChunk?: Uint8Array
   log: Logger
   closeTimeoutMs: number
 }
@@ -19,6 +21,7 @@ class UdxMultiaddrConnection extends AbstractMultiaddrConnection {
     super(init)
     this.stream = init.stream
     this.closeTimeoutMs = init.closeTimeoutMs
+    if (init.firstChunk != null) this.onData(init.firstChunk)
     this.stream.on('data', (buf: Uint8Array) => { this.onData(buf) })
     this.stream.on('error', (err: Error) => {
       this.log('udx stream error - %e', err)

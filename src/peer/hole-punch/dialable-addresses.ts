@@ -13,6 +13,7 @@ export function punchableAddresses (encoded: Uint8Array[], allowPrivate = false,
   const out: Array<{ ma: Multiaddr, endpoint: UdpEndpoint }> = []
   const seen = new Set<string>()
   for (const bytes of encoded) {
+    if (out.length >= maxAddresses) break
     let ma: Multiaddr
     try {
       ma = multiaddr(bytes)
@@ -20,12 +21,11 @@ export function punchableAddresses (encoded: Uint8Array[], allowPrivate = false,
       continue
     }
     const endpoint = toUdpEndpoint(ma)
-    if (endpoint == null || (!allowPrivate && isPrivate(ma))) continue
+    if (endpoint == null || endpoint.port === 0 || (!allowPrivate && isPrivate(ma))) continue
     const key = `${endpoint.host}:${endpoint.port}`
     if (seen.has(key)) continue
     seen.add(key)
     out.push({ ma, endpoint })
-    if (out.length >= maxAddresses) break
   }
   return out
 }
