@@ -46,6 +46,7 @@ export function addPeerOptions (command: Command): Command {
     .option('--gateway-dial-timeout-ms <ms>', 'wait this long for UDP before falling back to TCP (default 5000)')
     .option('--reconnect-initial-delay-ms <ms>', 'first reconnect delay after losing a gateway (default 500)')
     .option('--reconnect-max-delay-ms <ms>', 'reconnect backoff ceiling (default 30000)')
+    .option('--api <host:port>', 'local status API: /healthz, /api/v1/status, /api/v1/connections, /api/v1/sessions (off by default)')
     .option('--identity-file <path>', 'key file, created with mode 0600 on first run (default ./.natmesh/peer.key)')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default info)')
     .option('--json', 'print events as JSON lines on stdout')

@@ -4,6 +4,7 @@ import { loadOrCreateIdentity } from '../identity.js'
 import { createLogger } from '../logging.js'
 import type { Logger } from '../logging.js'
 import { createPeer } from '../peer/peer.js'
+import { startStatusApi } from '../peer/status-api.js'
 import type { NatmeshPeer } from '../peer/peer.js'
 import { runUntilSignal } from './daemon.js'
 import { addPeerOptions, peerFlags } from './options.js'
@@ -20,6 +21,10 @@ export async function startPeerFromOptions (options: Record<string, unknown>, pr
   if (printEvents) peer.addEventListener('event', (evt) => { printEvent(evt.detail, json) })
   else peer.addEventListener('event', (evt) => { logger.info(evt.detail, evt.detail.event) })
   await peer.start()
+  if (config.api != null) {
+    const api = await startStatusApi(peer, { ...config.api, logger: logger.child({ component: 'status-api' }) })
+    peer.addEventListener('stopped', () => { void api.close() })
+  }
   return { peer, logger }
 }
 

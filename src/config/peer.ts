@@ -61,6 +61,11 @@ const peerConfigSchema = z.strictObject({
     path: ['maxDelayMs'],
     message: 'must be >= reconnect.initialDelayMs'
   }).prefault({}),
+  /** optional local status API (health, connections, sessions); off unless set */
+  api: z.strictObject({
+    host: ipAddress.default('127.0.0.1'),
+    port
+  }).optional(),
   identityFile: identityFile.default('./.natmesh/peer.key'),
   logLevel
 }).transform(config => config.mode === 'relay-only'
@@ -87,6 +92,8 @@ export interface PeerFlags {
   gatewayDialTimeoutMs?: number | string
   reconnectInitialDelayMs?: number | string
   reconnectMaxDelayMs?: number | string
+  /** "host:port" of the status API */
+  api?: string
   identityFile?: string
   logLevel?: string
 }
@@ -106,6 +113,7 @@ const peerSettings: Settings<PeerFlags> = {
   gatewayDialTimeoutMs: { path: ['gatewayDialTimeoutMs'], kind: 'integer' },
   reconnectInitialDelayMs: { path: ['reconnect', 'initialDelayMs'], kind: 'integer' },
   reconnectMaxDelayMs: { path: ['reconnect', 'maxDelayMs'], kind: 'integer' },
+  api: { path: ['api'], kind: 'hostPort' },
   identityFile: { path: ['identityFile'], kind: 'string' },
   logLevel: { path: ['logLevel'], kind: 'string' }
 }

@@ -29,6 +29,7 @@ import { isRelayed, relayAddress, splitRelayAddress } from './relay-address.js'
 
 export interface NatmeshPeerEvents {
   event: CustomEvent<PeerEvent>
+  stopped: CustomEvent
 }
 
 type PeerServices = { holePuncher?: HolePuncher, identify: unknown, ping: unknown }
@@ -94,6 +95,7 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
     for (const link of this.links) link.stop()
     await this.sessions.stop()
     await this.node.stop()
+    this.safeDispatchEvent('stopped')
   }
 
   /** Addresses through which other peers reach this one (one per gateway reservation). */

@@ -1,4 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
+import { createLogger } from '../../src/logging.js'
+import { startStatusApi } from '../../src/peer/status-api.js'
 import { LoopbackMesh } from '../helpers/loopback-mesh.js'
 import { waitFor } from '../helpers/wait-for.js'
 
@@ -24,6 +26,18 @@ describe('gateway and peers on loopback', () => {
     const stats = a.stats().find(s => s.peer === b.peerId.toString())
     expect(stats?.path).toBe('direct')
     expect(stats?.directAfterMs).toBeGreaterThanOrEqual(0)
+
+    const status = await startStatusApi(a, { host: '127.0.0.1', port: 0, logger: createLogger({ level: 'silent' }) })
+    try {
+      const connections = await (await fetch(`${status.url}/api/v1/connections`)).json() as Array<{ peer: string, path: string, rttMs: number, directAfterMs: number }>
+      const toB = connections.find(c => c.peer === b.peerId.toString())
+      expect(toB?.path).toBe('direct')
+      expect(toB?.rttMs).toBeGreaterThan(0)
+      expect((await (await fetch(`${status.url}/api/v1/status`)).json() as { relayAddresses: string[] }).relayAddresses[0]).toContain('/p2p-circuit/p2p/')
+      expect((await fetch(`${status.url}/api/v1/nope`)).status).toBe(404)
+    } finally {
+      await status.close()
+    }
 
     const api = gateway.apiUrl!
     const peers = await (await fetch(`${api}/api/v1/peers`)).json() as Array<{ peerId: string, addresses: Array<{ transport: string }> }>

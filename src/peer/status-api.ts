@@ -1,0 +1,25 @@
+import { startJsonApi } from '../http/json-api.js'
+import type { JsonApi } from '../http/json-api.js'
+import type { Logger } from '../logging.js'
+import type { NatmeshPeer } from './peer.js'
+
+/**
+ * A peer's local status API (`natmesh peer --api host:port`): which gateways it holds, its public addresses, and
+ * per remote peer and per session the path, RTT, bytes and migrations.
+ */
+export async function startStatusApi (peer: NatmeshPeer, init: { host: string, port: number, logger: Logger }): Promise<JsonApi> {
+  return startJsonApi({
+    ...init,
+    peerId: () => peer.peerId.toString(),
+    routes: (app) => {
+      app.get('/api/v1/status', async () => ({
+        peerId: peer.peerId.toString(),
+        mode: peer.config.mode,
+        relayAddresses: peer.relayAddresses().map(String),
+        publicAddresses: peer.publicAddresses().map(String)
+      }))
+      app.get('/api/v1/connections', async () => peer.stats())
+      app.get('/api/v1/sessions', async () => peer.sessionStats().map(stats => ({ ...stats })))
+    }
+  })
+}
