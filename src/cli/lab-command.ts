@@ -1,5 +1,176 @@
-import { Command } from 'commander'
+import { Command, InvalidArgumentError } from 'commander'
+import {
+  assertRoot, cleanupStale, createTopology, isNated, NAT_FLAVOURS, parseFlavour, recommendedPeerArgs, REQUIRED_PREFIX, runTrials
+} from '../lab/index.js'
+import type { NatFlavour, TrialResult, TrialSummary } from '../lab/index.js'
+
+const FLAVOURS = NAT_FLAVOURS.join(' | ')
+
+function flavourArg (value: string): NatFlavour {
+  try {
+    return parseFlavour(value)
+  } catch (err) {
+    throw new InvalidArgumentError(err instanceof Error ? err.message : String(err))
+  }
+}
+
+function positiveInt (name: string, max: number) {
+  return (value: string): number => {
+    const n = Number(value)
+    if (!Number.isInteger(n) || n < 1 || n > max) throw new InvalidArgumentError(`${name} must be an integer 1..${max}`)
+    return n
+  }
+}
+
+function prefixArg (value: string): string {
+  if (!value.startsWith(REQUIRED_PREFIX) || !/^[A-Za-z0-9_-]{3,24}$/.test(value)) {
+    throw new InvalidArgumentError(`the prefix must start with "${REQUIRED_PREFIX}" and use at most 24 of [A-Za-z0-9_-]`)
+  }
+  return value
+}
+
+const out = (line: string): void => { process.stdout.write(line + '\n') }
+const fmtMs = (ms: number | null | undefined): string => ms == null ? '-' : `${Math.round(ms)} ms`
+
+export function trialLine (r: TrialResult, total: number): string {
+  const width = String(total).length
+  const parts = [
+    `trial ${String(r.trial).padStart(width)}/${total}`,
+    `${r.a} -> ${r.b}`,
+    `relay ${r.relayOk ? 'ok' : 'FAIL'}`,
+    `direct ${r.directOk ? 'ok' : 'no'}`,
+    `path ${r.path}`,
+    `relay->direct ${fmtMs(r.msRelayToDirect)}`,
+    `gateway via ${r.gatewayTransport.a ?? '?'}/${r.gatewayTransport.b ?? '?'}`,
+    `punch ${r.holePunch.outcome}${r.holePunch.reason !== undefined && r.holePunch.outcome !== 'success' ? ` (${r.holePunch.reason})` : ''}`,
+    `${(r.durationMs / 1000).toFixed(1)} s`
+  ]
+  const line = parts.join('  ')
+  return r.error === undefined ? line : `${line}\n  error: ${r.error.replace(/\n/g, '\n    ')}`
+}
+
+export function summaryLine (s: TrialSummary): string {
+  return `total ${s.a} -> ${s.b}: ${s.trials} trial(s), relay ${s.relayOk}/${s.trials}, direct ${s.directOk}/${s.trials}, ` +
+    `relay->direct median ${fmtMs(s.medianMsRelayToDirect)}, p95 ${fmtMs(s.p95MsRelayToDirect)}`
+}
+
+/** Turns SIGINT/SIGTERM into an abort, so the lab is torn down before the process ends. */
+function abortOnSignal (): { signal: AbortSignal, dispose: () => void } {
+  const controller = new AbortController()
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (controller.signal.aborted) process.exit(130)
+    process.stderr.write(`natmesh lab: ${sig} received, tearing the lab down (again to exit at once)\n`)
+    controller.abort()
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+  return {
+    signal: controller.signal,
+    dispose: () => { process.off('SIGINT', onSignal); process.off('SIGTERM', onSignal) }
+  }
+}
+
+function runCommand (): Command {
+  return new Command('run')
+    .description('run hole-punch trials between two peers behind NATs of the given flavours')
+    .requiredOption('--a <flavour>', `NAT flavour of peer A, the one that dials (${FLAVOURS})`, flavourArg)
+    .requiredOption('--b <flavour>', `NAT flavour of peer B, the one dialled (${FLAVOURS})`, flavourArg)
+    .option('--trials <n>', 'number of trials, each with fresh peers and flushed NAT tables', positiveInt('--trials', 10_000), 1)
+    .option('--json', 'one JSON object per trial, then the summary object last')
+    .option('--keep', 'leave the namespaces and the work directory behind for inspection (remove with `natmesh lab down`)')
+    .option('--hole-punch-timeout-ms <ms>', 'peers\' hole-punch attempt timeout (default: 5000, or 500 where a punch cannot work)', positiveInt('--hole-punch-timeout-ms', 600_000))
+    .option('--hole-punch-retries <n>', 'peers\' hole-punch attempts (default: 3, or 1 where a punch cannot work)', positiveInt('--hole-punch-retries', 100))
+    .option('--trial-timeout-ms <ms>', 'stop a trial that has not ended after this long', positiveInt('--trial-timeout-ms', 3_600_000))
+    .option('--prefix <prefix>', 'namespace prefix (default: nm-<random>-)', prefixArg)
+    .action(async (options: {
+      a: NatFlavour
+      b: NatFlavour
+      trials: number
+      json?: boolean
+      keep?: boolean
+      holePunchTimeoutMs?: number
+      holePunchRetries?: number
+      trialTimeoutMs?: number
+      prefix?: string
+    }) => {
+      assertRoot()
+      const json = options.json === true
+      const peerArgs = recommendedPeerArgs(options.a, options.b)
+      if (options.holePunchTimeoutMs !== undefined) peerArgs.push('--hole-punch-timeout-ms', String(options.holePunchTimeoutMs))
+      if (options.holePunchRetries !== undefined) peerArgs.push('--hole-punch-retries', String(options.holePunchRetries))
+      const { signal, dispose } = abortOnSignal()
+      try {
+        const run = await runTrials({
+          a: options.a,
+          b: options.b,
+          trials: options.trials,
+          peerArgs,
+          ...(options.trialTimeoutMs !== undefined ? { trialTimeoutMs: options.trialTimeoutMs } : {}),
+          ...(options.prefix !== undefined ? { prefix: options.prefix } : {}),
+          keep: options.keep === true,
+          signal,
+          log: json ? undefined : (line) => { process.stderr.write(`${line}\n`) },
+          onTrial: (r) => { out(json ? JSON.stringify(r) : trialLine(r, options.trials)) }
+        })
+        if (signal.aborted) process.exitCode = 130
+        if (run.kept !== undefined) {
+          process.stderr.write(`kept namespaces ${run.kept.namespaces.join(' ')} and ${run.kept.dir}; ` +
+            `remove with: natmesh lab down --prefix ${run.prefix}\n`)
+        }
+        out(json ? JSON.stringify(run.summary) : summaryLine(run.summary))
+      } finally {
+        dispose()
+      }
+    })
+}
+
+function upCommand (): Command {
+  return new Command('up')
+    .description('build a lab (a gateway namespace and two peers behind NATs) and print how to use it')
+    .requiredOption('--a <flavour>', `NAT flavour of peer slot A (${FLAVOURS})`, flavourArg)
+    .requiredOption('--b <flavour>', `NAT flavour of peer slot B (${FLAVOURS})`, flavourArg)
+    .option('--prefix <prefix>', 'namespace prefix', prefixArg, 'nm-lab-')
+    .action(async (options: { a: NatFlavour, b: NatFlavour, prefix: string }) => {
+      assertRoot()
+      const topo = await createTopology({ prefix: options.prefix, gateways: 1, peers: { A: options.a, B: options.b } })
+      const gw = topo.gateway(0)
+      out(`lab ${options.prefix} is up (namespaces: ${topo.namespaces().sort().join(' ')})`)
+      out(`  gateway   ${gw.padEnd(22)} ${topo.gatewayIp(0)}`)
+      for (const slot of topo.slots) {
+        const flavour = topo.flavourOf(slot)
+        const nat = isNated(flavour) ? `, behind ${topo.nat(slot)} (${flavour} NAT, WAN ${topo.natWanIp(slot)})` : ' (public, no NAT)'
+        out(`  peer ${slot}    ${topo.peer(slot).padEnd(22)} ${topo.peerIp(slot)}${nat}`)
+      }
+      // the same Node and CLI that run this command
+      const cli = `${process.execPath} ${process.argv[1] ?? 'dist/cli/index.js'}`
+      out('')
+      out('run commands in it with `ip netns exec <namespace> <command>`, e.g.:')
+      out(`  ip netns exec ${gw} ${cli} gateway --host 0.0.0.0 --udp-port 4001 --tcp-port 4001 --announce ${topo.gatewayIp(0)} --api 127.0.0.1:8080 --identity-file /tmp/${options.prefix}gw.key --json`)
+      out(`  ip netns exec ${topo.peer('B')} ${cli} peer --gateway /ip4/${topo.gatewayIp(0)}/udp/4001/udx/p2p/<GATEWAY_ID> --gateway /ip4/${topo.gatewayIp(0)}/tcp/4001/p2p/<GATEWAY_ID> --gateway-dial-timeout-ms 1500 --identity-file /tmp/${options.prefix}B.key --json`)
+      out(`  ip netns exec ${topo.peer('A')} ${cli} peer --gateway ... (as above) --identity-file /tmp/${options.prefix}A.key --json --dial <B_PEER_ID>`)
+      const natted = topo.slots.find((slot) => isNated(topo.flavourOf(slot)))
+      if (natted !== undefined) out(`  ip netns exec ${topo.nat(natted)} conntrack -L -p udp      (the NAT's current mappings)`)
+      out(`  ip netns exec ${topo.peer('A')} tcpdump -ni any udp`)
+      out('')
+      out(`tear it down with: natmesh lab down --prefix ${options.prefix}`)
+    })
+}
+
+function downCommand (): Command {
+  return new Command('down')
+    .description('remove lab namespaces (and kill what runs in them): leftovers of `lab up`, `--keep` or a crashed run')
+    .option('--prefix <prefix>', 'remove every namespace whose name starts with this', prefixArg, REQUIRED_PREFIX)
+    .action(async (options: { prefix: string }) => {
+      assertRoot()
+      const removed = await cleanupStale(options.prefix)
+      out(removed.length === 0 ? `no namespaces start with "${options.prefix}"` : `removed ${removed.length} namespace(s): ${removed.sort().join(' ')}`)
+    })
+}
 
 export function labCommand (): Command {
-  return new Command('lab').description('network-namespace NAT lab (needs root)')
+  return new Command('lab')
+    .description('network-namespace NAT lab (needs root)')
+    .addCommand(runCommand())
+    .addCommand(upCommand())
+    .addCommand(downCommand())
 }

@@ -3,3 +3,10 @@ export { NAT_FLAVOURS, NAT_RULES_SCRIPT, isNatFlavour, isNated, natRuleset, pars
 export { gatewayIp, slotWanIp, lanPeerIp, lanRouterIp, WAN_PREFIX, WAN_PREFIX_LEN } from './addressing.js'
 export { cleanupStale, REQUIRED_PREFIX } from './netns.js'
 export { LabCommandError, type RunOptions, type RunResult } from './run.js'
+export {
+  runTrials, summarize, punchExpected, recommendedPeerArgs, defaultTrialTimeoutMs, randomPrefix, assertRoot, DEFAULT_CLI, FAST_FAIL_PEER_ARGS,
+  type RunTrialsOptions, type TrialRun, type TrialResult, type TrialSummary, type TrialPath, type GatewayTransport
+} from './trial.js'
+export { decide, punchSettingsFromArgs, probeWaitMs, DEFAULT_PUNCH_SETTINGS, type PunchSettings, type Verdict, type TrialEvents } from './trial-decide.js'
+export { LabProcess, TailBuffer, parseEventLine, type JsonEvent, type TimedEvent } from './trial-process.js'
+export { median, percentile } from './trial-stats.js'

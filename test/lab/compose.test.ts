@@ -54,7 +54,7 @@ describe('docker-compose.nat-test.yml', () => {
 
   it('runs the gateway as specified', () => {
     expect(svc('gateway').command?.join(' ')).toBe(
-      `gateway --identity /data/gateway.key --announce ${gatewayIp(0)} --udp-port 4001 --tcp-port 4001 --api 0.0.0.0:8080 --json`)
+      `gateway --identity-file /data/gateway.key --announce ${gatewayIp(0)} --udp-port 4001 --tcp-port 4001 --api 0.0.0.0:8080 --json`)
   })
 
   it('references files that exist, with scripts executable and valid bash', () => {

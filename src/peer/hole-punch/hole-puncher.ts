@@ -141,6 +141,10 @@ export class HolePuncher extends TypedEventEmitter<HolePuncherEvents> implements
       const transport = this.udxTransport()
       const punchSignal = AbortSignal.any([signal, punchStop.signal])
       for (const target of targets) void transport.punch(target.endpoint, punchSignal, this.init.punchIntervalMs)
+      // B also dials: when A is not behind a NAT (or behind one that keeps its port for us) this connects even
+      // if A's dial cannot reach B, e.g. because B's NAT is symmetric and A only knows B's gateway-facing port
+      this.components.connectionManager.openConnection(targets.map(t => t.ma), { signal: punchSignal, force: true, priority: 100 })
+        .catch(() => { /* A's dial may be the one that gets through */ })
       const connection = await direct
       await stream.close({ signal }).catch(() => {})
       return connection
@@ -165,7 +169,13 @@ export class HolePuncher extends TypedEventEmitter<HolePuncherEvents> implements
       const sync = await messages.read({ signal })
       if (sync.type !== HolePunch.Type.SYNC) throw new Error(`expected SYNC, got ${sync.type ?? 'no type'}`)
       if (targets.length === 0) throw new Error('the remote offered no public UDP overlay address')
-      const direct = await this.components.connectionManager.openConnection(targets.map(t => t.ma), { signal, force: true, priority: 100 })
+      // B dials too; whichever direct connection opens first, ours or B's, is the result
+      const dialStop = new AbortController()
+      const dialed = this.components.connectionManager.openConnection(targets.map(t => t.ma), { signal: AbortSignal.any([signal, dialStop.signal]), force: true, priority: 100 })
+      const direct = await Promise.any([dialed, this.waitForDirect(peer, signal)])
+        .catch((err: AggregateError) => { throw err.errors[0] instanceof Error ? err.errors[0] : new Error('no direct connection') })
+        .finally(() => { dialStop.abort() })
+      dialed.catch(() => {})
       if (isRelayed(direct.remoteAddr)) throw new Error('dial returned a relayed connection')
       await stream.close({ signal }).catch(() => {})
       this.report({ peer, outcome: 'success', attempts: 1, msSinceRelay: openedAt(direct) - openedAt(relayed), direct })

@@ -1,0 +1,112 @@
+import type { TimedEvent } from './trial-process.js'
+
+/** The hole-punch settings the peers run with; they decide how long a trial waits for a punch to give up. */
+export interface PunchSettings {
+  /** one attempt, --hole-punch-timeout-ms (default 5000) */
+  timeoutMs: number
+  /** attempts per relayed connection, --hole-punch-retries (default 3) */
+  retries: number
+  /** false with --mode relay-only or --no-nat-traversal: no DCUtR at all */
+  enabled: boolean
+  /** --gateway-dial-timeout-ms: how long a peer tries UDP before TCP */
+  gatewayDialTimeoutMs: number
+}
+
+export const DEFAULT_PUNCH_SETTINGS: PunchSettings = { timeoutMs: 5000, retries: 3, enabled: true, gatewayDialTimeoutMs: 5000 }
+
+/** after B's final hole-punch failure, how long A gets to report its side before the trial is called */
+export const SIDE_GRACE_MS = 400
+/** added to the peer's own wait for a direct path before the trial stops waiting for it */
+export const PROBE_GRACE_MS = 500
+
+/**
+ * Reads the hole-punch settings out of peer CLI arguments (`--flag value` and `--flag=value`; the last one wins, as
+ * with commander). Unknown arguments are ignored.
+ */
+export function punchSettingsFromArgs (args: readonly string[], base: PunchSettings = DEFAULT_PUNCH_SETTINGS): PunchSettings {
+  const settings = { ...base }
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] as string
+    const eq = arg.indexOf('=')
+    const flag = eq >= 0 ? arg.slice(0, eq) : arg
+    const value = (): string | undefined => eq >= 0 ? arg.slice(eq + 1) : args[i + 1]
+    const num = (): number | undefined => {
+      const v = Number(value())
+      if (eq < 0) i++
+      return Number.isFinite(v) ? v : undefined
+    }
+    switch (flag) {
+      case '--hole-punch-timeout-ms': settings.timeoutMs = num() ?? settings.timeoutMs; break
+      case '--hole-punch-retries': settings.retries = num() ?? settings.retries; break
+      case '--gateway-dial-timeout-ms': settings.gatewayDialTimeoutMs = num() ?? settings.gatewayDialTimeoutMs; break
+      case '--no-nat-traversal': settings.enabled = false; break
+      case '--nat-traversal': settings.enabled = true; break
+      case '--mode': {
+        const mode = value()
+        if (eq < 0) i++
+        if (mode === 'relay-only') settings.enabled = false
+        else if (mode === 'opportunistic') settings.enabled = true
+        break
+      }
+      default: break
+    }
+  }
+  return settings
+}
+
+/** How long peer A's probe waits for a direct path after its relay ping (mirrors src/cli/peer-command.ts). */
+export function probeWaitMs (s: PunchSettings): number {
+  return s.timeoutMs * Math.max(s.retries, 1) + 1000
+}
+
+export type Verdict =
+  | { done: true, why: string }
+  /** recheckAt: when the verdict may change without a new event (Date.now() scale) */
+  | { done: false, recheckAt?: number }
+
+export interface TrialEvents {
+  /** the dialling peer's events */
+  a: readonly TimedEvent[]
+  /** the dialled peer's events (it starts the DCUtR exchange) */
+  b: readonly TimedEvent[]
+  /** A's peer id, to pick B's events about A; undefined = take all */
+  aPeerId?: string
+}
+
+const is = (name: string) => (t: TimedEvent): boolean => t.event.event === name
+
+/**
+ * Whether a trial is over, from the events seen so far:
+ * - A pinged over the direct path: direct;
+ * - A reported an error (its dial or a ping failed): over;
+ * - after A's relay ping, the punch is over when B (which drives every attempt and reports once) gave up and A
+ *   reported its side too (or could not have: B skipped, or A stayed silent for a short grace), when A failed as
+ *   many attempts as there are retries, or when A's own wait for a direct path has run out.
+ * A successful punch keeps the trial going until the direct ping (or the trial's timeout).
+ */
+export function decide (ev: TrialEvents, s: PunchSettings, now: number): Verdict {
+  const directPing = ev.a.find((t) => is('ping')(t) && t.event.path === 'direct')
+  if (directPing !== undefined) return { done: true, why: 'direct ping' }
+  const error = ev.a.find(is('error'))
+  if (error !== undefined) return { done: true, why: `A reported an error: ${String(error.event.message)}` }
+  const relayPing = ev.a.find((t) => is('ping')(t) && t.event.path === 'relay')
+  if (relayPing === undefined) return { done: false }
+  if (!s.enabled) return { done: true, why: 'relay ping (no hole punching configured)' }
+
+  const aPunches = ev.a.filter(is('hole-punch'))
+  const bPunches = ev.b.filter((t) => is('hole-punch')(t) && (ev.aPeerId === undefined || t.event.peer === ev.aPeerId))
+  if ([...aPunches, ...bPunches].some((t) => t.event.outcome === 'success')) return { done: false }
+
+  const aFailures = aPunches.filter((t) => t.event.outcome !== 'success')
+  const bFinal = bPunches[0]
+  if (bFinal !== undefined) {
+    if (aFailures.length > 0) return { done: true, why: 'hole punch failed on both sides' }
+    if (bFinal.event.outcome === 'skipped') return { done: true, why: `B skipped the hole punch (${String(bFinal.event.reason ?? '')})` }
+    if (now >= bFinal.at + SIDE_GRACE_MS) return { done: true, why: 'hole punch failed on B; A stayed silent' }
+  }
+  if (aFailures.length >= Math.max(s.retries, 1)) return { done: true, why: 'hole punch failed on A for every attempt' }
+  const giveUpAt = relayPing.at + probeWaitMs(s) + PROBE_GRACE_MS
+  if (now >= giveUpAt) return { done: true, why: 'A stopped waiting for a direct path' }
+  const recheckAt = Math.min(giveUpAt, bFinal !== undefined ? bFinal.at + SIDE_GRACE_MS : Infinity)
+  return { done: false, recheckAt }
+}
