@@ -1,113 +1,23 @@
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import type { Multiaddr } from '@multiformats/multiaddr'
-import { Registry } from 'prom-client'
 import { afterEach, describe, expect, it } from 'vitest'
-import { loadGatewayConfig, loadPeerConfig } from '../../src/config/index.js'
-import type { GatewayFlags, PeerFlags } from '../../src/config/index.js'
-import { createGateway } from '../../src/gateway/gateway.js'
-import type { Gateway } from '../../src/gateway/gateway.js'
-import { loadOrCreateIdentity } from '../../src/identity.js'
-import { createLogger } from '../../src/logging.js'
-import type { PeerEvent } from '../../src/peer/events.js'
-import { createPeer } from '../../src/peer/peer.js'
-import type { NatmeshPeer } from '../../src/peer/peer.js'
-import { toUdpEndpoint } from '../../src/transport/index.js'
+import type { PeerFlags } from '../../src/config/index.js'
+import { LoopbackMesh } from '../helpers/loopback-mesh.js'
 import { waitFor } from '../helpers/wait-for.js'
 
-/**
- * Like LoopbackMesh, but the gateway can be stopped and started again as the same node: same identity file
- * (so the same peer id) and the same UDP and TCP ports, which is what a restarted gateway process looks like.
- */
-class RestartableMesh {
-  gateway?: Gateway
-  readonly peers: NatmeshPeer[] = []
-  readonly events = new Map<NatmeshPeer, PeerEvent[]>()
-  private dir = ''
-  private gatewayFlags: GatewayFlags = {}
-
-  async init (): Promise<void> {
-    this.dir = await mkdtemp(join(tmpdir(), 'natmesh-restart-'))
-  }
-
-  async startGateway (flags: GatewayFlags = {}): Promise<Gateway> {
-    this.gatewayFlags = { host: '127.0.0.1', udpPort: 0, tcpPort: 0, api: '127.0.0.1:0', identityFile: join(this.dir, 'gw.key'), ...flags }
-    const config = await loadGatewayConfig({ env: {}, flags: this.gatewayFlags })
-    const identity = await loadOrCreateIdentity(config.identityFile)
-    const gateway = await createGateway(config, { privateKey: identity.privateKey, logger: createLogger({ level: 'silent' }), registry: new Registry() })
-    await gateway.start()
-    this.gateway = gateway
-    return gateway
-  }
-
-  /** ports the running gateway actually bound (it was started on port 0) */
-  gatewayPorts (): { udp: number, tcp: number } {
-    const addrs = this.gateway!.node.getMultiaddrs()
-    const udp = addrs.map(ma => toUdpEndpoint(ma)?.port).find(port => port != null)
-    const tcp = addrs.map(tcpPort).find(port => port != null)
-    if (udp == null || tcp == null) throw new Error(`gateway has no UDP overlay or TCP address: ${addrs.map(String).join(', ')}`)
-    return { udp, tcp }
-  }
-
-  async stopGateway (): Promise<void> {
-    await this.gateway?.stop()
-    this.gateway = undefined
-  }
-
-  /** A new Gateway object on the same identity file and on the given ports. */
-  async restartGateway (ports: { udp: number, tcp: number }): Promise<Gateway> {
-    return this.startGateway({ ...this.gatewayFlags, udpPort: ports.udp, tcpPort: ports.tcp })
-  }
-
-  async startPeer (gateways: string[], flags: PeerFlags = {}): Promise<NatmeshPeer> {
-    const name = `peer-${this.peers.length}`
-    const config = await loadPeerConfig({ env: {}, flags: { gateways, host: '127.0.0.1', allowPrivateAddresses: true, identityFile: join(this.dir, `${name}.key`), ...flags } })
-    const identity = await loadOrCreateIdentity(config.identityFile)
-    const peer = await createPeer(config, { privateKey: identity.privateKey })
-    const events: PeerEvent[] = []
-    this.events.set(peer, events)
-    peer.addEventListener('event', (evt) => { events.push(evt.detail) })
-    this.peers.push(peer)
-    await peer.start()
-    await waitFor(() => peer.relayAddresses().length > 0, 10_000, `${name} to hold a reservation`)
-    return peer
-  }
-
-  eventsOf<Name extends PeerEvent['event']> (peer: NatmeshPeer, name: Name): Array<Extract<PeerEvent, { event: Name }>> {
-    return (this.events.get(peer) ?? []).filter((e): e is Extract<PeerEvent, { event: Name }> => e.event === name)
-  }
-
-  async stop (): Promise<void> {
-    for (const peer of this.peers.splice(0)) await peer.stop()
-    await this.stopGateway()
-    if (this.dir !== '') await rm(this.dir, { recursive: true, force: true })
-  }
-}
-
-function tcpPort (ma: Multiaddr): number | undefined {
-  const [ip, tcp] = ma.getComponents()
-  if ((ip?.name !== 'ip4' && ip?.name !== 'ip6') || tcp?.name !== 'tcp' || tcp.value == null) return undefined
-  return Number(tcp.value)
-}
-
 describe('gateway restart', () => {
-  let mesh: RestartableMesh
+  let mesh: LoopbackMesh
   afterEach(async () => { await mesh.stop() })
 
   it('peers notice the gateway going away, reconnect when it is back on the same ports, and relay again', async () => {
-    mesh = new RestartableMesh()
-    await mesh.init()
+    mesh = new LoopbackMesh()
     const first = await mesh.startGateway()
     const gatewayId = first.node.peerId.toString()
     const ports = mesh.gatewayPorts()
     expect(ports.udp).toBeGreaterThan(0)
     expect(ports.tcp).toBeGreaterThan(0)
-    const gatewayAddrs = first.node.getMultiaddrs().map(String)
 
     const peerFlags: PeerFlags = { mode: 'relay-only', reconnectInitialDelayMs: 100, reconnectMaxDelayMs: 1000, gatewayDialTimeoutMs: 1000 }
-    const a = await mesh.startPeer(gatewayAddrs, peerFlags)
-    const b = await mesh.startPeer(gatewayAddrs, peerFlags)
+    const a = await mesh.startPeer(peerFlags)
+    const b = await mesh.startPeer(peerFlags)
     for (const peer of [a, b]) {
       expect(mesh.eventsOf(peer, 'reservation')).toHaveLength(1)
       expect(mesh.eventsOf(peer, 'gateway-lost')).toHaveLength(0)
