@@ -302,6 +302,10 @@ export async function createPeer (config: PeerConfig, options: CreatePeerOptions
     streamMuxers: [yamux()],
     // gateways and lab peers may sit on private addresses; what to dial is decided by config, not by range
     connectionGater: { denyDialMultiaddr: () => false },
+    // libp2p's monitor aborts a connection on one failed ping; measured here, that took down healthy relayed
+    // connections now and then. It still measures RTT; dead paths are found by the transports' keepalives and
+    // by the sessions' own heartbeats, which then resume on another path
+    connectionMonitor: { abortConnectionOnPingFailure: false },
     services: {
       identify: identify(),
       ping: ping(),

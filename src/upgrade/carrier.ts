@@ -42,6 +42,11 @@ export class Carrier {
       }
       for (const frame of frames) this.deliver(frame)
     })
+    // a remote that ends its side during set-up will never send the frame we wait for
+    stream.addEventListener('remoteCloseWrite', () => {
+      this.waiter?.reject(new Error('remote closed the stream during session set-up'))
+      this.waiter = undefined
+    })
     stream.addEventListener('close', (evt) => {
       this.closedWith = { err: evt.error }
       this.waiter?.reject(evt.error ?? new Error('stream closed during session set-up'))

@@ -2,6 +2,8 @@
 export interface Outgoing {
   seq: bigint
   payload: Uint8Array | null
+  /** payload bytes pushed before this entry, so the bytes between two sequence numbers are a subtraction */
+  offset: number
 }
 
 /**
@@ -15,6 +17,7 @@ export class SendBuffer {
   private readonly maxBytes: number
   bytes = 0
   nextSeq = 0n
+  private pushedBytes = 0
 
   constructor (maxBytes: number) {
     this.maxBytes = maxBytes
@@ -33,22 +36,28 @@ export class SendBuffer {
     return this.length === 0 || this.bytes + length <= this.maxBytes
   }
 
-  async waitForRoom (length: number, signal?: AbortSignal): Promise<void> {
-    while (!this.hasRoomFor(length)) {
-      signal?.throwIfAborted()
-      await new Promise<void>((resolve, reject) => {
-        const onAbort = (): void => { reject(signal?.reason ?? new Error('aborted')) }
-        signal?.addEventListener('abort', onAbort, { once: true })
-        this.waiters.push(() => { signal?.removeEventListener('abort', onAbort); resolve() })
-      })
-    }
+  /** Resolves at the next acknowledgement or wake(); the caller checks again (room, and whether it may still send). */
+  async waitForChange (signal?: AbortSignal): Promise<void> {
+    signal?.throwIfAborted()
+    await new Promise<void>((resolve, reject) => {
+      const onAbort = (): void => { reject(signal?.reason ?? new Error('aborted')) }
+      signal?.addEventListener('abort', onAbort, { once: true })
+      this.waiters.push(() => { signal?.removeEventListener('abort', onAbort); resolve() })
+    })
   }
 
   push (payload: Uint8Array | null): Outgoing {
-    const entry = { seq: this.nextSeq++, payload }
+    const entry = { seq: this.nextSeq++, payload, offset: this.pushedBytes }
     this.entries.push(entry)
     this.bytes += payload?.byteLength ?? 0
+    this.pushedBytes += payload?.byteLength ?? 0
     return entry
+  }
+
+  /** payload bytes from `from` (inclusive) to `to` (exclusive), both unacknowledged or nextSeq */
+  bytesBetween (from: bigint, to: bigint): number {
+    const offsetOf = (seq: bigint): number => this.at(seq)?.offset ?? this.pushedBytes
+    return offsetOf(to) - offsetOf(from)
   }
 
   /** The entry with sequence number `seq`, if still unacknowledged. */

@@ -102,10 +102,12 @@ export class SessionManager {
   }
 
   private track (session: Session): Session {
-    this.sessions.set(session.id, { session })
-    session.addEventListener('closed', () => {
-      this.sessions.delete(session.id)
-      this.recentlyClosed.set(session.id, Date.now())
+    const key = sessionKey(session.peer, session.id)
+    this.sessions.set(key, { session })
+    session.addEventListener('closed', (evt) => {
+      this.sessions.delete(key)
+      // only a clean close is worth remembering: a RESUME for a failed session should hear "unknown"
+      if (evt.detail.error == null) this.recentlyClosed.set(key, Date.now())
       for (const [id, at] of this.recentlyClosed) if (Date.now() - at > CLOSED_MEMORY_MS) this.recentlyClosed.delete(id)
     })
     return session
@@ -177,8 +179,12 @@ export class SessionManager {
         await refuse(carrier, ErrorCode.NO_HANDLER, `no session handler for ${first.protocol}`)
         return
       }
+      if (this.sessions.has(sessionKey(peer, hex(first.sessionId)))) {
+        await refuse(carrier, ErrorCode.BAD_FRAME, 'session id already in use')
+        return
+      }
       const session = this.track(new Session({ id: first.sessionId, peer, protocol: first.protocol, role: 'responder', options: this.options, log: this.log }))
-      const entry = this.sessions.get(session.id)
+      const entry = this.sessions.get(sessionKey(peer, session.id))
       if (entry != null) entry.remoteBootId = hex(first.bootId)
       carrier.write({ type: FrameType.ACCEPT, nextExpected: session.expectedSeq })
       session.attach(carrier, 0n)
@@ -190,10 +196,10 @@ export class SessionManager {
       return
     }
     if (first.type === FrameType.RESUME) {
-      const id = hex(first.sessionId)
-      const entry = this.sessions.get(id)
-      if (entry == null || !entry.session.peer.equals(peer)) {
-        const closed = this.recentlyClosed.has(id)
+      const key = sessionKey(peer, hex(first.sessionId))
+      const entry = this.sessions.get(key)
+      if (entry == null) {
+        const closed = this.recentlyClosed.has(key)
         await refuse(carrier, closed ? ErrorCode.CLOSED : ErrorCode.UNKNOWN_SESSION, closed ? 'session already closed' : 'unknown session: the peer restarted or the session expired')
         return
       }
@@ -226,6 +232,11 @@ function expectAccept (frame: Frame): bigint {
 async function refuse (carrier: Carrier, code: ErrorCode, message: string): Promise<void> {
   carrier.write({ type: FrameType.ERROR, code, message })
   await carrier.close()
+}
+
+/** sessions are looked up by peer and id: an id another peer picked (or guessed) never reaches this one's */
+function sessionKey (peer: PeerId, id: string): string {
+  return `${peer.toString()}/${id}`
 }
 
 function hex (bytes: Uint8Array): string {

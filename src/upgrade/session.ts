@@ -19,8 +19,20 @@ export interface SessionOptions {
   gracePeriodMs: number
   /** delay before a standalone ACK when no DATA goes back to carry it; default 5 ms */
   ackDelayMs: number
-  /** an idle session sends an ACK this often, so a dead path is noticed and the stream never idles out; default 10 s */
+  /**
+   * every session sends an ACK at least this often, even while the application is not reading; a carrier that
+   * brings nothing for `deadAfterHeartbeats` heartbeats is taken for dead and the session resumes elsewhere
+   * (transport timeouts take 13 s and more); default 1 s
+   */
   heartbeatMs: number
+  /** default 4 */
+  deadAfterHeartbeats: number
+  /**
+   * bytes in flight (sent, not yet acknowledged) on a relayed carrier. A relay buffers whatever it is given, so
+   * without this bound a fast sender queues megabytes there and the hole punch, which talks over the same
+   * relayed connection, waits behind them; default 512 KiB
+   */
+  relayWindowBytes: number
 }
 
 export const sessionDefaults: SessionOptions = {
@@ -29,7 +41,9 @@ export const sessionDefaults: SessionOptions = {
   maxInboundBytes: 8 * 1024 * 1024,
   gracePeriodMs: 60_000,
   ackDelayMs: 5,
-  heartbeatMs: 10_000
+  heartbeatMs: 1000,
+  deadAfterHeartbeats: 4,
+  relayWindowBytes: 512 * 1024
 }
 
 export type SessionState = 'open' | 'resuming' | 'closed' | 'failed'
@@ -101,6 +115,8 @@ export class Session extends TypedEventEmitter<SessionEvents> {
   private current?: Carrier
   private readonly carriers = new Set<Carrier>()
   private paused = false
+  /** when the current carrier last brought a frame */
+  private lastHeardAt = Date.now()
   private pumping = false
   private unackedReceived = 0
   private ackTimer?: NodeJS.Timeout
@@ -126,7 +142,7 @@ export class Session extends TypedEventEmitter<SessionEvents> {
     this.inbound.onConsumed = () => { this.maybeResumeReading() }
     // nobody has to await finished(): a failure is also reported through the iterator and 'closed'
     this.ended.promise.catch(() => {})
-    this.heartbeat = setInterval(() => { this.sendAck() }, init.options.heartbeatMs)
+    this.heartbeat = setInterval(() => { this.beat() }, init.options.heartbeatMs)
     this.heartbeat.unref()
   }
 
@@ -152,8 +168,8 @@ export class Session extends TypedEventEmitter<SessionEvents> {
     if (message.byteLength > this.options.maxMessageBytes) {
       throw new RangeError(`message of ${message.byteLength} bytes exceeds maxMessageBytes ${this.options.maxMessageBytes}`)
     }
-    if (!this.outgoing.hasRoomFor(message.byteLength)) {
-      await this.outgoing.waitForRoom(message.byteLength, options.signal)
+    while (!this.outgoing.hasRoomFor(message.byteLength)) {
+      await this.outgoing.waitForChange(options.signal)
       this.assertWritable()
     }
     this.outgoing.push(message)
@@ -199,8 +215,6 @@ export class Session extends TypedEventEmitter<SessionEvents> {
 
   /** Ends the session at once; unsent and unread messages are dropped, the remote is told. */
   abort (err: Error = new SessionError('ABORTED', 'session aborted')): void {
-    if (this.sessionState === 'closed' || this.sessionState === 'failed') return
-    if (this.current?.open === true) this.current.write({ type: FrameType.ERROR, code: ErrorCode.CLOSED, message: err.message })
     this.fail(err)
   }
 
@@ -224,13 +238,15 @@ export class Session extends TypedEventEmitter<SessionEvents> {
     const previous = this.current
     this.carriers.add(carrier)
     this.current = carrier
+    this.lastHeardAt = Date.now()
     carrier.attach({ frame: (frame, from) => { this.onFrame(frame, from) }, closed: (from, err) => { this.onCarrierClosed(from, err) } })
     this.outgoing.acknowledge(remoteExpected)
     const from = remoteExpected > this.outgoing.firstSeq ? remoteExpected : this.outgoing.firstSeq
     if (this.transmitSeq > from) this.counters.framesResent += Number(this.transmitSeq - from)
     this.transmitSeq = from
+    // a resume after a loss is a path change too
+    if (previous !== carrier && (previous != null || this.sessionState === 'resuming')) this.counters.migrations++
     if (previous != null && previous !== carrier) {
-      this.counters.migrations++
       // stop writing to the old carrier; frames still in flight on it are read until the remote closes it too
       void previous.close()
     }
@@ -252,7 +268,11 @@ export class Session extends TypedEventEmitter<SessionEvents> {
     this.failure = err
     this.log('session %s failed - %s', this.id, err.message)
     this.teardown()
-    for (const carrier of this.carriers) carrier.abort(err)
+    for (const carrier of this.carriers) {
+      // tell the remote why, so it fails with the reason instead of waiting out its grace period
+      carrier.write({ type: FrameType.ERROR, code: err instanceof SessionError && err.code === 'PEER_RESTARTED' ? ErrorCode.PEER_RESTARTED : ErrorCode.CLOSED, message: err.message })
+      carrier.abort(err)
+    }
     this.inbound.end(err)
     this.outgoing.wake()
     for (const waiter of this.closeWaiters.splice(0)) waiter(err)
@@ -276,6 +296,8 @@ export class Session extends TypedEventEmitter<SessionEvents> {
         if (this.transmitSeq < this.outgoing.firstSeq) this.transmitSeq = this.outgoing.firstSeq
         const entry = this.outgoing.at(this.transmitSeq)
         if (entry == null) return
+        // on a relay, wait for acks (onAck pumps again) rather than piling data up in the relay's buffers
+        if (carrier.path === 'relay' && this.outgoing.bytesBetween(this.outgoing.firstSeq, this.transmitSeq) >= this.options.relayWindowBytes) return
         const ok = this.transmit(carrier, entry)
         this.transmitSeq++
         if (!ok) await carrier.drained()
@@ -293,6 +315,7 @@ export class Session extends TypedEventEmitter<SessionEvents> {
   }
 
   private onFrame (frame: Frame, carrier: Carrier): void {
+    if (carrier === this.current) this.lastHeardAt = Date.now()
     if (frame.type !== FrameType.DATA) this.log.trace('session %s got %s %o', this.id, FrameType[frame.type], frame)
     try {
       switch (frame.type) {
@@ -323,6 +346,7 @@ export class Session extends TypedEventEmitter<SessionEvents> {
     if (ack > this.outgoing.nextSeq) throw new BadFrameError(`ack ${ack} is beyond the ${this.outgoing.nextSeq} messages sent`)
     this.outgoing.acknowledge(ack)
     this.maybeFinish()
+    void this.pump()
   }
 
   private onData (seq: bigint, payload: Uint8Array | null, carrier: Carrier): void {
@@ -356,6 +380,18 @@ export class Session extends TypedEventEmitter<SessionEvents> {
     if (!this.paused || this.inbound.bytes > this.options.maxInboundBytes / 2) return
     this.paused = false
     for (const c of this.carriers) if (c.open) c.stream.resume()
+  }
+
+  /** Keeps the current carrier alive, and drops it when the remote has been silent on it too long. */
+  private beat (): void {
+    const carrier = this.current
+    // while we don't read (the application is behind), the remote's frames wait unread: that is not silence
+    if (this.paused) this.lastHeardAt = Date.now()
+    if (carrier?.open === true && Date.now() - this.lastHeardAt > this.options.deadAfterHeartbeats * this.options.heartbeatMs) {
+      carrier.abort(new Error(`no frame from the remote for ${Date.now() - this.lastHeardAt} ms`))
+      return
+    }
+    this.sendAck()
   }
 
   private sendAck (): void {
