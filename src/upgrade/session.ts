@@ -25,12 +25,20 @@ export interface SessionOptions {
    * (transport timeouts take 13 s and more); default 1 s
    */
   heartbeatMs: number
-  /** default 4 */
+  /**
+   * default 10. Frames queue behind data in the same stream, so on a saturated path a live remote can be
+   * silent for seconds; a false alarm costs a resume and a resend, so this errs on the side of patience
+   */
   deadAfterHeartbeats: number
   /**
-   * bytes in flight (sent, not yet acknowledged) on a relayed carrier. A relay buffers whatever it is given, so
-   * without this bound a fast sender queues megabytes there and the hole punch, which talks over the same
-   * relayed connection, waits behind them; default 512 KiB
+   * bytes in flight (sent, not yet acknowledged) on a direct carrier: bounds how long an ACK or heartbeat can
+   * queue behind data; default 2 MiB
+   */
+  windowBytes: number
+  /**
+   * the same on a relayed carrier. A relay buffers whatever it is given, so without a small bound a fast sender
+   * queues megabytes there and the hole punch, which talks over the same relayed connection, waits behind
+   * them; default 512 KiB
    */
   relayWindowBytes: number
 }
@@ -42,7 +50,8 @@ export const sessionDefaults: SessionOptions = {
   gracePeriodMs: 60_000,
   ackDelayMs: 5,
   heartbeatMs: 1000,
-  deadAfterHeartbeats: 4,
+  deadAfterHeartbeats: 10,
+  windowBytes: 2 * 1024 * 1024,
   relayWindowBytes: 512 * 1024
 }
 
@@ -236,14 +245,15 @@ export class Session extends TypedEventEmitter<SessionEvents> {
       return
     }
     const previous = this.current
-    this.carriers.add(carrier)
-    this.current = carrier
-    this.lastHeardAt = Date.now()
-    carrier.attach({ frame: (frame, from) => { this.onFrame(frame, from) }, closed: (from, err) => { this.onCarrierClosed(from, err) } })
+    // the resend point first: frames that arrived during set-up are handed over below, and the acks in them
+    // make the session transmit on this carrier at once, which must start where the remote expects
     this.outgoing.acknowledge(remoteExpected)
     const from = remoteExpected > this.outgoing.firstSeq ? remoteExpected : this.outgoing.firstSeq
     if (this.transmitSeq > from) this.counters.framesResent += Number(this.transmitSeq - from)
     this.transmitSeq = from
+    this.carriers.add(carrier)
+    this.current = carrier
+    this.lastHeardAt = Date.now()
     // a resume after a loss is a path change too
     if (previous !== carrier && (previous != null || this.sessionState === 'resuming')) this.counters.migrations++
     if (previous != null && previous !== carrier) {
@@ -254,6 +264,7 @@ export class Session extends TypedEventEmitter<SessionEvents> {
     this.graceTimer = undefined
     if (this.sessionState === 'resuming') this.sessionState = 'open'
     if (this.paused) carrier.stream.pause()
+    carrier.attach({ frame: (frame, via) => { this.onFrame(frame, via) }, closed: (via, err) => { this.onCarrierClosed(via, err) } })
     this.log('session %s on %s path (%d migrations, resending from %s)', this.id, carrier.path, this.counters.migrations, from)
     this.safeDispatchEvent('path', { detail: { path: carrier.path, migrations: this.counters.migrations } })
     this.sendAck()
@@ -296,8 +307,9 @@ export class Session extends TypedEventEmitter<SessionEvents> {
         if (this.transmitSeq < this.outgoing.firstSeq) this.transmitSeq = this.outgoing.firstSeq
         const entry = this.outgoing.at(this.transmitSeq)
         if (entry == null) return
-        // on a relay, wait for acks (onAck pumps again) rather than piling data up in the relay's buffers
-        if (carrier.path === 'relay' && this.outgoing.bytesBetween(this.outgoing.firstSeq, this.transmitSeq) >= this.options.relayWindowBytes) return
+        // wait for acks (onAck pumps again) rather than pile data up in buffers (the relay's above all)
+        const window = carrier.path === 'relay' ? this.options.relayWindowBytes : this.options.windowBytes
+        if (this.outgoing.bytesBetween(this.outgoing.firstSeq, this.transmitSeq) >= window) return
         const ok = this.transmit(carrier, entry)
         this.transmitSeq++
         if (!ok) await carrier.drained()
@@ -315,7 +327,8 @@ export class Session extends TypedEventEmitter<SessionEvents> {
   }
 
   private onFrame (frame: Frame, carrier: Carrier): void {
-    if (carrier === this.current) this.lastHeardAt = Date.now()
+    // any frame, on any of the session's carriers, shows the remote is alive
+    this.lastHeardAt = Date.now()
     if (frame.type !== FrameType.DATA) this.log.trace('session %s got %s %o', this.id, FrameType[frame.type], frame)
     try {
       switch (frame.type) {

@@ -1,0 +1,330 @@
+/**
+ * The namespace NAT lab as the session tests and the upgrade bench use it: one `natmesh gateway` process and
+ * test/lab/session-agent.ts processes (peers that stream verified messages over sessions) in peer slots behind NATs.
+ *
+ * Imports the compiled lab from dist/ (run `tsc -p tsconfig.json` first); needs root. Shared by
+ * test/lab/sessions.test.ts and bench/upgrade.ts.
+ */
+import { existsSync } from 'node:fs'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { ChildProcess } from 'node:child_process'
+import { createTopology } from '../../dist/lab/topology.js'
+import type { Topology } from '../../dist/lab/topology.js'
+import type { NatFlavour } from '../../dist/lab/nat.js'
+
+export const AGENT = fileURLToPath(new URL('../../test/lab/session-agent.ts', import.meta.url))
+export const CLI = fileURLToPath(new URL('../../dist/cli/index.js', import.meta.url))
+export const GATEWAY_PORT = 4001
+/** circuits must outlive a whole relayed transfer (the gateway's default is 128 KiB per relayed connection) */
+export const GATEWAY_LIMIT_ARGS = ['--circuit-data-bytes', String(2 ** 40), '--circuit-duration-ms', String(3_600_000)]
+
+export type Ev = Record<string, unknown> & { event: string, t?: number, at: number }
+
+/** A process started in a lab namespace: its JSON events (stdout), the tail of its stderr, its exit. */
+export class Proc {
+  readonly events: Ev[] = []
+  readonly startedAt = Date.now()
+  private stderrTail = ''
+  private partial = ''
+  private readonly waiters = new Set<() => void>()
+  readonly exited: Promise<void>
+  exit: { code: number | null, signal: NodeJS.Signals | null } | null = null
+  readonly name: string
+  readonly child: ChildProcess
+
+  constructor (name: string, child: ChildProcess) {
+    this.name = name
+    this.child = child
+    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+      const lines = (this.partial + chunk).split('\n')
+      this.partial = lines.pop() ?? ''
+      for (const line of lines) this.onLine(line)
+    })
+    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => { this.stderrTail = (this.stderrTail + chunk).slice(-8000) })
+    child.stdin?.on('error', () => {})
+    this.exited = new Promise((resolve) => {
+      child.once('error', () => {
+        if (child.pid === undefined) { this.exit = { code: null, signal: null }; this.wake(); resolve() }
+      })
+      child.once('close', (code, signal) => {
+        if (this.partial !== '') this.onLine(this.partial)
+        this.exit = { code, signal }
+        this.wake()
+        resolve()
+      })
+    })
+  }
+
+  get running (): boolean {
+    return this.exit === null
+  }
+
+  get stderr (): string {
+    return this.stderrTail
+  }
+
+  find (pred: (e: Ev) => boolean): Ev | undefined {
+    return this.events.find(pred)
+  }
+
+  filter (pred: (e: Ev) => boolean): Ev[] {
+    return this.events.filter(pred)
+  }
+
+  /** the first event (already seen or still to come) matching `pred`; rejects on exit or timeout */
+  async waitFor (pred: (e: Ev) => boolean, timeoutMs: number, what: string): Promise<Ev> {
+    return await new Promise((resolve, reject) => {
+      const check = (): void => {
+        const hit = this.events.find(pred)
+        if (hit !== undefined) { done(); resolve(hit); return }
+        if (!this.running) { done(); reject(new Error(`${this.name} exited (${JSON.stringify(this.exit)}) before ${what}\n${this.describe()}`)) }
+      }
+      const timer = setTimeout(() => { done(); reject(new Error(`${this.name}: no ${what} within ${timeoutMs} ms\n${this.describe()}`)) }, timeoutMs)
+      const done = (): void => { clearTimeout(timer); this.waiters.delete(check) }
+      this.waiters.add(check)
+      check()
+    })
+  }
+
+  /** lets a gated agent start, with `extra` merged into its config */
+  release (extra: Record<string, unknown> = {}): void {
+    this.child.stdin?.end(JSON.stringify(extra) + '\n')
+  }
+
+  kill (signal: NodeJS.Signals = 'SIGKILL'): void {
+    if (this.running) this.child.kill(signal)
+  }
+
+  /** SIGTERM, then SIGKILL after graceMs; resolves once it has exited */
+  async stop (graceMs = 2000): Promise<void> {
+    if (this.running) {
+      this.child.kill('SIGTERM')
+      const timer = setTimeout(() => { this.kill('SIGKILL') }, graceMs)
+      await this.exited
+      clearTimeout(timer)
+    }
+  }
+
+  describe (lines = 12): string {
+    const events = this.events.filter(e => e.event !== 'progress').slice(-lines).map(e => JSON.stringify(e).slice(0, 500)).join('\n')
+    return `--- ${this.name} events (last ${lines}) ---\n${events}\n--- ${this.name} stderr (tail) ---\n${this.stderrTail.slice(-2000)}`
+  }
+
+  private onLine (line: string): void {
+    if (!line.startsWith('{')) return
+    try {
+      const value = JSON.parse(line) as Record<string, unknown>
+      if (typeof value.event === 'string') this.events.push({ ...value, event: value.event, at: Date.now() })
+    } catch { return }
+    this.wake()
+  }
+
+  private wake (): void {
+    for (const waiter of [...this.waiters]) waiter()
+  }
+}
+
+/** the agent's config, less `gateways` (the lab fills them in) */
+export interface AgentInit {
+  role: 'initiator' | 'responder'
+  count: number
+  target?: string
+  identityFile?: string
+  seed?: number
+  protocol?: string
+  peer?: Record<string, unknown>
+  sessions?: Record<string, number>
+  paceEvery?: number
+  paceMs?: number
+  progressMs?: number
+  gate?: boolean
+  exitWhenDone?: boolean
+  openTimeoutMs?: number
+  readyTimeoutMs?: number
+  expectCount?: number
+  fixedSize?: number
+  stopAfterSwitchMs?: number
+  maxSendMs?: number
+  closeRelayedOnDirect?: boolean
+  plain?: boolean
+  rounds?: number
+  roundGate?: boolean
+  pingMs?: number
+}
+
+/** what the agent's session-result and plain-result lines share (see test/lab/session-agent.ts) */
+export type StreamResult = Ev & {
+  role: 'initiator' | 'responder'
+  round: number
+  ok: boolean
+  expected: number
+  received: number
+  good: number
+  firstBadIndex: number | null
+  firstBadExpected: number | null
+  duplicates: number
+  gaps: number
+  corrupt: number
+  anomalies: unknown[]
+  sent: number
+  bytesSent: number
+  bytesReceived: number
+  error: { name: string, code?: string, message: string } | null
+  transferMs: number
+  switchAt: number | null
+  switchGapMs: number | null
+  switchWindowDeliveries: number | null
+  maxGapMs: number | null
+  maxGapAt: number | null
+  medianGapMs: number | null
+  cpuMs: { user: number, system: number }
+}
+
+export type PlainResult = StreamResult & {
+  closeError: string | null
+  connectionClosedAt: number | null
+}
+
+/** the agent's session-result line (see test/lab/session-agent.ts) */
+export type SessionResult = Ev & {
+  role: 'initiator' | 'responder'
+  round: number
+  cpuMs: { user: number, system: number }
+  id: string
+  ok: boolean
+  expected: number
+  received: number
+  good: number
+  firstBadIndex: number | null
+  firstBadExpected: number | null
+  duplicates: number
+  gaps: number
+  corrupt: number
+  anomalies: unknown[]
+  sent: number
+  bytesSent: number
+  bytesReceived: number
+  error: { name: string, code?: string, message: string } | null
+  /** 'send' / 'receive' still pending 3 s after the session's 'closed' event */
+  stuck: string[]
+  closedAt: number | null
+  /** how session.finished() ended: 'clean', 'failed: …', or 'not within … ms' */
+  finished: string
+  relayPingsMs?: Array<[number, number]>
+  startPath: string
+  openMs?: number
+  transferMs: number
+  pathEvents: Array<{ at: number, path: string, migrations: number }>
+  resumingEvents: Array<{ at: number, reason: string }>
+  switchAt: number | null
+  switchGapMs: number | null
+  switchWindowDeliveries: number | null
+  maxGapMs: number | null
+  maxGapAt: number | null
+  medianGapMs: number | null
+  stats: { migrations: number, bytesViaDirect: number, bytesViaRelay: number, framesResent: number, duplicatesDropped: number, messagesReceived: number, messagesSent: number, path: string, state: string }
+}
+
+export interface LabInit {
+  /** namespace prefix, must start with nm- */
+  prefix: string
+  peers?: Record<string, NatFlavour>
+  gatewayArgs?: string[]
+}
+
+export class Lab {
+  topo!: Topology
+  dir = ''
+  gateway?: Proc
+  gatewayId = ''
+  readonly init: LabInit
+  private readonly env: NodeJS.ProcessEnv
+  private readonly procs = new Set<Proc>()
+
+  constructor (init: LabInit) {
+    this.init = init
+    // the daemons get our environment minus NATMESH_* (a user's config must not change the lab), with Node's
+    // compile cache on: every trial starts fresh processes
+    this.env = {}
+    for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('NATMESH_')) this.env[key] = value
+    this.env.NODE_COMPILE_CACHE ??= join(tmpdir(), 'node-compile-cache')
+  }
+
+  async start (): Promise<void> {
+    if (!existsSync(CLI)) throw new Error(`${CLI} not found: build first (tsc -p tsconfig.json)`)
+    if (process.getuid?.() !== 0) throw new Error('the NAT lab needs root (network namespaces, nftables, conntrack)')
+    this.dir = await mkdtemp(join(tmpdir(), 'natmesh-sessions-'))
+    this.topo = await createTopology({ prefix: this.init.prefix, gateways: 1, peers: this.init.peers ?? { A: 'cone', B: 'cone' } })
+    await this.startGateway()
+  }
+
+  get gatewayAddrs (): string[] {
+    const ip = this.topo.gatewayIp(0)
+    return [`/ip4/${ip}/udp/${GATEWAY_PORT}/udx/p2p/${this.gatewayId}`, `/ip4/${ip}/tcp/${GATEWAY_PORT}/p2p/${this.gatewayId}`]
+  }
+
+  /** (Re)starts the gateway with the same identity file and ports; resolves with how long that took. */
+  async startGateway (): Promise<number> {
+    const started = Date.now()
+    const gw = this.spawn('gateway', this.topo.gateway(0), [CLI, 'gateway', '--host', '0.0.0.0', '--udp-port', String(GATEWAY_PORT), '--tcp-port', String(GATEWAY_PORT),
+      '--announce', this.topo.gatewayIp(0), '--api', '127.0.0.1:8080', '--identity-file', join(this.dir, 'gateway.key'), '--json', '--log-level', 'warn',
+      ...GATEWAY_LIMIT_ARGS, ...(this.init.gatewayArgs ?? [])])
+    gw.child.stdin?.end()
+    this.gateway = gw
+    const ev = await gw.waitFor(e => e.event === 'gateway-started', 30_000, 'gateway-started')
+    this.gatewayId = String(ev.peerId)
+    return Date.now() - started
+  }
+
+  async ensureGateway (): Promise<void> {
+    if (this.gateway?.running !== true) await this.startGateway()
+  }
+
+  /** starts session-agent.ts in the slot's peer namespace */
+  agent (slot: string, init: AgentInit, name = slot): Proc {
+    const config = { gateways: this.gatewayAddrs, ...init }
+    return this.spawn(name, this.topo.peer(slot), [AGENT, JSON.stringify(config)])
+  }
+
+  async flush (slot: string): Promise<void> {
+    await this.topo.flushConntrack(slot)
+  }
+
+  async down (): Promise<void> {
+    await Promise.all([...this.procs].map(async p => { p.kill('SIGKILL'); await p.exited }))
+    await this.topo?.down()
+    if (this.dir !== '') await rm(this.dir, { recursive: true, force: true })
+  }
+
+  private spawn (name: string, ns: string, args: string[]): Proc {
+    const proc = new Proc(name, this.topo.spawnIn(ns, process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'], env: this.env }))
+    this.procs.add(proc)
+    void proc.exited.then(() => { this.procs.delete(proc) })
+    return proc
+  }
+}
+
+export async function waitResult (proc: Proc, timeoutMs: number): Promise<SessionResult> {
+  return await proc.waitFor(e => e.event === 'session-result', timeoutMs, 'session-result') as SessionResult
+}
+
+/** one line about a session result, for failure messages */
+export function brief (r: SessionResult | undefined): string {
+  if (r === undefined) return 'no result'
+  return `ok=${r.ok} received=${r.received}/${r.expected} good=${r.good} dup=${r.duplicates} gaps=${r.gaps} corrupt=${r.corrupt} firstBad=${r.firstBadIndex} ` +
+    `err=${r.error === null ? '-' : `${r.error.code ?? r.error.name}: ${r.error.message}`} migrations=${r.stats.migrations} path=${r.stats.path} ` +
+    `relay=${r.stats.bytesViaRelay} direct=${r.stats.bytesViaDirect} resent=${r.stats.framesResent} dupDropped=${r.stats.duplicatesDropped}` +
+    (r.anomalies.length > 0 ? ` anomalies=${JSON.stringify(r.anomalies.slice(0, 3))}` : '')
+}
+
+/** nearest-rank quantile; null for no values */
+export function quantile (values: number[], q: number): number | null {
+  if (values.length === 0) return null
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] as number
+}
+
+export const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
