@@ -59,8 +59,9 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
       node,
       log: node.logger.forComponent('natmesh:session'),
       options: sessionOptions,
-      dial: async (peer, signal) => this.connect(peer.toString(), signal),
-      bestConnection: (peer) => this.bestConnection(peer)
+      // only asked when no usable connection is left, so an old (possibly dead) one must not be handed back
+      dial: async (peer, signal) => this.connect(peer.toString(), signal, { force: true }),
+      bestConnection: (peer, excludeId) => this.bestConnection(peer, excludeId)
     })
     const log = node.logger.forComponent('natmesh:peer')
     this.links = groupGatewayAddresses(config.gateways).map(({ gateway, addresses }) => new GatewayLink({
@@ -112,7 +113,7 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
    * Connects to a peer given as a multiaddr, or as a peer id reached through our gateways. In opportunistic
    * mode the relayed connection is upgraded in the background; see `waitForDirect`.
    */
-  async connect (target: string | Multiaddr, signal: AbortSignal = AbortSignal.timeout(15_000)): Promise<Connection> {
+  async connect (target: string | Multiaddr, signal: AbortSignal = AbortSignal.timeout(15_000), options: { force?: boolean } = {}): Promise<Connection> {
     const addresses = this.targetAddresses(target)
     // libp2p's relay transport dials `/p2p/<gw>/p2p-circuit/…` over an existing gateway connection, so make
     // sure there is one to each gateway named in a full relayed address
@@ -120,7 +121,7 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
     for (const split of relayed) {
       if (split != null) await this.node.dial(split.gateway, { signal })
     }
-    return this.node.dial(addresses.map((ma, i) => relayed[i]?.circuit ?? ma), { signal })
+    return this.node.dial(addresses.map((ma, i) => relayed[i]?.circuit ?? ma), { signal, force: options.force })
   }
 
   /**
@@ -147,8 +148,8 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
   }
 
   /** The best open connection to `peer`: direct if there is one (relayed first when preferDirect is off). */
-  bestConnection (peer: PeerId): Connection | undefined {
-    const open = this.node.getConnections(peer).filter(conn => conn.status === 'open')
+  bestConnection (peer: PeerId, excludeId?: string): Connection | undefined {
+    const open = this.node.getConnections(peer).filter(conn => conn.status === 'open' && conn.id !== excludeId)
     const preferred = this.config.natTraversal.preferDirect ? open.find(conn => !isRelayed(conn.remoteAddr)) : open.find(conn => isRelayed(conn.remoteAddr))
     return preferred ?? open[0]
   }

@@ -14,8 +14,8 @@ export interface SessionManagerInit {
   options?: Partial<SessionOptions>
   /** opens a connection to a peer that has none (through the gateways); used to resume after path loss */
   dial: (peer: PeerId, signal: AbortSignal) => Promise<Connection>
-  /** the connection a new carrier should use: the direct one when there is one */
-  bestConnection: (peer: PeerId) => Connection | undefined
+  /** the connection a new carrier should use: the direct one when there is one; never `excludeId` */
+  bestConnection: (peer: PeerId, excludeId?: string) => Connection | undefined
 }
 
 const HANDSHAKE_TIMEOUT_MS = 10_000
@@ -133,7 +133,7 @@ export class SessionManager {
 
   /** Initiator after a path loss: the best open connection, or a new one through the gateways. */
   private async resume (session: Session): Promise<void> {
-    const connection = this.init.bestConnection(session.peer) ?? await this.init.dial(session.peer, AbortSignal.timeout(HANDSHAKE_TIMEOUT_MS))
+    const connection = this.init.bestConnection(session.peer, session.deadConnectionId) ?? await this.init.dial(session.peer, AbortSignal.timeout(HANDSHAKE_TIMEOUT_MS))
     await this.resumeOn(session, connection)
   }
 

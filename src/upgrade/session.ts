@@ -126,6 +126,8 @@ export class Session extends TypedEventEmitter<SessionEvents> {
   private paused = false
   /** when the current carrier last brought a frame */
   private lastHeardAt = Date.now()
+  /** the connection of a carrier found dead by its silence; resumes avoid it */
+  deadConnectionId?: string
   private pumping = false
   private unackedReceived = 0
   private ackTimer?: NodeJS.Timeout
@@ -401,6 +403,9 @@ export class Session extends TypedEventEmitter<SessionEvents> {
     // while we don't read (the application is behind), the remote's frames wait unread: that is not silence
     if (this.paused) this.lastHeardAt = Date.now()
     if (carrier?.open === true && Date.now() - this.lastHeardAt > this.options.deadAfterHeartbeats * this.options.heartbeatMs) {
+      // heartbeats stopped, so the whole connection is likely gone (the remote died, or a NAT or relay on the
+      // path): the resume must not pick it again before its transport notices
+      this.deadConnectionId = carrier.connection.id
       carrier.abort(new Error(`no frame from the remote for ${Date.now() - this.lastHeardAt} ms`))
       return
     }
