@@ -14,6 +14,7 @@ import type { ChildProcess } from 'node:child_process'
 import { createTopology } from '../../dist/lab/topology.js'
 import type { Topology } from '../../dist/lab/topology.js'
 import type { NatFlavour } from '../../dist/lab/nat.js'
+import type { PlainResult as AgentPlainResult, SessionResult as AgentSessionResult, StreamResult as AgentStreamResult } from '../../test/lab/session-agent.ts'
 
 export const AGENT = fileURLToPath(new URL('../../test/lab/session-agent.ts', import.meta.url))
 export const CLI = fileURLToPath(new URL('../../dist/cli/index.js', import.meta.url))
@@ -155,78 +156,10 @@ export interface AgentInit {
   pingMs?: number
 }
 
-/** what the agent's session-result and plain-result lines share (see test/lab/session-agent.ts) */
-export type StreamResult = Ev & {
-  role: 'initiator' | 'responder'
-  round: number
-  ok: boolean
-  expected: number
-  received: number
-  good: number
-  firstBadIndex: number | null
-  firstBadExpected: number | null
-  duplicates: number
-  gaps: number
-  corrupt: number
-  anomalies: unknown[]
-  sent: number
-  bytesSent: number
-  bytesReceived: number
-  error: { name: string, code?: string, message: string } | null
-  transferMs: number
-  switchAt: number | null
-  switchGapMs: number | null
-  switchWindowDeliveries: number | null
-  maxGapMs: number | null
-  maxGapAt: number | null
-  medianGapMs: number | null
-  cpuMs: { user: number, system: number }
-}
-
-export type PlainResult = StreamResult & {
-  closeError: string | null
-  connectionClosedAt: number | null
-}
-
-/** the agent's session-result line (see test/lab/session-agent.ts) */
-export type SessionResult = Ev & {
-  role: 'initiator' | 'responder'
-  round: number
-  cpuMs: { user: number, system: number }
-  id: string
-  ok: boolean
-  expected: number
-  received: number
-  good: number
-  firstBadIndex: number | null
-  firstBadExpected: number | null
-  duplicates: number
-  gaps: number
-  corrupt: number
-  anomalies: unknown[]
-  sent: number
-  bytesSent: number
-  bytesReceived: number
-  error: { name: string, code?: string, message: string } | null
-  /** 'send' / 'receive' still pending 3 s after the session's 'closed' event */
-  stuck: string[]
-  closedAt: number | null
-  /** how session.finished() ended: 'clean', 'failed: …', or 'not within … ms' */
-  finished: string
-  relayPingsMs?: Array<[number, number]>
-  startPath: string
-  openMs?: number
-  transferMs: number
-  pathEvents: Array<{ at: number, path: string, migrations: number }>
-  resumingEvents: Array<{ at: number, reason: string }>
-  switchAt: number | null
-  switchGapMs: number | null
-  switchWindowDeliveries: number | null
-  maxGapMs: number | null
-  maxGapAt: number | null
-  medianGapMs: number | null
-  stats: { migrations: number, bytesViaDirect: number, bytesViaRelay: number, framesResent: number, duplicatesDropped: number, messagesReceived: number, messagesSent: number, path: string, state: string }
-}
+/** the agent's result lines as the harness reads them: what test/lab/session-agent.ts wrote, plus when it arrived */
+export type StreamResult = Ev & AgentStreamResult
+export type PlainResult = Ev & AgentPlainResult
+export type SessionResult = Ev & AgentSessionResult
 
 export interface LabInit {
   /** namespace prefix, must start with nm- */

@@ -73,7 +73,7 @@ import { performance } from 'node:perf_hooks'
 import readline from 'node:readline'
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import type { NatmeshPeer } from '../../dist/peer/peer.js'
-import type { Session } from '../../dist/upgrade/session.js'
+import type { Session, SessionStats } from '../../dist/upgrade/session.js'
 
 export type Role = 'initiator' | 'responder'
 
@@ -162,7 +162,7 @@ export interface SessionResult extends StreamResult {
   resumingEvents: Array<{ at: number, reason: string }>
   /** with pingMs: [ms since open, rtt ms or -1 for a failed ping] over the relayed connection */
   relayPingsMs?: Array<[number, number]>
-  stats: Record<string, unknown>
+  stats: SessionStats
 }
 
 export interface PlainResult extends StreamResult {
@@ -692,7 +692,7 @@ async function main (): Promise<void> {
       ...summarize(verifier, openedAt, directAt === undefined ? null : directAt - openedAt),
       ...(pinging !== undefined ? { relayPingsMs: relayPings } : {}),
       cpuMs: cpuSince(cpuStart),
-      stats: session.stats() as unknown as Record<string, unknown>,
+      stats: session.stats(),
       t: Date.now()
     }
     process.stdout.write(JSON.stringify(result) + '\n')
