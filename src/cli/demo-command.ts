@@ -6,16 +6,25 @@ import { loadGatewayConfig, loadPeerConfig } from '../config/index.js'
 import { createGateway } from '../gateway/gateway.js'
 import { loadOrCreateIdentity } from '../identity.js'
 import { createLogger } from '../logging.js'
-import { CAT_PROTOCOL } from '../peer/cat.js'
 import { createPeer } from '../peer/peer.js'
 import type { NatmeshPeer } from '../peer/peer.js'
 import { waitForGateway } from './peer-command.js'
 
 const say = (who: string, what: string): void => { process.stdout.write(`${who.padEnd(8)} ${what}\n`) }
 
+const DEMO_PROTOCOL = '/natmesh/demo-echo/1.0.0'
+const MESSAGES = 2000
+
+/** message i: its number, then filler; 1 KiB to 16 KiB */
+function message (i: number): Uint8Array {
+  const bytes = new Uint8Array(1024 * (1 + (i % 16)))
+  new DataView(bytes.buffer).setUint32(0, i)
+  return bytes
+}
+
 /**
- * A gateway and two peers on this machine: the peers meet over the relay, hole punch, and move a megabyte,
- * printing which path each step takes. On loopback there is no NAT, so private addresses are allowed for the
+ * A gateway and two peers on this machine: the peers open a session over the relay, hole punch, and the session
+ * moves to the direct path mid-stream, printing which path each step takes. On loopback there is no NAT, so private addresses are allowed for the
  * punch; the NAT lab (`natmesh lab run`) shows the same thing through real NATs.
  */
 export function demoCommand (): Command {
@@ -50,37 +59,42 @@ export function demoCommand (): Command {
           say(`peer ${name}`, `${peer.peerId.toString()} reachable at ${peer.relayAddresses()[0]?.toString() ?? '?'}`)
         }
         const [a, b] = peers as [NatmeshPeer, NatmeshPeer]
-        await b.node.handle(CAT_PROTOCOL, async (stream) => {
-          for await (const chunk of stream) stream.send(chunk)
-          await stream.close()
-        }, { runOnLimitedConnection: true })
+        b.handleSessions(DEMO_PROTOCOL, async (session) => {
+          for await (const message of session) await session.send(message)
+          await session.close()
+        })
 
-        const relayed = await a.connect(b.peerId.toString())
-        const overRelay = await a.ping(b.peerId, relayed)
-        say('A -> B', `connected through the gateway (${overRelay.path}), ping ${overRelay.rttMs.toFixed(2)} ms`)
+        // a session opened at once rides the relay, and moves to the direct path when the hole punch succeeds
+        const session = await a.openSession(b.peerId.toString(), DEMO_PROTOCOL)
+        session.addEventListener('path', (evt) => { say('session', `moved to the ${evt.detail.path} path mid-stream (move ${evt.detail.migrations})`) })
+        say('A -> B', `session ${session.id.slice(0, 8)}… open on the ${session.path} path`)
+        const relayed = a.bestConnection(b.peerId)
+        if (relayed != null) {
+          const overRelay = await a.ping(b.peerId, relayed)
+          say('A -> B', `ping over the ${overRelay.path}: ${overRelay.rttMs.toFixed(2)} ms`)
+        }
+        const sending = (async () => {
+          for (let i = 0; i < MESSAGES; i++) await session.send(message(i))
+          await session.close()
+        })()
+        let received = 0
+        let inOrder = true
+        for await (const echoed of session) {
+          inOrder &&= new DataView(echoed.buffer, echoed.byteOffset).getUint32(0) === received
+          received++
+        }
+        await sending
+        await session.finished()
         const direct = await a.waitForDirect(b.peerId, 10_000)
         if (direct == null) {
-          say('A -> B', 'no direct path: traffic stays on the relay')
+          say('A -> B', 'no direct path: traffic stayed on the relay')
         } else {
           const overDirect = await a.ping(b.peerId, direct)
-          const stats = a.stats().find(s => s.peer === b.peerId.toString())
-          say('A -> B', `hole punched: direct ${direct.remoteAddr.toString()} ${stats?.directAfterMs ?? '?'} ms after the relayed connection, ping ${overDirect.rttMs.toFixed(2)} ms`)
+          const directAfter = a.stats().find(s => s.peer === b.peerId.toString())?.directAfterMs ?? '?'
+          say('A -> B', `hole punched: direct ${direct.remoteAddr.toString()} ${directAfter} ms after the relayed connection, ping ${overDirect.rttMs.toFixed(2)} ms`)
         }
-        const connection = a.bestConnection(b.peerId) ?? relayed
-        const stream = await connection.newStream(CAT_PROTOCOL, { runOnLimitedConnection: true })
-        const payload = new Uint8Array(1024 * 1024).fill(7)
-        const started = performance.now()
-        let echoed = 0
-        const reading = (async () => { for await (const chunk of stream) echoed += chunk.byteLength })()
-        for (let offset = 0; offset < payload.byteLength; offset += 64 * 1024) {
-          if (!stream.send(payload.subarray(offset, offset + 64 * 1024))) await new Promise(resolve => stream.addEventListener('drain', resolve, { once: true }))
-        }
-        await stream.close()
-        await reading
-        const ms = performance.now() - started
-        a.recordBytes(b.peerId, payload.byteLength, echoed)
-        say('A -> B', `echoed 1 MiB over the ${connection.remoteAddr.toString().includes('/p2p-circuit') ? 'relay' : 'direct path'} in ${ms.toFixed(0)} ms (${echoed === payload.byteLength ? 'intact length' : `only ${echoed} bytes back`})`)
-        say('stats', JSON.stringify(a.stats()))
+        const stats = session.stats()
+        say('session', `${received}/${MESSAGES} messages echoed ${inOrder ? 'in order, each once' : 'OUT OF ORDER'}; ${stats.bytesViaRelay} bytes via the relay, ${stats.bytesViaDirect} direct`)
       } finally {
         for (const peer of peers) await peer.stop()
         await gateway.stop()
