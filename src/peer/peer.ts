@@ -17,7 +17,7 @@ import { sendPunchReport } from '../gateway/punch-reports.js'
 import { isUdxMultiaddr, udxOverlay } from '../transport/index.js'
 import { ConnectionStats } from './connection-stats.js'
 import type { PeerConnectionStats } from './connection-stats.js'
-import type { Path, PeerEvent } from './events.js'
+import type { OverlayTransport, Path, PeerEvent } from './events.js'
 import { GatewayLink } from './gateway-link.js'
 import { holePuncher } from './hole-punch/hole-puncher.js'
 import type { HolePuncher, HolePunchOutcome } from './hole-punch/hole-puncher.js'
@@ -102,6 +102,11 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
   /** Addresses through which other peers reach this one (one per gateway reservation). */
   relayAddresses (): Multiaddr[] {
     return this.links.flatMap(link => link.relayAddresses)
+  }
+
+  /** Each gateway: which overlay the link to it runs on (none while down) and the relay addresses it holds. */
+  gateways (): Array<{ gateway: string, transport: OverlayTransport | 'none', relayAddresses: string[] }> {
+    return this.links.map(link => ({ gateway: link.gateway.toString(), transport: link.transport ?? 'none', relayAddresses: link.relayAddresses.map(String) }))
   }
 
   /** Public UDP overlay addresses, as observed by the gateways; what a hole punch offers the other side. */

@@ -15,6 +15,7 @@ export async function startStatusApi (peer: NatmeshPeer, init: { host: string, p
       app.get('/api/v1/status', async () => ({
         peerId: peer.peerId.toString(),
         mode: peer.config.mode,
+        gateways: peer.gateways(),
         relayAddresses: peer.relayAddresses().map(String),
         publicAddresses: peer.publicAddresses().map(String)
       }))

@@ -33,7 +33,9 @@ describe('gateway and peers on loopback', () => {
       const toB = connections.find(c => c.peer === b.peerId.toString())
       expect(toB?.path).toBe('direct')
       expect(toB?.rttMs).toBeGreaterThan(0)
-      expect((await (await fetch(`${status.url}/api/v1/status`)).json() as { relayAddresses: string[] }).relayAddresses[0]).toContain('/p2p-circuit/p2p/')
+      const overview = await (await fetch(`${status.url}/api/v1/status`)).json() as { relayAddresses: string[], gateways: Array<{ gateway: string, transport: string }> }
+      expect(overview.relayAddresses[0]).toContain('/p2p-circuit/p2p/')
+      expect(overview.gateways).toEqual([expect.objectContaining({ gateway: gateway.node.peerId.toString(), transport: 'udx' })])
       expect((await fetch(`${status.url}/api/v1/nope`)).status).toBe(404)
     } finally {
       await status.close()
