@@ -54,8 +54,9 @@ const defaults = { timeoutMs: 5000, retries: 3, punchIntervalMs: 25, allowPrivat
 /**
  * DCUtR over the UDP overlay. Roles follow the spec's UDP variant: B (the side that received the relayed
  * connection) sends CONNECT, measures the relay RTT, sends SYNC, then punches from its one socket and accepts;
- * A dials as soon as SYNC arrives, and its retransmitted HELLOs are the other half of the punch. The relayed
- * connection is left open as the fallback path.
+ * A dials as soon as SYNC arrives, and its retransmitted HELLOs are the other half of the punch. B dials as well,
+ * which is what gets through when only A is reachable (A public, B behind a symmetric NAT); whichever direct
+ * connection opens first is the result. The relayed connection is left open as the fallback path.
  */
 export class HolePuncher extends TypedEventEmitter<HolePuncherEvents> implements Startable {
   readonly [serviceDependencies] = ['@libp2p/identify']
