@@ -29,6 +29,7 @@ import { startMesh, startTcpPair } from './lib/nodes.ts'
 import type { BenchMesh, TcpPair } from './lib/nodes.ts'
 import { handleThroughput, makePayload, median, mib, sendPayload } from './lib/transfer.ts'
 import type { Payload } from './lib/transfer.ts'
+import { positiveInteger } from './lib/args.ts'
 
 const { values: args } = parseArgs({
   options: {
@@ -194,12 +195,7 @@ function round (x: number, digits: number): number {
 }
 
 function positive (name: keyof typeof args): number {
-  const value = Number(args[name])
-  if (!Number.isInteger(value) || value <= 0) {
-    console.error(`--${name} must be a positive integer, got ${JSON.stringify(args[name])}`)
-    process.exit(2)
-  }
-  return value
+  return positiveInteger(args, name)
 }
 
 let setupOk = false

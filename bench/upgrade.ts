@@ -37,6 +37,7 @@ import { Lab, quantile, sleep } from './lib/upgrade-lab.ts'
 import type { AgentInit, PlainResult, Proc, SessionResult, StreamResult } from './lib/upgrade-lab.ts'
 import { measureOverhead } from './lib/upgrade-overhead.ts'
 import type { OverheadResult } from './lib/upgrade-overhead.ts'
+import { positiveInteger } from './lib/args.ts'
 
 const { values: args } = parseArgs({
   options: {
@@ -79,12 +80,7 @@ const lossRows: LossRow[] = []
 let overhead: OverheadResult | null = null
 
 function positive (name: keyof typeof args): number {
-  const value = Number(args[name])
-  if (!Number.isInteger(value) || value <= 0) {
-    console.error(`--${name} must be a positive integer, got ${JSON.stringify(args[name])}`)
-    process.exit(2)
-  }
-  return value
+  return positiveInteger(args, name)
 }
 
 /** pacing for `rate` messages per second: a 5 ms sleep after every rate/200 messages */

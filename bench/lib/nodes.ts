@@ -14,17 +14,7 @@ import { loadOrCreateIdentity } from '../../dist/identity.js'
 import { createLogger } from '../../dist/logging.js'
 import { createPeer } from '../../dist/peer/peer.js'
 import type { NatmeshPeer } from '../../dist/peer/peer.js'
-
-/** Polls `check` until it returns something other than undefined/false, or throws after `timeoutMs`. */
-export async function waitFor<T> (check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await check()
-    if (value !== undefined && value !== false) return value
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 20))
-  }
-}
+import { waitFor } from '../../test/helpers/wait-for.ts'
 
 export interface BenchMesh {
   gateway: Gateway

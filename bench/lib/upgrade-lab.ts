@@ -14,7 +14,7 @@ import type { ChildProcess } from 'node:child_process'
 import { createTopology } from '../../dist/lab/topology.js'
 import type { Topology } from '../../dist/lab/topology.js'
 import type { NatFlavour } from '../../dist/lab/nat.js'
-import type { PlainResult as AgentPlainResult, SessionResult as AgentSessionResult, StreamResult as AgentStreamResult } from '../../test/lab/session-agent.ts'
+import type { AgentConfig, PlainResult as AgentPlainResult, SessionResult as AgentSessionResult, StreamResult as AgentStreamResult } from '../../test/lab/session-agent.ts'
 
 export const AGENT = fileURLToPath(new URL('../../test/lab/session-agent.ts', import.meta.url))
 export const CLI = fileURLToPath(new URL('../../dist/cli/index.js', import.meta.url))
@@ -129,32 +129,7 @@ export class Proc {
 }
 
 /** the agent's config, less `gateways` (the lab fills them in) */
-export interface AgentInit {
-  role: 'initiator' | 'responder'
-  count: number
-  target?: string
-  identityFile?: string
-  seed?: number
-  protocol?: string
-  peer?: Record<string, unknown>
-  sessions?: Record<string, number>
-  paceEvery?: number
-  paceMs?: number
-  progressMs?: number
-  gate?: boolean
-  exitWhenDone?: boolean
-  openTimeoutMs?: number
-  readyTimeoutMs?: number
-  expectCount?: number
-  fixedSize?: number
-  stopAfterSwitchMs?: number
-  maxSendMs?: number
-  closeRelayedOnDirect?: boolean
-  plain?: boolean
-  rounds?: number
-  roundGate?: boolean
-  pingMs?: number
-}
+export type AgentInit = Omit<AgentConfig, 'gateways'>
 
 /** the agent's result lines as the harness reads them: what test/lab/session-agent.ts wrote, plus when it arrived */
 export type StreamResult = Ev & AgentStreamResult

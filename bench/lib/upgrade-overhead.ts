@@ -11,7 +11,8 @@
 import { performance } from 'node:perf_hooks'
 import type { Connection, Stream } from '@libp2p/interface'
 import type { Session } from '../../dist/upgrade/session.js'
-import { startMesh, waitFor } from './nodes.ts'
+import { waitFor } from '../../test/helpers/wait-for.ts'
+import { startMesh } from './nodes.ts'
 import type { BenchMesh } from './nodes.ts'
 
 const RAW_PROTOCOL = '/natmesh/bench/upgrade-raw/1.0.0'
