@@ -1,5 +1,13 @@
+import { RELAY_V2_HOP_CODEC } from '@libp2p/circuit-relay-v2'
 import type { Connection, ConnectionGater, PeerId } from '@libp2p/interface'
-import { HOP_PROTOCOL } from './relayed-bytes.js'
+
+/** Relayed connections open through these connections: each holds one inbound hop stream for its lifetime. */
+export function openCircuits (connections: Connection[]): number {
+  return connections
+    .flatMap(conn => conn.streams)
+    .filter(stream => stream.protocol === RELAY_V2_HOP_CODEC && stream.direction === 'inbound' && stream.status === 'open')
+    .length
+}
 
 /**
  * Limits open relayed connections per source peer across all of its connections to the gateway. The relay
@@ -11,11 +19,7 @@ export function circuitsPerPeerGate (maxCircuitsPerPeer: number, connections: (p
   return {
     denyOutboundRelayedConnection: (source) => {
       // the hop stream asking for this circuit is already open, hence ">"
-      const open = connections(source)
-        .flatMap(conn => conn.streams)
-        .filter(stream => stream.protocol === HOP_PROTOCOL && stream.direction === 'inbound' && stream.status === 'open')
-        .length
-      return open > maxCircuitsPerPeer
+      return openCircuits(connections(source)) > maxCircuitsPerPeer
     }
   }
 }

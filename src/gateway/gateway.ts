@@ -20,9 +20,9 @@ import type { HttpApi } from './http-api.js'
 import { GatewayMetrics } from './metrics.js'
 import { punchReports } from './punch-reports.js'
 import type { PunchReports } from './punch-reports.js'
-import { HOP_PROTOCOL, relayedBytes } from './relayed-bytes.js'
+import { relayedBytes } from './relayed-bytes.js'
 import { allowUnlimitedCircuits } from './relay-allowlist.js'
-import { circuitsPerPeerGate } from './circuit-limit.js'
+import { circuitsPerPeerGate, openCircuits } from './circuit-limit.js'
 
 /** hop streams per connection beyond the circuit limit, so reservation renewals always get through */
 const RESERVE_HEADROOM = 2
@@ -91,10 +91,7 @@ export async function createGateway (config: GatewayConfig, options: CreateGatew
   const metrics = new GatewayMetrics({
     registry,
     reservations: () => node?.services.relay.reservations.size ?? 0,
-    activeCircuits: () => (node?.getConnections() ?? [])
-      .flatMap(conn => conn.streams)
-      .filter(stream => stream.protocol === HOP_PROTOCOL && stream.status === 'open')
-      .length,
+    activeCircuits: () => openCircuits(node?.getConnections() ?? []),
     connectedPeers: () => addressBook.countConnected(),
     relayedBytes: async () => relayedBytes(registry)
   })

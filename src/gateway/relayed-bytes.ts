@@ -1,7 +1,5 @@
+import { RELAY_V2_HOP_CODEC, RELAY_V2_STOP_CODEC } from '@libp2p/circuit-relay-v2'
 import type { Registry } from 'prom-client'
-
-export const HOP_PROTOCOL = '/libp2p/circuit/relay/0.2.0/hop'
-export const STOP_PROTOCOL = '/libp2p/circuit/relay/0.2.0/stop'
 const TRANSFER_METRIC = 'libp2p_data_transfer_bytes_total'
 
 /**
@@ -14,6 +12,6 @@ export async function relayedBytes (registry: Registry): Promise<number> {
   if (metric == null) return 0
   const { values } = await metric.get()
   return values
-    .filter(value => value.labels.protocol === `${HOP_PROTOCOL} received` || value.labels.protocol === `${STOP_PROTOCOL} received`)
+    .filter(value => value.labels.protocol === `${RELAY_V2_HOP_CODEC} received` || value.labels.protocol === `${RELAY_V2_STOP_CODEC} received`)
     .reduce((sum, value) => sum + value.value, 0)
 }

@@ -1,3 +1,4 @@
+import { RELAY_V2_HOP_CODEC } from '@libp2p/circuit-relay-v2'
 import { pbStream } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Connection, Libp2p, Logger, PeerId } from '@libp2p/interface'
@@ -6,8 +7,6 @@ import { isUdxMultiaddr } from '../transport/index.js'
 import type { OverlayTransport, PeerEvent } from './events.js'
 import { HopMessage, Status } from './pb/circuit-hop.js'
 import { isRelayed, relayAddress } from './relay-address.js'
-
-export const HOP_PROTOCOL = '/libp2p/circuit/relay/0.2.0/hop'
 
 export interface GatewayLinkInit {
   gateway: PeerId
@@ -131,7 +130,7 @@ export class GatewayLink {
   /** Sends a circuit v2 RESERVE; returns when the reservation expires (ms since epoch). */
   private async reserve (connection: Connection): Promise<number> {
     const signal = AbortSignal.timeout(this.init.dialTimeoutMs * 2)
-    const stream = await connection.newStream(HOP_PROTOCOL, { signal })
+    const stream = await connection.newStream(RELAY_V2_HOP_CODEC, { signal })
     try {
       const hop = pbStream(stream, { maxDataLength: 16 * 1024 }).pb(HopMessage)
       await hop.write({ type: HopMessage.Type.RESERVE }, { signal })

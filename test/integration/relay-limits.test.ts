@@ -15,7 +15,7 @@ import { createLogger } from '../../src/logging.js'
 import { createPeer } from '../../src/peer/peer.js'
 import type { NatmeshPeer } from '../../src/peer/peer.js'
 import type { PeerEvent } from '../../src/peer/events.js'
-import { HOP_PROTOCOL } from '../../src/peer/gateway-link.js'
+import { RELAY_V2_HOP_CODEC } from '@libp2p/circuit-relay-v2'
 import { HopMessage, Status } from '../../src/peer/pb/circuit-hop.js'
 import { isRelayed } from '../../src/peer/relay-address.js'
 import { waitFor } from '../helpers/wait-for.js'
@@ -236,7 +236,7 @@ describe('relay limits on the gateway', () => {
     expect(a.node.getConnections(mesh.gateway.node.peerId).filter(conn => conn.status === 'open').length).toBeGreaterThanOrEqual(2)
     let status: Status | undefined
     try {
-      const stream = await second.newStream(HOP_PROTOCOL, { signal: AbortSignal.timeout(5000) })
+      const stream = await second.newStream(RELAY_V2_HOP_CODEC, { signal: AbortSignal.timeout(5000) })
       const hop = pbStream(stream).pb(HopMessage)
       await hop.write({ type: HopMessage.Type.CONNECT, peer: { id: c.peerId.toMultihash().bytes, addrs: [] } })
       status = (await hop.read({ signal: AbortSignal.timeout(5000) })).status
