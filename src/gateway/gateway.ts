@@ -22,6 +22,7 @@ import { punchReports } from './punch-reports.js'
 import type { PunchReports } from './punch-reports.js'
 import { relayedBytes } from './relayed-bytes.js'
 import { allowUnlimitedCircuits } from './relay-allowlist.js'
+import { renewReservationsProperly } from './reservation-store.js'
 import { circuitsPerPeerGate, openCircuits } from './circuit-limit.js'
 
 /** hop streams per connection beyond the circuit limit, so reservation renewals always get through */
@@ -135,6 +136,7 @@ export async function createGateway (config: GatewayConfig, options: CreateGatew
       })
     }
   }) as Libp2p<GatewayServices>
+  renewReservationsProperly(node.services.relay, config.relay.reservationTtlMs)
   allowUnlimitedCircuits(node.services.relay, config.relay.allowlist)
   return new Gateway({ node, config, registry, logger: options.logger, addressBook, metrics })
 }

@@ -1,11 +1,5 @@
 import type { CircuitRelayService } from '@libp2p/circuit-relay-v2'
-import type { Limit } from '@libp2p/circuit-relay-v2'
-import type { Multiaddr } from '@multiformats/multiaddr'
-import type { PeerId } from '@libp2p/interface'
-
-interface ReservationStoreInternals {
-  reserve: (peer: PeerId, addr: Multiaddr, limit?: Limit) => unknown
-}
+import { reservationStoreOf } from './reservation-store.js'
 
 /**
  * Circuits to allowlisted peers get no duration or data limit (relay-only deployments keep relayed sessions
@@ -15,10 +9,7 @@ interface ReservationStoreInternals {
 export function allowUnlimitedCircuits (relay: CircuitRelayService, allowlist: string[]): void {
   if (allowlist.length === 0) return
   const allowed = new Set(allowlist)
-  const store = (relay as unknown as { reservationStore?: ReservationStoreInternals }).reservationStore
-  if (store == null || typeof store.reserve !== 'function') {
-    throw new Error('this @libp2p/circuit-relay-v2 version has no reservation store to apply the relay allowlist to')
-  }
+  const store = reservationStoreOf(relay)
   const reserve = store.reserve.bind(store)
   store.reserve = (peer, addr, limit) => reserve(peer, addr, allowed.has(peer.toString()) ? {} : limit)
 }
