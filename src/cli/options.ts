@@ -1,7 +1,7 @@
 import { Option } from 'commander'
 import type { Command } from 'commander'
 import type { GatewayFlags, PeerFlags } from '../config/index.js'
-import { PEER_MODES } from '../config/index.js'
+import { NAT_MAPPINGS, PEER_MODES } from '../config/index.js'
 
 /**
  * Flags carry no defaults here: an unset flag must not override the environment or the YAML file, so
@@ -39,6 +39,13 @@ export function addPeerOptions (command: Command): Command {
     .option('--hole-punch-timeout-ms <ms>', 'one hole-punch attempt (default 5000)')
     .option('--hole-punch-retries <n>', 'hole-punch attempts per relayed connection (default 3)')
     .option('--allow-private-addresses', 'hole punch to private (LAN, loopback) addresses too')
+    .addOption(new Option('--nat-mapping <kind>', 'how this NAT maps ports (default auto: learnt from the gateways)').choices([...NAT_MAPPINGS]))
+    .option('--nat-mapping-delta <n>', 'the step between mappings, with --nat-mapping sequential')
+    .option('--no-birthday', 'never birthday punch through a symmetric NAT')
+    .option('--birthday-sockets <n>', 'sockets a birthday punch opens behind a symmetric NAT (default 256)')
+    .option('--birthday-probes-per-second <n>', 'probe rate of the other side of a birthday punch (default 1000)')
+    .option('--birthday-max-probes <n>', 'probes one birthday attempt sends at most (default 4000)')
+    .option('--birthday-time-budget-ms <ms>', 'how long one birthday attempt may take (default 6000)')
     .option('--prefer-direct', 'send new traffic over the direct path when there is one (default)')
     .option('--no-prefer-direct', 'send new traffic over the relay even when a direct path exists')
     .option('--fallback-to-relay', 'keep the relayed connection when hole punching fails (default)')

@@ -9,6 +9,10 @@ import type { Settings } from './sources.js'
 export const PEER_MODES = ['relay-only', 'opportunistic'] as const
 export type PeerMode = typeof PEER_MODES[number]
 
+/** `auto` learns the NAT's mapping behaviour; the others tell it, for operators who know their NAT */
+export const NAT_MAPPINGS = ['auto', 'open', 'endpoint-independent', 'sequential', 'random'] as const
+export type NatMappingSetting = typeof NAT_MAPPINGS[number]
+
 /** a gateway is dialled by address and authenticated by peer id, so both must be in the multiaddr */
 const gatewayAddress = z.string().superRefine((value, ctx) => {
   let last
@@ -50,7 +54,23 @@ const peerConfigSchema = z.strictObject({
     /** also punch to private (LAN, loopback) addresses: for peers on one LAN, and the loopback demo */
     allowPrivateAddresses: z.boolean().default(false),
     preferDirect: z.boolean().default(true),
-    fallbackToRelay: z.boolean().default(true)
+    fallbackToRelay: z.boolean().default(true),
+    natMapping: z.enum(NAT_MAPPINGS).default('auto'),
+    /** the step between mappings, with natMapping "sequential" */
+    natMappingDelta: z.number().int().min(-1024).max(1024).refine(delta => delta !== 0, 'must not be 0').optional(),
+    /** birthday punching through port-changing (symmetric) NATs; see README "Symmetric NATs" */
+    birthday: z.strictObject({
+      enabled: z.boolean().default(true),
+      sockets: integer(1).max(512).default(256),
+      probesPerSecond: integer(1).max(10_000).default(1000),
+      maxProbes: integer(1).max(65_535).default(4000),
+      sprayIntervalMs: integer(50).default(1000),
+      timeBudgetMs: integer(100).max(60_000).default(6000),
+      attemptsPerPeerPerMinute: integer(1).max(60).default(3)
+    }).prefault({})
+  }).refine(nat => nat.natMapping === 'sequential' || nat.natMappingDelta === undefined, {
+    path: ['natMappingDelta'],
+    message: 'only applies with natMapping "sequential"'
   }).prefault({}),
   /** how long to wait for the UDP overlay to reach a gateway before falling back to TCP */
   gatewayDialTimeoutMs: integer(100).default(5000),
@@ -89,6 +109,14 @@ export interface PeerFlags {
   allowPrivateAddresses?: boolean | string
   preferDirect?: boolean | string
   fallbackToRelay?: boolean | string
+  natMapping?: string
+  natMappingDelta?: number | string
+  /** natTraversal.birthday.enabled (`--no-birthday` with commander) */
+  birthday?: boolean | string
+  birthdaySockets?: number | string
+  birthdayProbesPerSecond?: number | string
+  birthdayMaxProbes?: number | string
+  birthdayTimeBudgetMs?: number | string
   gatewayDialTimeoutMs?: number | string
   reconnectInitialDelayMs?: number | string
   reconnectMaxDelayMs?: number | string
@@ -110,6 +138,13 @@ const peerSettings: Settings<PeerFlags> = {
   allowPrivateAddresses: { path: ['natTraversal', 'allowPrivateAddresses'], kind: 'boolean' },
   preferDirect: { path: ['natTraversal', 'preferDirect'], kind: 'boolean' },
   fallbackToRelay: { path: ['natTraversal', 'fallbackToRelay'], kind: 'boolean' },
+  natMapping: { path: ['natTraversal', 'natMapping'], kind: 'string' },
+  natMappingDelta: { path: ['natTraversal', 'natMappingDelta'], kind: 'integer' },
+  birthday: { path: ['natTraversal', 'birthday', 'enabled'], kind: 'boolean' },
+  birthdaySockets: { path: ['natTraversal', 'birthday', 'sockets'], kind: 'integer' },
+  birthdayProbesPerSecond: { path: ['natTraversal', 'birthday', 'probesPerSecond'], kind: 'integer' },
+  birthdayMaxProbes: { path: ['natTraversal', 'birthday', 'maxProbes'], kind: 'integer' },
+  birthdayTimeBudgetMs: { path: ['natTraversal', 'birthday', 'timeBudgetMs'], kind: 'integer' },
   gatewayDialTimeoutMs: { path: ['gatewayDialTimeoutMs'], kind: 'integer' },
   reconnectInitialDelayMs: { path: ['reconnect', 'initialDelayMs'], kind: 'integer' },
   reconnectMaxDelayMs: { path: ['reconnect', 'maxDelayMs'], kind: 'integer' },

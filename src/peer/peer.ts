@@ -1,3 +1,4 @@
+import { networkInterfaces } from 'node:os'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
@@ -14,13 +15,15 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import { defaultLogger } from '@libp2p/logger'
 import type { PeerConfig } from '../config/index.js'
 import { sendPunchReport } from '../gateway/punch-reports.js'
-import { isUdxMultiaddr, udxOverlay } from '../transport/index.js'
+import { isUdxMultiaddr, toUdpEndpoint, udxOverlay } from '../transport/index.js'
 import { ConnectionStats } from './connection-stats.js'
 import type { PeerConnectionStats } from './connection-stats.js'
 import type { OverlayTransport, Path, PeerEvent } from './events.js'
 import { GatewayLink } from './gateway-link.js'
 import { holePuncher } from './hole-punch/hole-puncher.js'
 import type { HolePuncher, HolePunchOutcome } from './hole-punch/hole-puncher.js'
+import type { NatMappingProfile } from './hole-punch/strategy.js'
+import { mappingFromObservations } from './nat-mapping.js'
 import { pingOver } from './ping-path.js'
 import { SessionManager } from '../upgrade/session-manager.js'
 import type { SessionHandler } from '../upgrade/session-manager.js'
@@ -112,6 +115,20 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
   /** Public UDP overlay addresses, as observed by the gateways; what a hole punch offers the other side. */
   publicAddresses (): Multiaddr[] {
     return [...new Map([...this.observed.values()].map(ma => [ma.toString(), ma])).values()]
+  }
+
+  /**
+   * How our NAT maps ports: as configured, else as the gateways' observations tell. Decides whether a hole
+   * punch is plain DCUtR, a birthday punch (one side symmetric) or skipped (both symmetric).
+   */
+  natMapping (): NatMappingProfile {
+    const { natMapping, natMappingDelta } = this.config.natTraversal
+    if (natMapping !== 'auto') return natMappingDelta != null ? { kind: natMapping, delta: natMappingDelta } : { kind: natMapping }
+    const listening = this.node.getMultiaddrs().map(ma => toUdpEndpoint(ma)).find(endpoint => endpoint != null)
+    if (listening == null) return { kind: 'unknown' }
+    const hosts = Object.values(networkInterfaces()).flatMap(addrs => addrs ?? []).map(addr => addr.address)
+    const observed = [...this.observed.values()].map(ma => toUdpEndpoint(ma)).filter(endpoint => endpoint != null)
+    return mappingFromObservations({ port: listening.port, hosts }, observed)
   }
 
   /**
@@ -321,7 +338,9 @@ export async function createPeer (config: PeerConfig, options: CreatePeerOptions
               timeoutMs: config.natTraversal.holePunchTimeoutMs,
               retries: config.natTraversal.holePunchRetries,
               allowPrivateAddresses: config.natTraversal.allowPrivateAddresses,
-              publicAddresses: () => peer?.publicAddresses() ?? []
+              publicAddresses: () => peer?.publicAddresses() ?? [],
+              natMapping: () => peer?.natMapping() ?? { kind: 'unknown' },
+              birthday: config.natTraversal.birthday
             })
           }
         : {})

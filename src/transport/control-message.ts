@@ -9,13 +9,15 @@
  *   ACCEPT  listener -> dialer   u32 dialer stream id, u32 listener stream id
  *   REJECT  listener -> dialer   u32 dialer stream id, u8 reason
  *   PUNCH   either way           opaque padding, ignored by the receiver: it only opens NAT mappings
+ *   PROBE   either way           u8 flags (bit 0: answer), 8-byte token naming one birthday punch attempt;
+ *                                whoever receives one learns which of many candidate paths got through
  */
 export const MAGIC_0 = 0x4e
 export const MAGIC_1 = 0x4d
 export const VERSION = 1
 const HEADER_LENGTH = 4
 
-export enum MessageType { HELLO = 1, ACCEPT = 2, REJECT = 3, PUNCH = 4 }
+export enum MessageType { HELLO = 1, ACCEPT = 2, REJECT = 3, PUNCH = 4, PROBE = 5 }
 export enum RejectReason { NOT_LISTENING = 1, OVERLOADED = 2 }
 
 export type ControlMessage =
@@ -23,13 +25,24 @@ export type ControlMessage =
   | { type: MessageType.ACCEPT, dialerStreamId: number, listenerStreamId: number }
   | { type: MessageType.REJECT, dialerStreamId: number, reason: RejectReason }
   | { type: MessageType.PUNCH }
+  | { type: MessageType.PROBE, token: Uint8Array, answer: boolean }
+
+export const PROBE_TOKEN_LENGTH = 8
+
+const BODY_LENGTH: Record<MessageType, number> = {
+  [MessageType.HELLO]: 4,
+  [MessageType.ACCEPT]: 8,
+  [MessageType.REJECT]: 5,
+  [MessageType.PUNCH]: 8,
+  [MessageType.PROBE]: 1 + PROBE_TOKEN_LENGTH
+}
 
 export class MalformedControlMessageError extends Error {
   override name = 'MalformedControlMessageError'
 }
 
 export function encodeControlMessage (message: ControlMessage): Uint8Array {
-  const body = message.type === MessageType.ACCEPT ? 8 : message.type === MessageType.PUNCH ? 8 : message.type === MessageType.REJECT ? 5 : 4
+  const body = BODY_LENGTH[message.type]
   const buf = new Uint8Array(HEADER_LENGTH + body)
   const view = new DataView(buf.buffer)
   buf.set([MAGIC_0, MAGIC_1, VERSION, message.type])
@@ -47,6 +60,11 @@ export function encodeControlMessage (message: ControlMessage): Uint8Array {
       break
     case MessageType.PUNCH:
       crypto.getRandomValues(buf.subarray(HEADER_LENGTH))
+      break
+    case MessageType.PROBE:
+      if (message.token.byteLength !== PROBE_TOKEN_LENGTH) throw new RangeError(`a probe token is ${PROBE_TOKEN_LENGTH} bytes, got ${message.token.byteLength}`)
+      view.setUint8(4, message.answer ? 1 : 0)
+      buf.set(message.token, 5)
       break
   }
   return buf
@@ -83,6 +101,9 @@ export function decodeControlMessage (buf: Uint8Array): ControlMessage {
     }
     case MessageType.PUNCH:
       return { type: MessageType.PUNCH }
+    case MessageType.PROBE:
+      need(BODY_LENGTH[MessageType.PROBE])
+      return { type: MessageType.PROBE, answer: (view.getUint8(4) & 1) === 1, token: buf.slice(5, 5 + PROBE_TOKEN_LENGTH) }
     default:
       throw new MalformedControlMessageError(`unknown control datagram type ${buf[3]}`)
   }

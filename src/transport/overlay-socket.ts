@@ -21,10 +21,15 @@ export interface OverlaySocketInit {
   /** idle keepalive on every stream, so NAT mappings along the path stay open */
   keepAliveMs: number
   log: Logger
+  /** told once the socket has closed, however that came about */
+  onClosed?: () => void
 }
 
 /** `firstChunk`: the dialer's first bytes, already read off the stream; they come before anything else */
 export type InboundStreamHandler = (stream: UDXStream, remote: UdpEndpoint, firstChunk: Uint8Array) => void
+
+/** Called for each PROBE datagram carrying the token the handler was registered for. */
+export type ProbeHandler = (remote: UdpEndpoint, answer: boolean) => void
 
 interface PendingDial {
   stream: UDXStream
@@ -51,6 +56,9 @@ export class OverlaySocket {
   /** inbound set-ups by `host:port/dialerStreamId`, so a retransmitted HELLO gets the same ACCEPT */
   private readonly accepted = new Map<string, UDXStream>()
   private inboundHandler?: InboundStreamHandler
+  /** birthday punch attempts listening on this socket, by token (hex) */
+  private readonly probeHandlers = new Map<string, ProbeHandler>()
+  private closeWhenIdleRequested = false
   private isClosed = false
 
   constructor (init: OverlaySocketInit) {
@@ -89,8 +97,33 @@ export class OverlaySocket {
     return bound
   }
 
+  get inbound (): InboundStreamHandler | undefined {
+    return this.inboundHandler
+  }
+
   setInboundHandler (handler: InboundStreamHandler | undefined): void {
     this.inboundHandler = handler
+  }
+
+  /** Routes PROBE datagrams with `token` to `handler` until the returned function is called. */
+  onProbe (token: Uint8Array, handler: ProbeHandler): () => void {
+    const key = Buffer.from(token).toString('hex')
+    this.probeHandlers.set(key, handler)
+    return () => { if (this.probeHandlers.get(key) === handler) this.probeHandlers.delete(key) }
+  }
+
+  sendProbe (remote: UdpEndpoint, token: Uint8Array, answer: boolean): void {
+    if (this.isClosed) return
+    this.send({ type: MessageType.PROBE, token, answer }, remote)
+  }
+
+  /**
+   * Closes the socket once it carries no stream and no dial: an extra socket lives exactly as long as the one
+   * connection a birthday punch gave it.
+   */
+  closeWhenIdle (): void {
+    this.closeWhenIdleRequested = true
+    this.closeIfIdle()
   }
 
   /**
@@ -131,6 +164,7 @@ export class OverlaySocket {
     } finally {
       clearTimeout(timer)
       this.pendingDials.delete(stream.id)
+      this.closeIfIdle()
     }
     return stream
   }
@@ -156,6 +190,7 @@ export class OverlaySocket {
     for (const pending of this.pendingDials.values()) pending.reject(new Error('overlay socket closed'))
     for (const stream of this.socket.streams) stream.destroy()
     await this.socket.close()
+    this.init.onClosed?.()
   }
 
   private createStream (): UDXStream {
@@ -182,7 +217,17 @@ export class OverlaySocket {
       case MessageType.ACCEPT: this.onAccept(message.dialerStreamId, message.listenerStreamId, remote); break
       case MessageType.REJECT: this.onReject(message.dialerStreamId, message.reason, remote); break
       case MessageType.PUNCH: break
+      case MessageType.PROBE: this.probeHandlers.get(Buffer.from(message.token).toString('hex'))?.(remote, message.answer); break
     }
+  }
+
+  private closeIfIdle (): void {
+    if (!this.closeWhenIdleRequested || this.isClosed || this.pendingDials.size > 0) return
+    // udx removes a stream from the socket's set after its close event, so look again on the next turn
+    setImmediate(() => {
+      if (this.isClosed || this.pendingDials.size > 0 || this.socket.streams.size > 0) return
+      this.close().catch(err => { this.log.error('closing idle overlay socket failed - %e', err) })
+    })
   }
 
   private onHello (dialerStreamId: number, remote: UdpEndpoint): void {
@@ -206,7 +251,7 @@ export class OverlaySocket {
     this.accepted.set(key, stream)
     // keep the entry while the dialer may still be retransmitting HELLO, then forget it
     const forget = setTimeout(() => this.accepted.delete(key), this.init.dialTimeoutMs + 1000)
-    stream.once('close', () => { clearTimeout(forget); this.accepted.delete(key) })
+    stream.once('close', () => { clearTimeout(forget); this.accepted.delete(key); this.closeIfIdle() })
     stream.on('error', () => {})
     this.send({ type: MessageType.ACCEPT, dialerStreamId, listenerStreamId: stream.id }, remote)
     // HELLO proves nothing about its source address; a spoofer never sees our ACCEPT, so it can't send the
@@ -229,6 +274,7 @@ export class OverlaySocket {
     this.pendingDials.delete(dialerStreamId)
     pending.stream.connect(this.socket, listenerStreamId, remote.port, remote.host)
     pending.stream.setKeepalive(this.init.keepAliveMs)
+    pending.stream.once('close', () => { this.closeIfIdle() })
     pending.resolve()
   }
 

@@ -47,6 +47,10 @@ export class UdxTransport implements Transport {
   private readonly init: Required<UdxTransportInit>
   private readonly log: Logger
   socket: OverlaySocket
+  /** sockets opened for birthday punches, beside the main one; each closes itself when done */
+  private readonly extraSockets = new Set<OverlaySocket>()
+  /** dials to these endpoints leave from the given extra socket instead of the main one */
+  private readonly routes = new Map<string, OverlaySocket>()
 
   constructor (components: UdxTransportComponents, init: UdxTransportInit = {}) {
     this.components = components
@@ -55,8 +59,9 @@ export class UdxTransport implements Transport {
     this.socket = this.createSocket()
   }
 
-  private createSocket (): OverlaySocket {
+  private createSocket (onClosed?: () => void): OverlaySocket {
     return new OverlaySocket({
+      onClosed,
       helloIntervalMs: this.init.helloIntervalMs,
       maxHelloIntervalMs: this.init.maxHelloIntervalMs,
       dialTimeoutMs: this.init.dialTimeoutMs,
@@ -74,8 +79,9 @@ export class UdxTransport implements Transport {
   async dial (ma: Multiaddr, options: DialTransportOptions): Promise<Connection> {
     const remote = toUdpEndpoint(ma)
     if (remote == null) throw new Error(`not a UDP overlay address: ${ma.toString()}`)
-    this.log('dialing %a', ma)
-    const stream = await this.socket.dial(remote, options.signal)
+    const socket = this.routes.get(endpointKey(remote)) ?? this.socket
+    this.log('dialing %a%s', ma, socket === this.socket ? '' : ' from an extra socket')
+    const stream = await socket.dial(remote, options.signal)
     const maConn = toMultiaddrConnection({
       stream,
       direction: 'outbound',
@@ -96,6 +102,51 @@ export class UdxTransport implements Transport {
     return this.socket.punch(remote, intervalMs, signal)
   }
 
+  /**
+   * Opens `count` extra overlay sockets on ephemeral ports of the main socket's address family. Each answers
+   * probes and accepts connections like the main socket; the caller closes the ones it does not keep.
+   */
+  openExtraSockets (count: number): OverlaySocket[] {
+    const main = this.socket.address()
+    if (main == null) throw new Error('extra sockets need the main overlay socket to be bound first')
+    const sockets: OverlaySocket[] = []
+    try {
+      for (let i = 0; i < count; i++) {
+        const socket: OverlaySocket = this.createSocket(() => { this.forgetExtraSocket(socket) })
+        socket.bind(main.host, 0)
+        socket.setInboundHandler(this.socket.inbound)
+        this.extraSockets.add(socket)
+        sockets.push(socket)
+      }
+    } catch (err) {
+      for (const socket of sockets) void this.closeExtraSocket(socket)
+      throw err
+    }
+    return sockets
+  }
+
+  async closeExtraSocket (socket: OverlaySocket): Promise<void> {
+    this.forgetExtraSocket(socket)
+    await socket.close()
+  }
+
+  private forgetExtraSocket (socket: OverlaySocket): void {
+    this.extraSockets.delete(socket)
+    for (const [key, routed] of this.routes) if (routed === socket) this.routes.delete(key)
+  }
+
+  /** Until the returned function is called, dials to `remote` leave from `socket` (the one a punch got through). */
+  routeVia (remote: UdpEndpoint, socket: OverlaySocket): () => void {
+    const key = endpointKey(remote)
+    this.routes.set(key, socket)
+    return () => { if (this.routes.get(key) === socket) this.routes.delete(key) }
+  }
+
+  /** extra sockets open right now */
+  get extraSocketCount (): number {
+    return this.extraSockets.size
+  }
+
   createListener (options: CreateListenerOptions): Listener {
     return new UdxListener({
       socket: this.socket,
@@ -114,8 +165,13 @@ export class UdxTransport implements Transport {
   }
 
   async stop (): Promise<void> {
+    await Promise.all([...this.extraSockets].map(async socket => { await this.closeExtraSocket(socket) }))
     await this.socket.close()
   }
+}
+
+function endpointKey (endpoint: UdpEndpoint): string {
+  return `${endpoint.host}:${endpoint.port}`
 }
 
 export function isUdxTransport (transport: Transport): transport is UdxTransport {

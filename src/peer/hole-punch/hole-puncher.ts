@@ -4,10 +4,18 @@ import { TypedEventEmitter } from 'main-event'
 import type { ComponentLogger, Connection, Libp2pEvents, Logger, PeerId, Startable, Stream, TypedEventTarget } from '@libp2p/interface'
 import type { ConnectionManager, Registrar, TransportManager } from '@libp2p/interface-internal'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import { isUdxTransport } from '../../transport/index.js'
-import type { UdxTransport } from '../../transport/index.js'
+import { isUdxTransport, toUdxMultiaddr } from '../../transport/index.js'
+import type { UdpEndpoint, UdxTransport } from '../../transport/index.js'
+import { PROBE_TOKEN_LENGTH } from '../../transport/control-message.js'
 import { HolePunch } from '../pb/hole-punch.js'
+import { AttemptBudget } from './attempt-budget.js'
+import { BIRTHDAY_DEFAULTS, probe, spray } from './birthday.js'
+import type { BirthdayCost, BirthdaySettings } from './birthday.js'
 import { punchableAddresses } from './dialable-addresses.js'
+import { fromWireMapping, toWireMapping } from './wire-mapping.js'
+import { portCandidates, predictedPorts } from './port-candidates.js'
+import { choosePunchStrategy } from './strategy.js'
+import type { NatMappingProfile, PunchStrategy, Side } from './strategy.js'
 import { isRelayed } from '../relay-address.js'
 
 /** The DCUtR protocol id: our wire messages are the spec's, so go/rust libp2p peers can talk to us. */
@@ -25,6 +33,10 @@ export interface HolePuncherInit {
   allowPrivateAddresses?: boolean
   /** this node's public UDP overlay addresses, as observed by its gateways (trusted, no AutoNAT round) */
   publicAddresses: () => Multiaddr[]
+  /** how this node's NAT maps ports, as far as it knows; decides plain DCUtR, birthday punch or none */
+  natMapping?: () => NatMappingProfile
+  /** whether and within which bounds to birthday punch (see BirthdaySettings) */
+  birthday?: Partial<BirthdaySettings> & { enabled?: boolean }
 }
 
 export interface HolePunchComponents {
@@ -39,6 +51,10 @@ export interface HolePunchOutcome {
   peer: PeerId
   outcome: 'success' | 'failure' | 'skipped'
   attempts: number
+  /** how the last attempt went about it */
+  strategy?: PunchStrategy['kind']
+  /** what the attempts cost: extra sockets, probes and sprayed datagrams (birthday), and time in ms */
+  cost?: PunchCost
   /** from the relayed connection opening to the direct connection opening */
   msSinceRelay?: number
   reason?: string
@@ -49,7 +65,14 @@ export interface HolePuncherEvents {
   'hole-punch': CustomEvent<HolePunchOutcome>
 }
 
-const defaults = { timeoutMs: 5000, retries: 3, punchIntervalMs: 25, allowPrivateAddresses: false }
+export interface PunchCost extends BirthdayCost {
+  ms: number
+}
+
+const defaults = { timeoutMs: 5000, retries: 3, punchIntervalMs: 25, allowPrivateAddresses: false, natMapping: (): NatMappingProfile => ({ kind: 'unknown' }) }
+
+/** The exchange decided against any punch: not a failure, and not worth a retry. */
+class PunchSkipped extends Error {}
 
 /**
  * DCUtR over the UDP overlay. Roles follow the spec's UDP variant: B (the side that received the relayed
@@ -63,7 +86,9 @@ export class HolePuncher extends TypedEventEmitter<HolePuncherEvents> implements
   readonly [Symbol.toStringTag] = '@natmesh/hole-puncher'
 
   private readonly components: HolePunchComponents
-  private readonly init: Required<HolePuncherInit>
+  private readonly init: Required<Omit<HolePuncherInit, 'birthday'>>
+  private readonly birthday: BirthdaySettings & { enabled: boolean }
+  private readonly birthdayBudget: AttemptBudget
   private readonly log: Logger
   private readonly inProgress = new Set<string>()
   private topologyId?: string
@@ -73,6 +98,8 @@ export class HolePuncher extends TypedEventEmitter<HolePuncherEvents> implements
     super()
     this.components = components
     this.init = { ...defaults, ...init }
+    this.birthday = { ...BIRTHDAY_DEFAULTS, enabled: true, ...init.birthday }
+    this.birthdayBudget = new AttemptBudget(this.birthday.attemptsPerPeerPerMinute)
     this.log = components.logger.forComponent('natmesh:hole-puncher')
   }
 
@@ -107,85 +134,168 @@ export class HolePuncher extends TypedEventEmitter<HolePuncherEvents> implements
       const ownAddresses = this.init.publicAddresses()
       if (ownAddresses.length === 0) return this.report({ peer, outcome: 'skipped', attempts: 0, reason: 'no public UDP address observed by a gateway yet' })
       let lastError = 'no attempt made'
+      const cost: PunchCost = { sockets: 0, probes: 0, sprays: 0, ms: 0 }
+      let strategy: PunchStrategy['kind'] | undefined
+      const started = Date.now()
+      const outcome = (result: Omit<HolePunchOutcome, 'peer' | 'strategy' | 'cost'>): HolePunchOutcome => {
+        cost.ms = Date.now() - started
+        return this.report({ peer, strategy, cost, ...result })
+      }
       for (let attempt = 1; attempt <= this.init.retries; attempt++) {
-        if (relayed.status !== 'open') return this.report({ peer, outcome: 'failure', attempts: attempt - 1, reason: 'relayed connection closed' })
+        if (relayed.status !== 'open') return outcome({ outcome: 'failure', attempts: attempt - 1, reason: 'relayed connection closed' })
         try {
-          const direct = await this.attemptAsB(relayed, ownAddresses)
-          return this.report({ peer, outcome: 'success', attempts: attempt, msSinceRelay: openedAt(direct) - openedAt(relayed), direct })
+          const direct = await this.attemptAsB(relayed, ownAddresses, cost, chosen => { strategy = chosen })
+          return outcome({ outcome: 'success', attempts: attempt, msSinceRelay: openedAt(direct) - openedAt(relayed), direct })
         } catch (err) {
           lastError = err instanceof Error ? err.message : String(err)
+          if (err instanceof PunchSkipped) return outcome({ outcome: 'skipped', attempts: attempt, reason: lastError })
           this.log('attempt %d/%d to %p failed - %s', attempt, this.init.retries, peer, lastError)
         }
       }
-      return this.report({ peer, outcome: 'failure', attempts: this.init.retries, reason: lastError })
+      return outcome({ outcome: 'failure', attempts: this.init.retries, reason: lastError })
     } finally {
       this.inProgress.delete(key)
     }
   }
 
-  private async attemptAsB (relayed: Connection, ownAddresses: Multiaddr[]): Promise<Connection> {
+  private async attemptAsB (relayed: Connection, ownAddresses: Multiaddr[], cost: BirthdayCost, onStrategy: (kind: PunchStrategy['kind']) => void): Promise<Connection> {
+    const peer = relayed.remotePeer
     const signal = AbortSignal.any([AbortSignal.timeout(this.init.timeoutMs), this.shutdown.signal])
     const stream = await relayed.newStream(DCUTR_PROTOCOL, { signal, runOnLimitedConnection: true })
-    const punchStop = new AbortController()
     try {
       const messages = pbStream(stream, { maxDataLength: MAX_MESSAGE_SIZE }).pb(HolePunch)
+      const ownMapping = this.init.natMapping()
+      // the token offers a birthday punch; the responder echoes it to accept
+      const token = this.birthdayAvailable(peer) ? crypto.getRandomValues(new Uint8Array(PROBE_TOKEN_LENGTH)) : undefined
       const sentAt = Date.now()
-      await messages.write({ type: HolePunch.Type.CONNECT, observedAddresses: ownAddresses.map(ma => ma.bytes) }, { signal })
+      await messages.write({ type: HolePunch.Type.CONNECT, observedAddresses: ownAddresses.map(ma => ma.bytes), mapping: toWireMapping(ownMapping), probeToken: token }, { signal })
       const connect = await messages.read({ signal })
       if (connect.type !== HolePunch.Type.CONNECT) throw new Error(`expected CONNECT, got ${connect.type ?? 'no type'}`)
+      const rtt = Date.now() - sentAt
+      const agreed = token != null && connect.probeToken != null && equalBytes(connect.probeToken, token)
+      const strategy = choosePunchStrategy(ownMapping, fromWireMapping(connect.mapping), agreed)
+      onStrategy(strategy.kind)
+      if (strategy.kind === 'skip') {
+        await stream.close({ signal }).catch(() => {})
+        throw new PunchSkipped(strategy.reason)
+      }
       const targets = punchableAddresses(connect.observedAddresses, this.init.allowPrivateAddresses)
       if (targets.length === 0) throw new Error('the remote offered no public UDP overlay address')
-      const rtt = Date.now() - sentAt
       await messages.write({ type: HolePunch.Type.SYNC, observedAddresses: [] }, { signal })
-      const direct = this.waitForDirect(relayed.remotePeer, signal)
       await delay(rtt / 2, signal)
-      const transport = this.udxTransport()
-      const punchSignal = AbortSignal.any([signal, punchStop.signal])
-      for (const target of targets) void transport.punch(target.endpoint, punchSignal, this.init.punchIntervalMs)
-      // B also dials: when A is not behind a NAT (or behind one that keeps its port for us) this connects even
-      // if A's dial cannot reach B, e.g. because B's NAT is symmetric and A only knows B's gateway-facing port
-      this.components.connectionManager.openConnection(targets.map(t => t.ma), { signal: punchSignal, force: true, priority: 100 })
-        .catch(() => { /* A's dial may be the one that gets through */ })
-      const connection = await direct
+      const direct = await this.punch(strategy, 'initiator', peer, targets, token, signal, cost)
       await stream.close({ signal }).catch(() => {})
-      return connection
+      return direct
     } catch (err) {
-      stream.abort(err instanceof Error ? err : new Error(String(err)))
+      if (!(err instanceof PunchSkipped)) stream.abort(err instanceof Error ? err : new Error(String(err)))
       throw err
-    } finally {
-      punchStop.abort()
     }
   }
 
-  /** A's side: answer CONNECT with our addresses, and dial B the moment SYNC arrives. */
+  /** A's side: answer CONNECT with our addresses, and start our half of the punch the moment SYNC arrives. */
   private async respond (stream: Stream, relayed: Connection): Promise<void> {
     const peer = relayed.remotePeer
     const signal = AbortSignal.any([AbortSignal.timeout(this.init.timeoutMs), this.shutdown.signal])
+    const started = Date.now()
+    const cost: PunchCost = { sockets: 0, probes: 0, sprays: 0, ms: 0 }
+    let strategy: PunchStrategy | undefined
+    const report = (result: Omit<HolePunchOutcome, 'peer' | 'attempts' | 'strategy' | 'cost'>): void => {
+      cost.ms = Date.now() - started
+      this.report({ peer, attempts: 1, strategy: strategy?.kind, cost, ...result })
+    }
     try {
       const messages = pbStream(stream, { maxDataLength: MAX_MESSAGE_SIZE }).pb(HolePunch)
       const connect = await messages.read({ signal })
       if (connect.type !== HolePunch.Type.CONNECT) throw new Error(`expected CONNECT, got ${connect.type ?? 'no type'}`)
       const targets = punchableAddresses(connect.observedAddresses, this.init.allowPrivateAddresses)
-      await messages.write({ type: HolePunch.Type.CONNECT, observedAddresses: this.init.publicAddresses().map(ma => ma.bytes) }, { signal })
+      const ownMapping = this.init.natMapping()
+      const token = connect.probeToken?.byteLength === PROBE_TOKEN_LENGTH && this.birthdayAvailable(peer) ? connect.probeToken : undefined
+      strategy = choosePunchStrategy(fromWireMapping(connect.mapping), ownMapping, token != null)
+      await messages.write({ type: HolePunch.Type.CONNECT, observedAddresses: this.init.publicAddresses().map(ma => ma.bytes), mapping: toWireMapping(ownMapping), probeToken: token }, { signal })
+      if (strategy.kind === 'skip') {
+        await stream.close({ signal }).catch(() => {})
+        report({ outcome: 'skipped', reason: strategy.reason })
+        return
+      }
       const sync = await messages.read({ signal })
       if (sync.type !== HolePunch.Type.SYNC) throw new Error(`expected SYNC, got ${sync.type ?? 'no type'}`)
       if (targets.length === 0) throw new Error('the remote offered no public UDP overlay address')
-      // B dials too; whichever direct connection opens first, ours or B's, is the result
-      const dialStop = new AbortController()
-      const dialed = this.components.connectionManager.openConnection(targets.map(t => t.ma), { signal: AbortSignal.any([signal, dialStop.signal]), force: true, priority: 100 })
-      const direct = await Promise.any([dialed, this.waitForDirect(peer, signal)])
-        .catch((err: AggregateError) => { throw err.errors[0] instanceof Error ? err.errors[0] : new Error('no direct connection') })
-        .finally(() => { dialStop.abort() })
-      dialed.catch(() => {})
-      if (isRelayed(direct.remoteAddr)) throw new Error('dial returned a relayed connection')
+      const direct = await this.punch(strategy, 'responder', peer, targets, token, signal, cost)
       await stream.close({ signal }).catch(() => {})
-      this.report({ peer, outcome: 'success', attempts: 1, msSinceRelay: openedAt(direct) - openedAt(relayed), direct })
+      report({ outcome: 'success', msSinceRelay: openedAt(direct) - openedAt(relayed), direct })
     } catch (err) {
       const reason = err instanceof Error ? err.message : String(err)
       this.log('responding to hole punch from %p failed - %s', peer, reason)
       stream.abort(err instanceof Error ? err : new Error(reason))
-      this.report({ peer, outcome: 'failure', attempts: 1, reason })
+      report({ outcome: 'failure', reason })
     }
+  }
+
+  /**
+   * Our half of the punch, once both sides know the strategy. Plain DCUtR: the initiator sends punch datagrams,
+   * and both sides dial; whichever direct connection opens first is the result. Birthday: the sprayer's extra
+   * sockets and the prober's probes look for each other, and the sprayer dials from the socket that got through.
+   */
+  private async punch (strategy: Exclude<PunchStrategy, { kind: 'skip' }>, me: Side, peer: PeerId, targets: Array<{ ma: Multiaddr, endpoint: UdpEndpoint }>, token: Uint8Array | undefined, exchangeSignal: AbortSignal, cost: BirthdayCost): Promise<Connection> {
+    const birthday = strategy.kind === 'birthday' && token != null ? strategy : undefined
+    const signal = birthday == null
+      ? exchangeSignal
+      : AbortSignal.any([AbortSignal.timeout(this.birthday.timeBudgetMs), this.shutdown.signal])
+    const stop = new AbortController()
+    const punchSignal = AbortSignal.any([signal, stop.signal])
+    const direct = this.waitForDirect(peer, signal)
+    const attempts: Array<Promise<unknown>> = [direct]
+    try {
+      if (birthday == null) {
+        if (me === 'initiator') {
+          const transport = this.udxTransport()
+          for (const target of targets) void transport.punch(target.endpoint, punchSignal, this.init.punchIntervalMs)
+        }
+        attempts.push(this.dial(targets.map(t => t.ma), punchSignal))
+      } else {
+        if (!this.birthdayBudget.take(peer.toString())) throw new Error('birthday punch budget for this peer used up')
+        const [first] = targets
+        if (first == null) throw new Error('the remote offered no public UDP overlay address')
+        if (birthday.sprayer === me) {
+          attempts.push(this.sprayAndDial(peer, first.endpoint, token as Uint8Array, punchSignal, cost))
+        } else {
+          const predicted = birthday.predictedDelta != null ? predictedPorts(first.endpoint.port, birthday.predictedDelta, this.birthday.sockets * 2) : []
+          const ports = portCandidates(predicted)
+          // the hit only stops our probing; the connection is the sprayer's dial, which waitForDirect sees
+          probe(this.udxTransport().socket, first.endpoint.host, first.endpoint.family, ports, token as Uint8Array, this.birthday, punchSignal, cost)
+            .catch(() => {})
+        }
+      }
+      const connection = await Promise.any(attempts)
+        .catch((err: AggregateError) => { throw err.errors[0] instanceof Error ? err.errors[0] : new Error('no direct connection') }) as Connection
+      if (isRelayed(connection.remoteAddr)) throw new Error('dial returned a relayed connection')
+      return connection
+    } finally {
+      stop.abort()
+      direct.catch(() => {})
+    }
+  }
+
+  /** The sprayer's side of a birthday punch: find the socket that got through, then dial from it. */
+  private async sprayAndDial (peer: PeerId, target: UdpEndpoint, token: Uint8Array, signal: AbortSignal, cost: BirthdayCost): Promise<Connection> {
+    const transport = this.udxTransport()
+    const hit = await spray(transport, target, token, this.birthday, signal, cost)
+    const release = transport.routeVia(hit.remote, hit.socket)
+    try {
+      return await this.dial([toUdxMultiaddr(hit.remote.host, hit.remote.port).encapsulate(`/p2p/${peer.toString()}`)], signal)
+    } finally {
+      release()
+      // the socket lives as long as the connection it carries, and no longer if the dial failed
+      hit.socket.closeWhenIdle()
+    }
+  }
+
+  private async dial (addresses: Multiaddr[], signal: AbortSignal): Promise<Connection> {
+    return await this.components.connectionManager.openConnection(addresses, { signal, force: true, priority: 100 })
+  }
+
+  private birthdayAvailable (peer: PeerId): boolean {
+    return this.birthday.enabled && this.birthdayBudget.available(peer.toString())
   }
 
   private waitForDirect (peer: PeerId, signal: AbortSignal): Promise<Connection> {
@@ -227,6 +337,10 @@ export class HolePuncher extends TypedEventEmitter<HolePuncherEvents> implements
     this.safeDispatchEvent('hole-punch', { detail: outcome })
     return outcome
   }
+}
+
+function equalBytes (a: Uint8Array, b: Uint8Array): boolean {
+  return a.byteLength === b.byteLength && a.every((byte, i) => byte === b[i])
 }
 
 function openedAt (connection: Connection): number {
