@@ -132,7 +132,7 @@ export async function createGateway (config: GatewayConfig, options: CreateGatew
         }
       }),
       punchReports: punchReports({
-        onReport: (report) => { metrics.holePunchReported(report.outcome, report.transport) }
+        onReport: (report) => { metrics.holePunchReported(report) }
       })
     }
   }) as Libp2p<GatewayServices>

@@ -1,11 +1,18 @@
-import { Counter, Gauge, register } from 'prom-client'
+import { Counter, Gauge, Histogram, register } from 'prom-client'
 import type { OverlayTransport } from '../peer/events.js'
+import type { PunchReportFromPeer, PunchStrategyKind } from './punch-reports.js'
 import type { Registry } from 'prom-client'
 
 export type HolePunchOutcome = 'success' | 'failure' | 'skipped'
 
 const OUTCOMES: readonly HolePunchOutcome[] = ['success', 'failure', 'skipped']
 const TRANSPORTS: readonly OverlayTransport[] = ['udx', 'tcp']
+const STRATEGIES: readonly PunchStrategyKind[] = ['dcutr', 'birthday', 'skip']
+const METRIC_NAMES = [
+  'natmesh_relay_reservations', 'natmesh_relay_active_circuits', 'natmesh_connected_peers', 'natmesh_relayed_bytes_total',
+  'natmesh_hole_punch_outcomes_total', 'natmesh_hole_punch_strategy_total', 'natmesh_hole_punch_sockets_total',
+  'natmesh_hole_punch_probes_total', 'natmesh_hole_punch_duration_seconds'
+]
 
 export interface GatewayMetricsInit {
   /** default: prom-client's global registry, where @libp2p/prometheus-metrics puts libp2p's own metrics */
@@ -22,6 +29,10 @@ export interface GatewayMetricsInit {
 export class GatewayMetrics {
   private readonly registry: Registry
   private readonly holePunchOutcomes: Counter<'outcome' | 'transport'>
+  private readonly holePunchStrategies: Counter<'strategy' | 'outcome'>
+  private readonly holePunchSockets: Counter<'strategy'>
+  private readonly holePunchProbes: Counter<'strategy'>
+  private readonly holePunchDuration: Histogram<'strategy' | 'outcome'>
 
   constructor (init: GatewayMetricsInit) {
     this.registry = init.registry ?? register
@@ -69,22 +80,58 @@ export class GatewayMetrics {
       registers
     })
 
+    this.holePunchStrategies = new Counter({
+      name: 'natmesh_hole_punch_strategy_total',
+      help: 'Hole punches reported by peers, by strategy (dcutr, birthday for a symmetric NAT, skip when both are symmetric) and outcome',
+      labelNames: ['strategy', 'outcome'] as const,
+      registers
+    })
+    this.holePunchSockets = new Counter({
+      name: 'natmesh_hole_punch_sockets_total',
+      help: 'Extra sockets peers opened for hole punches (birthday punches open many)',
+      labelNames: ['strategy'] as const,
+      registers
+    })
+    this.holePunchProbes = new Counter({
+      name: 'natmesh_hole_punch_probes_total',
+      help: 'Probe datagrams peers sent for birthday punches (probes and sprays)',
+      labelNames: ['strategy'] as const,
+      registers
+    })
+    this.holePunchDuration = new Histogram({
+      name: 'natmesh_hole_punch_duration_seconds',
+      help: 'How long hole punches took, from the first attempt to the outcome, as reported by peers',
+      labelNames: ['strategy', 'outcome'] as const,
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
+      registers
+    })
+
     // start every series at 0 so rate() and absent() work before the first report
     for (const outcome of OUTCOMES) {
-      for (const transport of TRANSPORTS) {
-        this.holePunchOutcomes.inc({ outcome, transport }, 0)
-      }
+      for (const transport of TRANSPORTS) this.holePunchOutcomes.inc({ outcome, transport }, 0)
+      for (const strategy of STRATEGIES) this.holePunchStrategies.inc({ strategy, outcome }, 0)
+    }
+    for (const strategy of STRATEGIES) {
+      this.holePunchSockets.inc({ strategy }, 0)
+      this.holePunchProbes.inc({ strategy }, 0)
     }
   }
 
   /** `transport` comes from a peer's report: anything but a known overlay is counted as "other" to bound label values */
-  holePunchReported (outcome: HolePunchOutcome, transport: string): void {
+  holePunchReported (report: Pick<PunchReportFromPeer, 'outcome' | 'transport' | 'strategy' | 'sockets' | 'probes' | 'durationMs'>): void {
+    const { outcome, transport } = report
     this.holePunchOutcomes.inc({ outcome, transport: (TRANSPORTS as readonly string[]).includes(transport) ? transport : 'other' })
+    // older peers report no strategy; their punches were plain DCUtR
+    const strategy = report.strategy ?? 'dcutr'
+    this.holePunchStrategies.inc({ strategy, outcome })
+    if (report.sockets != null) this.holePunchSockets.inc({ strategy }, report.sockets)
+    if (report.probes != null) this.holePunchProbes.inc({ strategy }, report.probes)
+    if (report.durationMs != null) this.holePunchDuration.observe({ strategy, outcome }, report.durationMs / 1000)
   }
 
   /** removes these metrics from the registry, so a gateway can be created again in the same process */
   unregister (): void {
-    for (const name of ['natmesh_relay_reservations', 'natmesh_relay_active_circuits', 'natmesh_connected_peers', 'natmesh_relayed_bytes_total', 'natmesh_hole_punch_outcomes_total']) {
+    for (const name of METRIC_NAMES) {
       this.registry.removeSingleMetric(name)
     }
   }

@@ -8,11 +8,22 @@ export const PUNCH_REPORT_PROTOCOL = '/natmesh/punch-report/1.0.0'
 const MAX_REPORT_SIZE = 64
 
 export type PunchOutcome = 'success' | 'failure' | 'skipped'
+export type PunchStrategyKind = 'dcutr' | 'birthday' | 'skip'
 
-export interface PunchReportFromPeer {
+/** What a peer says about one hole punch (all attempts to one peer). */
+export interface PunchSummary {
   outcome: PunchOutcome
   attempts: number
   msSinceRelay?: number
+  strategy?: PunchStrategyKind
+  /** extra sockets opened (birthday) */
+  sockets?: number
+  /** birthday probes and sprayed datagrams */
+  probes?: number
+  durationMs?: number
+}
+
+export interface PunchReportFromPeer extends PunchSummary {
   /** the overlay the reporting peer reaches the gateway over */
   transport: 'udx' | 'tcp'
 }
@@ -31,6 +42,18 @@ const outcomes: Partial<Record<PunchReport.Outcome, PunchOutcome>> = {
   [PunchReport.Outcome.SUCCESS]: 'success',
   [PunchReport.Outcome.FAILURE]: 'failure',
   [PunchReport.Outcome.SKIPPED]: 'skipped'
+}
+
+const strategies: Partial<Record<PunchReport.Strategy, PunchStrategyKind>> = {
+  [PunchReport.Strategy.DCUTR]: 'dcutr',
+  [PunchReport.Strategy.BIRTHDAY]: 'birthday',
+  [PunchReport.Strategy.SKIP]: 'skip'
+}
+
+const toWireStrategy: Record<PunchStrategyKind, PunchReport.Strategy> = {
+  dcutr: PunchReport.Strategy.DCUTR,
+  birthday: PunchReport.Strategy.BIRTHDAY,
+  skip: PunchReport.Strategy.SKIP
 }
 
 /** Gateway side of the punch-report protocol: peers tell it how their hole punches went, for the metrics. */
@@ -64,6 +87,10 @@ export class PunchReports implements Startable {
         outcome,
         attempts: report.attempts ?? 0,
         msSinceRelay: report.msSinceRelay,
+        strategy: report.strategy == null ? undefined : strategies[report.strategy],
+        sockets: report.sockets,
+        probes: report.probes,
+        durationMs: report.durationMs,
         transport: isUdxMultiaddr(connection.remoteAddr) ? 'udx' : 'tcp'
       }, connection)
       await stream.close()
@@ -79,10 +106,18 @@ export function punchReports (init: PunchReportsInit): (components: PunchReports
 }
 
 /** Peer side: one report per hole punch, sent to a gateway over an existing connection. */
-export async function sendPunchReport (connection: Connection, report: { outcome: PunchOutcome, attempts: number, msSinceRelay?: number }): Promise<void> {
+export async function sendPunchReport (connection: Connection, report: PunchSummary): Promise<void> {
   const signal = AbortSignal.timeout(5000)
   const stream = await connection.newStream(PUNCH_REPORT_PROTOCOL, { signal })
   const outcome = report.outcome === 'success' ? PunchReport.Outcome.SUCCESS : report.outcome === 'failure' ? PunchReport.Outcome.FAILURE : PunchReport.Outcome.SKIPPED
-  await pbStream(stream).pb(PunchReport).write({ outcome, attempts: report.attempts, msSinceRelay: report.msSinceRelay }, { signal })
+  await pbStream(stream).pb(PunchReport).write({
+    outcome,
+    attempts: report.attempts,
+    msSinceRelay: report.msSinceRelay,
+    strategy: report.strategy == null ? undefined : toWireStrategy[report.strategy],
+    sockets: report.sockets,
+    probes: report.probes,
+    durationMs: report.durationMs
+  }, { signal })
   await stream.close({ signal })
 }

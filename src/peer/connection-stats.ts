@@ -1,4 +1,6 @@
+import type { PunchStrategyKind } from '../gateway/punch-reports.js'
 import type { Path } from './events.js'
+import type { PunchCost } from './hole-punch/hole-puncher.js'
 
 export interface PeerConnectionStats {
   peer: string
@@ -11,6 +13,8 @@ export interface PeerConnectionStats {
   /** time from the relayed connection to the direct one, when a hole punch succeeded */
   directAfterMs?: number
   holePunchAttempts: number
+  /** how the last hole punch went about it and what it cost (sockets, probes, ms) */
+  lastHolePunch?: { strategy?: PunchStrategyKind, outcome: 'success' | 'failure' | 'skipped', cost?: PunchCost }
 }
 
 interface Entry extends PeerConnectionStats {
@@ -37,10 +41,11 @@ export class ConnectionStats {
     this.entry(peer).rttMs = rttMs
   }
 
-  holePunch (peer: string, attempts: number, directAfterMs?: number): void {
+  holePunch (peer: string, attempts: number, directAfterMs?: number, last?: PeerConnectionStats['lastHolePunch']): void {
     const entry = this.entry(peer)
     entry.holePunchAttempts += attempts
     if (directAfterMs != null) entry.directAfterMs = directAfterMs
+    if (last != null) entry.lastHolePunch = last
   }
 
   bytes (peer: string, sent: number, received: number): void {

@@ -252,7 +252,7 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
   private onHolePunch (outcome: HolePunchOutcome): void {
     const peer = outcome.peer.toString()
     const msSinceRelay = outcome.msSinceRelay == null ? undefined : Math.max(0, outcome.msSinceRelay)
-    this.connectionStats.holePunch(peer, outcome.attempts, msSinceRelay)
+    this.connectionStats.holePunch(peer, outcome.attempts, msSinceRelay, { outcome: outcome.outcome, strategy: outcome.strategy, cost: outcome.cost })
     this.emit({
       event: 'hole-punch',
       peer,
@@ -260,7 +260,9 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
       attempts: outcome.attempts,
       ...(msSinceRelay != null ? { msSinceRelay } : {}),
       ...(outcome.reason != null ? { reason: outcome.reason } : {}),
-      ...(outcome.direct != null ? { remoteAddr: outcome.direct.remoteAddr.toString() } : {})
+      ...(outcome.direct != null ? { remoteAddr: outcome.direct.remoteAddr.toString() } : {}),
+      ...(outcome.strategy != null ? { strategy: outcome.strategy } : {}),
+      ...(outcome.cost != null ? { cost: outcome.cost } : {})
     })
     if (outcome.outcome === 'failure' && !this.config.natTraversal.fallbackToRelay) {
       // direct-only policy: a relayed connection that could not be upgraded is not kept
@@ -271,7 +273,15 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
     }
     const gateway = this.links.map(link => this.node.getConnections(link.gateway).find(conn => conn.status === 'open')).find(conn => conn != null)
     if (gateway != null) {
-      sendPunchReport(gateway, { outcome: outcome.outcome, attempts: outcome.attempts, msSinceRelay }).catch(() => {
+      sendPunchReport(gateway, {
+        outcome: outcome.outcome,
+        attempts: outcome.attempts,
+        msSinceRelay,
+        strategy: outcome.strategy,
+        sockets: outcome.cost?.sockets,
+        probes: outcome.cost == null ? undefined : outcome.cost.probes + outcome.cost.sprays,
+        durationMs: outcome.cost?.ms
+      }).catch(() => {
         // metrics only: a gateway that can't take the report must not disturb the peer
       })
     }

@@ -17,7 +17,8 @@ const FULL_LENGTH: Record<MessageType, number> = {
   [MessageType.HELLO]: 8,
   [MessageType.ACCEPT]: 12,
   [MessageType.REJECT]: 9,
-  [MessageType.PUNCH]: 12
+  [MessageType.PUNCH]: 12,
+  [MessageType.PROBE]: 13
 }
 
 function expectMalformed (buf: Uint8Array, message: RegExp): void {
@@ -44,7 +45,9 @@ describe('control datagrams: encode/decode', () => {
     { type: MessageType.ACCEPT, dialerStreamId: 7, listenerStreamId: 0xffff_ffff },
     { type: MessageType.ACCEPT, dialerStreamId: 0x8000_0000, listenerStreamId: 1 },
     { type: MessageType.REJECT, dialerStreamId: 42, reason: RejectReason.NOT_LISTENING },
-    { type: MessageType.REJECT, dialerStreamId: 0xdead_beef, reason: RejectReason.OVERLOADED }
+    { type: MessageType.REJECT, dialerStreamId: 0xdead_beef, reason: RejectReason.OVERLOADED },
+    { type: MessageType.PROBE, token: new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]), answer: false },
+    { type: MessageType.PROBE, token: new Uint8Array(8).fill(0xff), answer: true }
   ]
 
   for (const message of samples) {
@@ -62,6 +65,12 @@ describe('control datagrams: encode/decode', () => {
     expect([...accept]).toEqual([...header(MessageType.ACCEPT), 1, 2, 3, 4, 0x0a, 0x0b, 0x0c, 0x0d])
     const reject = encodeControlMessage({ type: MessageType.REJECT, dialerStreamId: 0x01020304, reason: RejectReason.OVERLOADED })
     expect([...reject]).toEqual([...header(MessageType.REJECT), 1, 2, 3, 4, RejectReason.OVERLOADED])
+  })
+
+  it('lays PROBE out as flags then token, and refuses to encode a token of the wrong size', () => {
+    const probe = encodeControlMessage({ type: MessageType.PROBE, token: new Uint8Array([9, 8, 7, 6, 5, 4, 3, 2]), answer: true })
+    expect([...probe]).toEqual([...header(MessageType.PROBE), 1, 9, 8, 7, 6, 5, 4, 3, 2])
+    expect(() => encodeControlMessage({ type: MessageType.PROBE, token: new Uint8Array(7), answer: false })).toThrow(/8 bytes, got 7/)
   })
 
   it('round-trips PUNCH, whose padding is random and ignored', () => {
@@ -106,7 +115,7 @@ describe('control datagrams: malformed input', () => {
   })
 
   it('rejects unknown types, naming the type', () => {
-    for (const type of [0, 5, 6, 0x80, 0xff]) {
+    for (const type of [0, 6, 7, 0x80, 0xff]) {
       expectMalformed(new Uint8Array([...header(type), 0, 0, 0, 1, 0, 0, 0, 1, 1]), new RegExp(`unknown control datagram type ${type}\\b`))
     }
   })
@@ -116,10 +125,11 @@ describe('control datagrams: malformed input', () => {
       [MessageType.HELLO]: encodeControlMessage({ type: MessageType.HELLO, dialerStreamId: 0x01020304 }),
       [MessageType.ACCEPT]: encodeControlMessage({ type: MessageType.ACCEPT, dialerStreamId: 0x01020304, listenerStreamId: 0x05060708 }),
       [MessageType.REJECT]: encodeControlMessage({ type: MessageType.REJECT, dialerStreamId: 0x01020304, reason: RejectReason.OVERLOADED }),
-      [MessageType.PUNCH]: encodeControlMessage({ type: MessageType.PUNCH })
+      [MessageType.PUNCH]: encodeControlMessage({ type: MessageType.PUNCH }),
+      [MessageType.PROBE]: encodeControlMessage({ type: MessageType.PROBE, token: new Uint8Array(8).fill(7), answer: false })
     }
     let checked = 0
-    for (const type of [MessageType.HELLO, MessageType.ACCEPT, MessageType.REJECT, MessageType.PUNCH]) {
+    for (const type of [MessageType.HELLO, MessageType.ACCEPT, MessageType.REJECT, MessageType.PUNCH, MessageType.PROBE]) {
       const encoded = full[type]
       // a PUNCH needs only its header; the other types need their whole body
       const needed = type === MessageType.PUNCH ? 4 : encoded.byteLength
@@ -136,7 +146,7 @@ describe('control datagrams: malformed input', () => {
       // and the full length decodes
       expect(decodeControlMessage(encoded.slice(0, needed)).type).toBe(type)
     }
-    expect(checked).toBe(4 + 8 + 12 + 9)
+    expect(checked).toBe(4 + 8 + 12 + 9 + 13)
   })
 
   it('rejects stream id 0 wherever a stream id is carried', () => {

@@ -23,7 +23,7 @@ describe('gateway HTTP API', () => {
   beforeAll(async () => {
     addressBook.record(PEER_ID, multiaddr('/ip4/11.0.113.7/udp/40001/udx'))
     metrics = new GatewayMetrics({ registry, reservations: () => 3, activeCircuits: () => 1, connectedPeers: () => addressBook.countConnected(), relayedBytes: () => 1500 })
-    metrics.holePunchReported('success', 'udx')
+    metrics.holePunchReported({ outcome: 'success', transport: 'udx', strategy: 'birthday', sockets: 256, probes: 300, durationMs: 420 })
     api = await startHttpApi({
       host: '127.0.0.1',
       port: 0,
@@ -64,6 +64,12 @@ describe('gateway HTTP API', () => {
     expect(body).toContain('natmesh_relayed_bytes_total 1500')
     expect(body).toContain('natmesh_hole_punch_outcomes_total{outcome="success",transport="udx"} 1')
     expect(body).toContain('natmesh_hole_punch_outcomes_total{outcome="failure",transport="tcp"} 0')
+    expect(body).toContain('natmesh_hole_punch_strategy_total{strategy="birthday",outcome="success"} 1')
+    expect(body).toContain('natmesh_hole_punch_strategy_total{strategy="skip",outcome="skipped"} 0')
+    expect(body).toContain('natmesh_hole_punch_sockets_total{strategy="birthday"} 256')
+    expect(body).toContain('natmesh_hole_punch_probes_total{strategy="birthday"} 300')
+    expect(body).toContain('natmesh_hole_punch_duration_seconds_bucket{le="0.5",strategy="birthday",outcome="success"} 1')
+    expect(body).toContain('natmesh_hole_punch_duration_seconds_bucket{le="0.25",strategy="birthday",outcome="success"} 0')
     expect(body).toContain('natmesh_connected_peers{transport="udx"} 1')
     expect(body).toContain('natmesh_connected_peers{transport="tcp"} 0')
   })

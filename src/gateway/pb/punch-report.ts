@@ -6,6 +6,10 @@ export interface PunchReport {
   outcome?: PunchReport.Outcome
   attempts?: number
   msSinceRelay?: number
+  strategy?: PunchReport.Strategy
+  sockets?: number
+  probes?: number
+  durationMs?: number
 }
 
 export namespace PunchReport {
@@ -26,6 +30,26 @@ export namespace PunchReport {
   export namespace Outcome {
     export const codec = (): Codec<Outcome> => {
       return enumeration<Outcome>(__OutcomeValues)
+    }
+  }
+
+  export enum Strategy {
+    NONE = 'NONE',
+    DCUTR = 'DCUTR',
+    BIRTHDAY = 'BIRTHDAY',
+    SKIP = 'SKIP'
+  }
+
+  enum __StrategyValues {
+    NONE = 0,
+    DCUTR = 1,
+    BIRTHDAY = 2,
+    SKIP = 3
+  }
+
+  export namespace Strategy {
+    export const codec = (): Codec<Strategy> => {
+      return enumeration<Strategy>(__StrategyValues)
     }
   }
 
@@ -53,6 +77,26 @@ export namespace PunchReport {
           w.uint32(obj.msSinceRelay)
         }
 
+        if (obj.strategy != null) {
+          w.uint32(32)
+          PunchReport.Strategy.codec().encode(obj.strategy, w)
+        }
+
+        if (obj.sockets != null) {
+          w.uint32(40)
+          w.uint32(obj.sockets)
+        }
+
+        if (obj.probes != null) {
+          w.uint32(48)
+          w.uint32(obj.probes)
+        }
+
+        if (obj.durationMs != null) {
+          w.uint32(56)
+          w.uint32(obj.durationMs)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -75,6 +119,22 @@ export namespace PunchReport {
             }
             case 3: {
               obj.msSinceRelay = reader.uint32()
+              break
+            }
+            case 4: {
+              obj.strategy = PunchReport.Strategy.codec().decode(reader)
+              break
+            }
+            case 5: {
+              obj.sockets = reader.uint32()
+              break
+            }
+            case 6: {
+              obj.probes = reader.uint32()
+              break
+            }
+            case 7: {
+              obj.durationMs = reader.uint32()
               break
             }
             default: {
@@ -113,6 +173,34 @@ export namespace PunchReport {
               }
               break
             }
+            case 4: {
+              yield {
+                field: `${prefix}.strategy`,
+                value: PunchReport.Strategy.codec().decode(reader)
+              }
+              break
+            }
+            case 5: {
+              yield {
+                field: `${prefix}.sockets`,
+                value: reader.uint32()
+              }
+              break
+            }
+            case 6: {
+              yield {
+                field: `${prefix}.probes`,
+                value: reader.uint32()
+              }
+              break
+            }
+            case 7: {
+              yield {
+                field: `${prefix}.durationMs`,
+                value: reader.uint32()
+              }
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -140,6 +228,26 @@ export namespace PunchReport {
     value: number
   }
 
+  export interface PunchReportStrategyFieldEvent {
+    field: '$.strategy'
+    value: PunchReport.Strategy
+  }
+
+  export interface PunchReportSocketsFieldEvent {
+    field: '$.sockets'
+    value: number
+  }
+
+  export interface PunchReportProbesFieldEvent {
+    field: '$.probes'
+    value: number
+  }
+
+  export interface PunchReportDurationMsFieldEvent {
+    field: '$.durationMs'
+    value: number
+  }
+
   export function encode (obj: Partial<PunchReport>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, PunchReport.codec())
   }
@@ -148,7 +256,7 @@ export namespace PunchReport {
     return decodeMessage(buf, PunchReport.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PunchReport>): Generator<PunchReportOutcomeFieldEvent | PunchReportAttemptsFieldEvent | PunchReportMsSinceRelayFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PunchReport>): Generator<PunchReportOutcomeFieldEvent | PunchReportAttemptsFieldEvent | PunchReportMsSinceRelayFieldEvent | PunchReportStrategyFieldEvent | PunchReportSocketsFieldEvent | PunchReportProbesFieldEvent | PunchReportDurationMsFieldEvent> {
     return streamMessage(buf, PunchReport.codec(), opts)
   }
 }
