@@ -154,12 +154,37 @@ describe('peer config', () => {
       host: '0.0.0.0',
       udpPort: 0,
       tcpPort: 0,
-      natTraversal: { enabled: true, holePunchTimeoutMs: 5000, holePunchRetries: 3, allowPrivateAddresses: false, preferDirect: true, fallbackToRelay: true },
+      natTraversal: {
+        enabled: true,
+        holePunchTimeoutMs: 5000,
+        holePunchRetries: 3,
+        allowPrivateAddresses: false,
+        preferDirect: true,
+        fallbackToRelay: true,
+        natMapping: 'auto',
+        birthday: { enabled: true, sockets: 256, probesPerSecond: 1000, maxProbes: 4000, sprayIntervalMs: 1000, timeBudgetMs: 6000, attemptsPerPeerPerMinute: 3 }
+      },
       gatewayDialTimeoutMs: 5000,
       reconnect: { initialDelayMs: 500, maxDelayMs: 30_000 },
       identityFile: './.natmesh/peer.key',
       logLevel: 'info'
     })
+  })
+
+  it('takes the NAT mapping and birthday punch bounds from flags and env, and checks them', async () => {
+    const config = await loadPeerConfig({
+      env: { NATMESH_GATEWAYS: GATEWAY, NATMESH_BIRTHDAY_SOCKETS: '64' },
+      flags: { natMapping: 'sequential', natMappingDelta: '2', birthday: false, birthdayMaxProbes: '1000', birthdayTimeBudgetMs: '2000', birthdayProbesPerSecond: '500' }
+    })
+    expect(config.natTraversal).toMatchObject({
+      natMapping: 'sequential',
+      natMappingDelta: 2,
+      birthday: { enabled: false, sockets: 64, maxProbes: 1000, timeBudgetMs: 2000, probesPerSecond: 500 }
+    })
+    const err = await configError(loadPeerConfig({ env: { NATMESH_GATEWAYS: GATEWAY }, flags: { natMapping: 'cone', birthdaySockets: '5000', natMappingDelta: '3' } }))
+    expect(err.issues.map(issue => issue.path).sort()).toEqual(['peer.natTraversal.birthday.sockets', 'peer.natTraversal.natMapping'])
+    const delta = await configError(loadPeerConfig({ env: { NATMESH_GATEWAYS: GATEWAY }, flags: { natMapping: 'random', natMappingDelta: '3' } }))
+    expect(delta.message).toContain('peer.natTraversal.natMappingDelta: only applies with natMapping "sequential"')
   })
 
   it('requires at least one gateway', async () => {
@@ -212,7 +237,7 @@ describe('peer config', () => {
       env: { NATMESH_GATEWAYS: GATEWAY, NATMESH_PREFER_DIRECT: 'false' },
       flags: { holePunchTimeoutMs: 250, holePunchRetries: '1', fallbackToRelay: false, allowPrivateAddresses: true, reconnectMaxDelayMs: '1000' }
     })
-    expect(config.natTraversal).toEqual({ enabled: true, holePunchTimeoutMs: 250, holePunchRetries: 1, allowPrivateAddresses: true, preferDirect: false, fallbackToRelay: false })
+    expect(config.natTraversal).toMatchObject({ enabled: true, holePunchTimeoutMs: 250, holePunchRetries: 1, allowPrivateAddresses: true, preferDirect: false, fallbackToRelay: false })
     expect(config.reconnect).toEqual({ initialDelayMs: 500, maxDelayMs: 1000 })
 
     const err = await configError(loadPeerConfig({ env: { NATMESH_GATEWAYS: GATEWAY, NATMESH_NAT_TRAVERSAL: 'yes' }, flags: {} }))
