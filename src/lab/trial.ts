@@ -26,7 +26,15 @@ export interface TrialResult {
   /** from the relayed connection to the direct one: A's successful hole-punch msSinceRelay, else B's */
   msRelayToDirect?: number
   /** outcome 'none': no peer reported a hole punch (e.g. relay-only mode) */
-  holePunch: { outcome: 'success' | 'failure' | 'skipped' | 'none', attempts: number, reason?: string }
+  holePunch: {
+    outcome: 'success' | 'failure' | 'skipped' | 'none'
+    attempts: number
+    reason?: string
+    /** dcutr, birthday or skip, as the peers chose it */
+    strategy?: string
+    /** what the punch cost both peers together: extra sockets, and probe datagrams (probes and sprays) */
+    cost?: { sockets: number, probes: number }
+  }
   /** how each peer reached the gateway; null when it never did */
   gatewayTransport: { a: GatewayTransport | null, b: GatewayTransport | null }
   relayRttMs?: number
@@ -102,17 +110,13 @@ const STOP_GRACE_MS = 2000
 const MAX_TRIALS = 10_000
 
 /**
- * Whether a hole punch can give A and B a direct path: neither side may block UDP, and a symmetric NAT is only
- * crossed when it is A's (the dialler's) and B is public: A's dial then reaches B's real address. B only sends punch
- * datagrams, never dials, so a symmetric B (whose mapping towards A nobody can predict) stays on the relay even when
- * A is public.
+ * Whether a hole punch can give A and B a direct path: neither side may block UDP, and two symmetric NATs never
+ * meet (each picks a new random port per destination, so the peers skip the punch). One symmetric NAT is crossed:
+ * by a plain dial when the other side is public, by a birthday punch when it is behind a cone NAT.
  */
 export function punchExpected (a: NatFlavour, b: NatFlavour): boolean {
   if (a === 'udp-blocked' || b === 'udp-blocked') return false
-  // a symmetric NAT maps each destination to a new port: only a public other side can be reached from it
-  if (a === 'symmetric') return b === 'public'
-  if (b === 'symmetric') return a === 'public'
-  return true
+  return !(a === 'symmetric' && b === 'symmetric')
 }
 
 /** one short attempt: a pair that cannot punch ends its trial in well under a second after the relay ping */
@@ -391,6 +395,14 @@ function buildResult (ctx: TrialContext, peerA: LabProcess | undefined, peerB: L
     holePunch = { outcome, attempts: num(bFinal?.attempts) ?? aPunches.length, ...(reason.length > 0 ? { reason: reason.join('; ') } : {}) }
   } else {
     holePunch = { outcome: 'none', attempts: 0 }
+  }
+  const punches = [...aPunches, ...bPunches]
+  const strategy = punches.map((e) => e.strategy).find((k) => typeof k === 'string')
+  if (typeof strategy === 'string') holePunch.strategy = strategy
+  const costs = punches.map((e) => e.cost).filter((c): c is Record<string, unknown> => typeof c === 'object' && c !== null)
+  if (costs.length > 0) {
+    const total = (key: string): number => costs.reduce((sum, c) => sum + (num(c[key]) ?? 0), 0)
+    holePunch.cost = { sockets: total('sockets'), probes: total('probes') + total('sprays') }
   }
 
   const error = failure ?? (relayOk ? undefined : 'no relay connectivity (no ping over the relay)')
