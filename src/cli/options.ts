@@ -22,6 +22,13 @@ export function addGatewayOptions (command: Command): Command {
     .option('--circuit-duration-ms <ms>', 'lifetime of one relayed connection (default 600000)')
     .option('--circuit-data-bytes <n>', 'bytes one relayed connection may carry (default 67108864)')
     .option('--allowlist <peerIds...>', 'peers whose relayed connections are unlimited')
+    .option('--stun', 'run the STUN server (default)')
+    .option('--no-stun', 'do not run the STUN server')
+    .option('--stun-port <port>', 'STUN port (default 3478)')
+    .option('--stun-other-port <port>', 'second STUN port for NAT behaviour tests (default 3479)')
+    .option('--stun-alternate-address <ip>', 'a second IP of this host, so peers can tell full from restricted cone NATs')
+    .option('--stun-rate-per-second <n>', 'STUN requests per second per source IP, 0 = unlimited (default 100)')
+    .option('--stun-burst <n>', 'STUN requests a source IP may send at once (default 200)')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default info)')
     .option('--json', 'print events as JSON lines on stdout')
 }
