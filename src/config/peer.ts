@@ -52,6 +52,16 @@ const peerConfigSchema = z.strictObject({
     preferDirect: z.boolean().default(true),
     fallbackToRelay: z.boolean().default(true)
   }).prefault({}),
+  /** RFC 5780 NAT type detection against the gateways' STUN servers, at start-up and when the report is stale */
+  natDetection: z.strictObject({
+    enabled: z.boolean().default(true),
+    cacheMs: integer(1000).default(5 * 60_000),
+    /** the gateways' STUN ports: primary and, for behaviour tests, other (used when a gateway does not name it) */
+    stunPorts: z.array(z.union([port, z.string().regex(/^\d+$/, 'expected a port number').transform(Number).pipe(port)]))
+      .min(1).max(2, 'expected the primary and the other STUN port').default([3478, 3479]),
+    /** one STUN test's wait for its answer */
+    timeoutMs: integer(100).default(1500)
+  }).prefault({}),
   /** how long to wait for the UDP overlay to reach a gateway before falling back to TCP */
   gatewayDialTimeoutMs: integer(100).default(5000),
   reconnect: z.strictObject({
@@ -90,6 +100,11 @@ export interface PeerFlags {
   preferDirect?: boolean | string
   fallbackToRelay?: boolean | string
   gatewayDialTimeoutMs?: number | string
+  /** natDetection.enabled (`--no-nat-detection` with commander) */
+  natDetection?: boolean | string
+  natDetectionCacheMs?: number | string
+  /** comma-separated or repeated */
+  stunPorts?: string | string[]
   reconnectInitialDelayMs?: number | string
   reconnectMaxDelayMs?: number | string
   /** "host:port" of the status API */
@@ -111,6 +126,9 @@ const peerSettings: Settings<PeerFlags> = {
   preferDirect: { path: ['natTraversal', 'preferDirect'], kind: 'boolean' },
   fallbackToRelay: { path: ['natTraversal', 'fallbackToRelay'], kind: 'boolean' },
   gatewayDialTimeoutMs: { path: ['gatewayDialTimeoutMs'], kind: 'integer' },
+  natDetection: { path: ['natDetection', 'enabled'], kind: 'boolean' },
+  natDetectionCacheMs: { path: ['natDetection', 'cacheMs'], kind: 'integer' },
+  stunPorts: { path: ['natDetection', 'stunPorts'], kind: 'list' },
   reconnectInitialDelayMs: { path: ['reconnect', 'initialDelayMs'], kind: 'integer' },
   reconnectMaxDelayMs: { path: ['reconnect', 'maxDelayMs'], kind: 'integer' },
   api: { path: ['api'], kind: 'hostPort' },

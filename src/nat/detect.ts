@@ -17,6 +17,8 @@ export interface DetectNatOptions {
   timeoutMs?: number
   /** fresh sockets opened to observe port allocation (default 3) */
   allocationSamples?: number
+  /** ends the tests early (a stopping peer); the report then says what was seen so far */
+  signal?: AbortSignal
 }
 
 const DEFAULT_TIMEOUT_MS = 1500
@@ -37,9 +39,12 @@ export async function detectNat (options: DetectNatOptions): Promise<NatReport> 
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
   const socket = options.socket ?? await openSocket()
   const client = new StunClient(socket)
+  const abort = (): void => { client.close() }
+  options.signal?.addEventListener('abort', abort, { once: true })
   try {
     return await runTests({ ...options, timeoutMs }, socket, client, started)
   } finally {
+    options.signal?.removeEventListener('abort', abort)
     client.close()
     if (options.socket == null) socket.close()
   }
@@ -115,7 +120,7 @@ async function runTests (options: DetectNatOptions & { timeoutMs: number }, sock
     .filter((port, i, ports) => ports.indexOf(port) === i)
     .map(mappedPort => ({ localPort: localAddress.port, mappedPort }))
   const [freshMappings, hairpinning] = await Promise.all([
-    freshSocketMappings(server.primary, options.allocationSamples ?? DEFAULT_ALLOCATION_SAMPLES, timeoutMs),
+    freshSocketMappings(server.primary, options.allocationSamples ?? DEFAULT_ALLOCATION_SAMPLES, timeoutMs, options.signal),
     client.hairpins(first.mapped, timeoutMs)
   ])
   const allocation = allocationOf([...socketMappings, ...freshMappings])
@@ -138,15 +143,18 @@ async function runTests (options: DetectNatOptions & { timeoutMs: number }, sock
 }
 
 /** One Binding from each of `count` new sockets, one after the other so their order is the NAT's allocation order */
-async function freshSocketMappings (server: Endpoint, count: number, timeoutMs: number): Promise<MappingSample[]> {
+async function freshSocketMappings (server: Endpoint, count: number, timeoutMs: number, signal?: AbortSignal): Promise<MappingSample[]> {
   const samples: MappingSample[] = []
-  for (let i = 0; i < count; i++) {
+  for (let i = 0; i < count && signal?.aborted !== true; i++) {
     const socket = await openSocket()
     const client = new StunClient(socket)
+    const abort = (): void => { client.close() }
+    signal?.addEventListener('abort', abort, { once: true })
     try {
       const outcome = await client.binding(server, timeoutMs)
       if (isBinding(outcome)) samples.push({ localPort: socket.address().port, mappedPort: outcome.mapped.port })
     } finally {
+      signal?.removeEventListener('abort', abort)
       client.close()
       socket.close()
     }

@@ -28,6 +28,7 @@ export class NatDetector implements Startable {
   private reportAt = 0
   private running?: Promise<NatReport | undefined>
   private started = false
+  private abort = new AbortController()
 
   constructor (init: NatDetectorInit) {
     this.init = init
@@ -36,11 +37,14 @@ export class NatDetector implements Startable {
 
   start (): void {
     this.started = true
+    this.abort = new AbortController()
     void this.detect()
   }
 
+  /** ends a detection under way at once, so a stopping peer leaves no sockets or timers behind */
   stop (): void {
     this.started = false
+    this.abort.abort()
   }
 
   /** the last report, fresh or not; undefined until the first detection finished */
@@ -57,7 +61,11 @@ export class NatDetector implements Startable {
 
   private async run (): Promise<NatReport | undefined> {
     try {
-      const report = await detectNat({ servers: this.init.servers(), ...(this.init.timeoutMs != null ? { timeoutMs: this.init.timeoutMs } : {}) })
+      const report = await detectNat({
+        servers: this.init.servers(),
+        signal: this.abort.signal,
+        ...(this.init.timeoutMs != null ? { timeoutMs: this.init.timeoutMs } : {})
+      })
       if (!this.started) return report
       this.report = report
       this.reportAt = performance.now()

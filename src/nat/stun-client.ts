@@ -24,6 +24,7 @@ const FIRST_RETRANSMIT_MS = 200
 export class StunClient {
   private readonly socket: Socket
   private readonly pending = new Map<string, Pending>()
+  private closed = false
   private readonly onMessage = (datagram: Buffer, rinfo: RemoteInfo): void => { this.receive(datagram, rinfo) }
 
   constructor (socket: Socket) {
@@ -41,13 +42,16 @@ export class StunClient {
     return (await this.transact(publicAddress, timeoutMs, true)) != null
   }
 
+  /** Ends every transaction (they resolve undefined) and any later one at once */
   close (): void {
+    this.closed = true
     this.socket.off('message', this.onMessage)
     for (const { resolve } of this.pending.values()) resolve(undefined)
     this.pending.clear()
   }
 
   private async transact (to: Endpoint, timeoutMs: number, hairpin: boolean, change?: ChangeRequest): Promise<BindingOutcome> {
+    if (this.closed) return undefined
     const transactionId = randomBytes(12)
     const key = transactionId.toString('hex')
     const request = bindingRequest(transactionId, change)
