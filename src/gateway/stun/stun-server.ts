@@ -90,7 +90,7 @@ export class StunServer implements Startable {
 
   private async bind (slot: Slot, port: number): Promise<Socket> {
     const address = slot[0] === 0 ? this.init.host : this.init.alternateAddress as string
-    const socket = createSocket({ type: address.includes(':') ? 'udp6' : 'udp4', reuseAddr: true })
+    const socket = createSocket({ type: address.includes(':') ? 'udp6' : 'udp4', reuseAddr: this.init.alternateAddress != null })
     socket.on('message', (datagram, rinfo) => { this.onDatagram(slot, datagram, rinfo) })
     socket.on('error', (err) => { this.log.warn({ err }, 'STUN socket error') })
     await new Promise<void>((resolve, reject) => {
