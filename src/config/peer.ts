@@ -57,7 +57,7 @@ const peerConfigSchema = z.strictObject({
     enabled: z.boolean().default(true),
     cacheMs: integer(1000).default(5 * 60_000),
     /** the gateways' STUN ports: primary and, for behaviour tests, other (used when a gateway does not name it) */
-    stunPorts: z.array(z.union([port, z.string().regex(/^\d+$/, 'expected a port number').transform(Number).pipe(port)]))
+    stunPorts: z.array(z.preprocess(value => typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value, port))
       .min(1).max(2, 'expected the primary and the other STUN port').default([3478, 3479]),
     /** one STUN test's wait for its answer */
     timeoutMs: integer(100).default(1500)

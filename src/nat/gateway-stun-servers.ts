@@ -1,4 +1,5 @@
 import { multiaddr } from '@multiformats/multiaddr'
+import '../transport/multiaddr.js' // registers /udx: gateway addresses may name the UDP overlay
 import type { StunServerAddress } from './types.js'
 
 /**
