@@ -72,6 +72,16 @@ const peerConfigSchema = z.strictObject({
     path: ['natMappingDelta'],
     message: 'only applies with natMapping "sequential"'
   }).prefault({}),
+  /** RFC 5780 NAT type detection against the gateways' STUN servers, at start-up and when the report is stale */
+  natDetection: z.strictObject({
+    enabled: z.boolean().default(true),
+    cacheMs: integer(1000).default(5 * 60_000),
+    /** the gateways' STUN ports: primary and, for behaviour tests, other (used when a gateway does not name it) */
+    stunPorts: z.array(z.preprocess(value => typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value, port))
+      .min(1).max(2, 'expected the primary and the other STUN port').default([3478, 3479]),
+    /** one STUN test's wait for its answer */
+    timeoutMs: integer(100).default(1500)
+  }).prefault({}),
   /** how long to wait for the UDP overlay to reach a gateway before falling back to TCP */
   gatewayDialTimeoutMs: integer(100).default(5000),
   reconnect: z.strictObject({
@@ -118,6 +128,11 @@ export interface PeerFlags {
   birthdayMaxProbes?: number | string
   birthdayTimeBudgetMs?: number | string
   gatewayDialTimeoutMs?: number | string
+  /** natDetection.enabled (`--no-nat-detection` with commander) */
+  natDetection?: boolean | string
+  natDetectionCacheMs?: number | string
+  /** comma-separated or repeated */
+  stunPorts?: string | string[]
   reconnectInitialDelayMs?: number | string
   reconnectMaxDelayMs?: number | string
   /** "host:port" of the status API */
@@ -146,6 +161,9 @@ const peerSettings: Settings<PeerFlags> = {
   birthdayMaxProbes: { path: ['natTraversal', 'birthday', 'maxProbes'], kind: 'integer' },
   birthdayTimeBudgetMs: { path: ['natTraversal', 'birthday', 'timeBudgetMs'], kind: 'integer' },
   gatewayDialTimeoutMs: { path: ['gatewayDialTimeoutMs'], kind: 'integer' },
+  natDetection: { path: ['natDetection', 'enabled'], kind: 'boolean' },
+  natDetectionCacheMs: { path: ['natDetection', 'cacheMs'], kind: 'integer' },
+  stunPorts: { path: ['natDetection', 'stunPorts'], kind: 'list' },
   reconnectInitialDelayMs: { path: ['reconnect', 'initialDelayMs'], kind: 'integer' },
   reconnectMaxDelayMs: { path: ['reconnect', 'maxDelayMs'], kind: 'integer' },
   api: { path: ['api'], kind: 'hostPort' },

@@ -19,6 +19,8 @@ export type PeerEvent =
   /** msSinceRelay: from the relayed connection opening to the direct one opening */
   | { event: 'hole-punch', peer: string, outcome: 'success' | 'failure' | 'skipped', attempts: number, msSinceRelay?: number, reason?: string, remoteAddr?: string, strategy?: PunchStrategyKind, cost?: PunchCost }
   | { event: 'ping', peer: string, path: Path, rttMs: number }
+  /** the NAT type detection result (see NatReport); publicAddress as "ip:port" */
+  | { event: 'nat-type', natType: string, confidence: number, publicAddress?: string, mapping?: string, filtering?: string, portPreserved?: boolean, allocation?: string, allocationDelta?: number, hairpinning?: boolean, notes: string[] }
   | { event: 'error', message: string }
 
 export type PeerEventName = PeerEvent['event']

@@ -29,6 +29,10 @@ import { SessionManager } from '../upgrade/session-manager.js'
 import type { SessionHandler } from '../upgrade/session-manager.js'
 import type { Session, SessionOptions } from '../upgrade/session.js'
 import { isRelayed, relayAddress, splitRelayAddress } from './relay-address.js'
+import { natTypeEvent } from '../nat/describe.js'
+import { gatewayStunServers } from '../nat/gateway-stun-servers.js'
+import { NatDetector } from '../nat/nat-detector.js'
+import type { NatReport } from '../nat/types.js'
 
 export interface NatmeshPeerEvents {
   event: CustomEvent<PeerEvent>
@@ -53,6 +57,8 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
   private readonly sessions: SessionManager
   /** our public UDP overlay address per gateway, as that gateway observed it */
   private readonly observed = new Map<string, Multiaddr>()
+  /** absent when natDetection.enabled is false */
+  private readonly natDetector?: NatDetector
 
   constructor (node: Libp2p<PeerServices>, config: PeerConfig, sessionOptions: Partial<SessionOptions> = {}) {
     super()
@@ -77,6 +83,15 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
       log: node.logger.forComponent('natmesh:gateway-link'),
       emit: (event) => { this.emit(event) }
     }))
+    if (config.natDetection.enabled) {
+      this.natDetector = new NatDetector({
+        servers: () => gatewayStunServers(config.gateways, config.natDetection.stunPorts),
+        cacheMs: config.natDetection.cacheMs,
+        timeoutMs: config.natDetection.timeoutMs,
+        onReport: (report) => { this.emit(natTypeEvent(report)) },
+        onError: (err) => { this.emit({ event: 'error', message: `NAT type detection failed: ${err.message}` }) }
+      })
+    }
     node.addEventListener('peer:identify', (evt) => { this.onIdentify(evt.detail) })
     node.addEventListener('connection:open', (evt) => { this.onConnection(evt.detail, 'open') })
     node.addEventListener('connection:close', (evt) => { this.onConnection(evt.detail, 'close') })
@@ -93,9 +108,11 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
     await this.sessions.start()
     this.emit({ event: 'started', peerId: this.peerId.toString(), mode: this.config.mode, listenAddrs: this.node.getMultiaddrs().map(String) })
     for (const link of this.links) link.start()
+    this.natDetector?.start()
   }
 
   async stop (): Promise<void> {
+    this.natDetector?.stop()
     for (const link of this.links) link.stop()
     await this.sessions.stop()
     await this.node.stop()
@@ -110,6 +127,11 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
   /** Each gateway: which overlay the link to it runs on (none while down) and the relay addresses it holds. */
   gateways (): Array<{ gateway: string, transport: OverlayTransport | 'none', relayAddresses: string[] }> {
     return this.links.map(link => ({ gateway: link.gateway.toString(), transport: link.transport ?? 'none', relayAddresses: link.relayAddresses.map(String) }))
+  }
+
+  /** The last NAT type report (detection runs in the background; undefined until it finished or when disabled) */
+  natReport (): NatReport | undefined {
+    return this.natDetector?.current()
   }
 
   /** Public UDP overlay addresses, as observed by the gateways; what a hole punch offers the other side. */
