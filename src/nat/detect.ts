@@ -24,7 +24,7 @@ export interface DetectNatOptions {
 const DEFAULT_TIMEOUT_MS = 1500
 const DEFAULT_ALLOCATION_SAMPLES = 3
 
-function isBinding (outcome: BindingOutcome): outcome is BindingResult {
+export function isBinding (outcome: BindingOutcome): outcome is BindingResult {
   return outcome != null && 'mapped' in outcome
 }
 
@@ -162,7 +162,7 @@ async function freshSocketMappings (server: Endpoint, count: number, timeoutMs: 
   return samples
 }
 
-async function openSocket (): Promise<Socket> {
+export async function openSocket (): Promise<Socket> {
   const socket = createSocket('udp4')
   // an ICMP error for one request must not surface as an unhandled 'error' event
   socket.on('error', () => {})
@@ -171,7 +171,7 @@ async function openSocket (): Promise<Socket> {
 }
 
 /** the socket's own IP, or every IP of this host when it is bound to a wildcard */
-function localIps (bound: string): Set<string> {
+export function localIps (bound: string): Set<string> {
   if (bound !== '0.0.0.0' && bound !== '::') return new Set([bound])
   return new Set(Object.values(networkInterfaces()).flatMap(list => (list ?? []).map(info => info.address)))
 }

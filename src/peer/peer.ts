@@ -24,6 +24,7 @@ import { holePuncher } from './hole-punch/hole-puncher.js'
 import type { HolePuncher, HolePunchOutcome } from './hole-punch/hole-puncher.js'
 import type { NatMappingProfile } from './hole-punch/strategy.js'
 import { mappingFromObservations } from './nat-mapping.js'
+import { mappingFromReport, probeMapping } from './hole-punch/mapping-probe.js'
 import { pingOver } from './ping-path.js'
 import { SessionManager } from '../upgrade/session-manager.js'
 import type { SessionHandler } from '../upgrade/session-manager.js'
@@ -59,6 +60,8 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
   private readonly observed = new Map<string, Multiaddr>()
   /** absent when natDetection.enabled is false */
   private readonly natDetector?: NatDetector
+  /** the quick mapping-only test run at start-up, for hole punches before the full NAT report is in */
+  private mappingProbe?: Promise<NatMappingProfile>
 
   constructor (node: Libp2p<PeerServices>, config: PeerConfig, sessionOptions: Partial<SessionOptions> = {}) {
     super()
@@ -109,6 +112,10 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
     this.emit({ event: 'started', peerId: this.peerId.toString(), mode: this.config.mode, listenAddrs: this.node.getMultiaddrs().map(String) })
     for (const link of this.links) link.start()
     this.natDetector?.start()
+    if (this.config.natDetection.enabled && this.config.natTraversal.natMapping === 'auto') {
+      const servers = gatewayStunServers(this.config.gateways, this.config.natDetection.stunPorts)
+      this.mappingProbe = probeMapping(servers, this.config.natDetection.timeoutMs).catch(() => ({ kind: 'unknown' }))
+    }
   }
 
   async stop (): Promise<void> {
@@ -140,12 +147,17 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
   }
 
   /**
-   * How our NAT maps ports: as configured, else as the gateways' observations tell. Decides whether a hole
-   * punch is plain DCUtR, a birthday punch (one side symmetric) or skipped (both symmetric).
+   * How our NAT maps ports, which decides whether a hole punch is plain DCUtR, a birthday punch (one side
+   * symmetric) or skipped (both symmetric): as configured; else the full NAT report; else the quick mapping test
+   * run at start-up (waited for); else what the gateways' observations tell.
    */
-  natMapping (): NatMappingProfile {
+  async natMapping (): Promise<NatMappingProfile> {
     const { natMapping, natMappingDelta } = this.config.natTraversal
     if (natMapping !== 'auto') return natMappingDelta != null ? { kind: natMapping, delta: natMappingDelta } : { kind: natMapping }
+    const report = this.natReport()
+    if (report != null) return mappingFromReport(report)
+    const probed = await this.mappingProbe
+    if (probed != null && probed.kind !== 'unknown') return probed
     const listening = this.node.getMultiaddrs().map(ma => toUdpEndpoint(ma)).find(endpoint => endpoint != null)
     if (listening == null) return { kind: 'unknown' }
     const hosts = Object.values(networkInterfaces()).flatMap(addrs => addrs ?? []).map(addr => addr.address)
@@ -371,7 +383,7 @@ export async function createPeer (config: PeerConfig, options: CreatePeerOptions
               retries: config.natTraversal.holePunchRetries,
               allowPrivateAddresses: config.natTraversal.allowPrivateAddresses,
               publicAddresses: () => peer?.publicAddresses() ?? [],
-              natMapping: () => peer?.natMapping() ?? { kind: 'unknown' },
+              natMapping: async () => await peer?.natMapping() ?? { kind: 'unknown' },
               birthday: config.natTraversal.birthday
             })
           }

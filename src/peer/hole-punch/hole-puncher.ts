@@ -34,7 +34,7 @@ export interface HolePuncherInit {
   /** this node's public UDP overlay addresses, as observed by its gateways (trusted, no AutoNAT round) */
   publicAddresses: () => Multiaddr[]
   /** how this node's NAT maps ports, as far as it knows; decides plain DCUtR, birthday punch or none */
-  natMapping?: () => NatMappingProfile
+  natMapping?: () => Promise<NatMappingProfile>
   /** whether and within which bounds to birthday punch (see BirthdaySettings) */
   birthday?: Partial<BirthdaySettings> & { enabled?: boolean }
 }
@@ -69,7 +69,7 @@ export interface PunchCost extends BirthdayCost {
   ms: number
 }
 
-const defaults = { timeoutMs: 5000, retries: 3, punchIntervalMs: 25, allowPrivateAddresses: false, natMapping: (): NatMappingProfile => ({ kind: 'unknown' }) }
+const defaults = { timeoutMs: 5000, retries: 3, punchIntervalMs: 25, allowPrivateAddresses: false, natMapping: async (): Promise<NatMappingProfile> => ({ kind: 'unknown' }) }
 
 /** The exchange decided against any punch: not a failure, and not worth a retry. */
 class PunchSkipped extends Error {}
@@ -164,7 +164,7 @@ export class HolePuncher extends TypedEventEmitter<HolePuncherEvents> implements
     const stream = await relayed.newStream(DCUTR_PROTOCOL, { signal, runOnLimitedConnection: true })
     try {
       const messages = pbStream(stream, { maxDataLength: MAX_MESSAGE_SIZE }).pb(HolePunch)
-      const ownMapping = this.init.natMapping()
+      const ownMapping = await this.init.natMapping()
       // the token offers a birthday punch; the responder echoes it to accept
       const token = this.birthdayAvailable(peer) ? crypto.getRandomValues(new Uint8Array(PROBE_TOKEN_LENGTH)) : undefined
       const sentAt = Date.now()
@@ -208,7 +208,7 @@ export class HolePuncher extends TypedEventEmitter<HolePuncherEvents> implements
       const connect = await messages.read({ signal })
       if (connect.type !== HolePunch.Type.CONNECT) throw new Error(`expected CONNECT, got ${connect.type ?? 'no type'}`)
       const targets = punchableAddresses(connect.observedAddresses, this.init.allowPrivateAddresses)
-      const ownMapping = this.init.natMapping()
+      const ownMapping = await this.init.natMapping()
       const token = connect.probeToken?.byteLength === PROBE_TOKEN_LENGTH && this.birthdayAvailable(peer) ? connect.probeToken : undefined
       strategy = choosePunchStrategy(fromWireMapping(connect.mapping), ownMapping, token != null)
       await messages.write({ type: HolePunch.Type.CONNECT, observedAddresses: this.init.publicAddresses().map(ma => ma.bytes), mapping: toWireMapping(ownMapping), probeToken: token }, { signal })
