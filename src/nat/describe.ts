@@ -28,8 +28,10 @@ function opportunistic (report: NatReport): ModeAdvice {
     case 'udp-blocked':
       return { mode, verdict: 'no', why: 'hole punching needs UDP; every connection stays on the relay' }
     case 'symmetric': {
-      const prediction = report.allocation === 'sequential' ? ` (ports are allocated sequentially, step ${report.allocationDelta ?? '?'}: port prediction could help)` : ''
-      return { mode, verdict: 'partly', why: `a new public port per destination: direct paths only to public peers, the rest stays on the relay${prediction}` }
+      const how = report.allocation === 'sequential'
+        ? `ports are allocated sequentially (step ${report.allocationDelta ?? '?'}), so a birthday punch tries the predicted ports first`
+        : 'a birthday punch (many sockets here, probes from the other side) finds one'
+      return { mode, verdict: 'partly', why: `a new public port per destination: direct paths to public and cone-NAT peers (${how}); peers behind symmetric NATs stay on the relay` }
     }
     default:
       return { mode, verdict: 'works', why: 'one public port for every destination: hole punching reaches peers that are not behind symmetric NATs or blocked UDP' }
