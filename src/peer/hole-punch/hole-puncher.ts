@@ -203,12 +203,14 @@ export class HolePuncher extends TypedEventEmitter<HolePuncherEvents> implements
       cost.ms = Date.now() - started
       this.report({ peer, attempts: 1, strategy: strategy?.kind, cost, ...result })
     }
+    // learnt while CONNECT is on its way: the initiator times our answer as the relay's round trip
+    const mapping = this.init.natMapping().catch((): NatMappingProfile => ({ kind: 'unknown' }))
     try {
       const messages = pbStream(stream, { maxDataLength: MAX_MESSAGE_SIZE }).pb(HolePunch)
       const connect = await messages.read({ signal })
       if (connect.type !== HolePunch.Type.CONNECT) throw new Error(`expected CONNECT, got ${connect.type ?? 'no type'}`)
       const targets = punchableAddresses(connect.observedAddresses, this.init.allowPrivateAddresses)
-      const ownMapping = await this.init.natMapping()
+      const ownMapping = await mapping
       const token = connect.probeToken?.byteLength === PROBE_TOKEN_LENGTH && this.birthdayAvailable(peer) ? connect.probeToken : undefined
       strategy = choosePunchStrategy(fromWireMapping(connect.mapping), ownMapping, token != null)
       await messages.write({ type: HolePunch.Type.CONNECT, observedAddresses: this.init.publicAddresses().map(ma => ma.bytes), mapping: toWireMapping(ownMapping), probeToken: token }, { signal })
