@@ -47,9 +47,9 @@ describe('birthday punch over real sockets', () => {
     const sprayCost = noCost()
     const probeCost = noCost()
     const signal = AbortSignal.timeout(5000)
-    const hit = spray(sprayer.transport, prober.main, attempt, settings, signal, sprayCost)
-    await waitFor(() => sprayer.transport.extraSocketCount === settings.sockets ? true : undefined, 2000, 'the extra sockets')
-    expect(sprayCost.sockets).toBe(settings.sockets)
+    const sockets = sprayer.transport.openExtraSockets(settings.sockets)
+    expect(sprayer.transport.extraSocketCount).toBe(settings.sockets)
+    const hit = spray(sprayer.transport, sockets, prober.main, attempt, settings, signal, sprayCost)
     // the listening ports of the extra sockets: read from the sprays the prober's socket receives
     const seen = new Set<number>()
     const stopWatching = prober.transport.socket.onProbe(attempt, (remote) => { seen.add(remote.port) })
@@ -95,14 +95,14 @@ describe('birthday punch over real sockets', () => {
     expect(inbound.direction).toBe('inbound')
   })
 
-  it('an aborted spray closes every socket it opened; an unanswered prober stops at its probe limit', async () => {
+  it('an aborted spray closes every socket it was given; an unanswered prober stops at its probe limit', async () => {
     const a = await node()
     const b = await node()
     nodes.push(a, b)
     const controller = new AbortController()
     const cost = noCost()
-    const sprayed = spray(a.transport, b.main, token(), settings, controller.signal, cost)
-    await waitFor(() => a.transport.extraSocketCount === settings.sockets ? true : undefined, 2000, 'the extra sockets')
+    const sprayed = spray(a.transport, a.transport.openExtraSockets(settings.sockets), b.main, token(), settings, controller.signal, cost)
+    expect(a.transport.extraSocketCount).toBe(settings.sockets)
     controller.abort()
     await expect(sprayed).rejects.toThrow(/no probe reached any of 16 sockets/)
     await waitFor(() => a.transport.extraSocketCount === 0 ? true : undefined, 2000, 'every socket closed')
@@ -122,8 +122,7 @@ describe('birthday punch over real sockets', () => {
     nodes.push(a, b, c)
     const attempt = token()
     const cost = noCost()
-    const sprayed = spray(a.transport, b.main, attempt, { ...settings, sockets: 1 }, AbortSignal.timeout(600), cost)
-    await waitFor(() => a.transport.extraSocketCount === 1 ? true : undefined, 2000, 'the extra socket')
+    const sprayed = spray(a.transport, a.transport.openExtraSockets(1), b.main, attempt, settings, AbortSignal.timeout(600), cost)
     const port = await new Promise<number>(resolve => {
       const stop = b.transport.socket.onProbe(attempt, (remote) => { stop(); resolve(remote.port) })
     })

@@ -53,14 +53,15 @@ function sameEndpoint (a: UdpEndpoint, b: UdpEndpoint): boolean {
 }
 
 /**
- * The side behind the port-changing NAT: opens `settings.sockets` extra sockets, sends from each to `target`
- * every `sprayIntervalMs`, and resolves with the first socket that hears the other side's probe. Every other
- * socket is closed at once; on abort, all of them.
+ * The side behind the port-changing NAT: sends from each of `sockets` (extra sockets, opened ahead because that
+ * takes a while) to `target` every `sprayIntervalMs`, and resolves with the first socket that hears the other
+ * side's probe. Every other socket is closed at once; on abort, all of them.
  */
-export async function spray (transport: UdxTransport, target: UdpEndpoint, token: Uint8Array, settings: BirthdaySettings, signal: AbortSignal, cost: BirthdayCost): Promise<BirthdayHit> {
-  if (signal.aborted) throw signal.reason
-  const sockets = transport.openExtraSockets(settings.sockets)
-  cost.sockets += sockets.length
+export async function spray (transport: UdxTransport, sockets: readonly OverlaySocket[], target: UdpEndpoint, token: Uint8Array, settings: BirthdaySettings, signal: AbortSignal, cost: BirthdayCost): Promise<BirthdayHit> {
+  if (signal.aborted) {
+    for (const socket of sockets) void transport.closeExtraSocket(socket)
+    throw signal.reason
+  }
   return await new Promise<BirthdayHit>((resolve, reject) => {
     const unsubscribe: Array<() => void> = []
     let done = false

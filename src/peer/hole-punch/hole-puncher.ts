@@ -6,6 +6,7 @@ import type { ConnectionManager, Registrar, TransportManager } from '@libp2p/int
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { isUdxTransport, toUdxMultiaddr } from '../../transport/index.js'
 import type { UdpEndpoint, UdxTransport } from '../../transport/index.js'
+import type { OverlaySocket } from '../../transport/overlay-socket.js'
 import { PROBE_TOKEN_LENGTH } from '../../transport/control-message.js'
 import { HolePunch } from '../pb/hole-punch.js'
 import { AttemptBudget } from './attempt-budget.js'
@@ -162,6 +163,7 @@ export class HolePuncher extends TypedEventEmitter<HolePuncherEvents> implements
     const peer = relayed.remotePeer
     const signal = AbortSignal.any([AbortSignal.timeout(this.init.timeoutMs), this.shutdown.signal])
     const stream = await relayed.newStream(DCUTR_PROTOCOL, { signal, runOnLimitedConnection: true })
+    let sockets: OverlaySocket[] = []
     try {
       const messages = pbStream(stream, { maxDataLength: MAX_MESSAGE_SIZE }).pb(HolePunch)
       const ownMapping = await this.init.natMapping()
@@ -181,12 +183,14 @@ export class HolePuncher extends TypedEventEmitter<HolePuncherEvents> implements
       }
       const targets = punchableAddresses(connect.observedAddresses, this.init.allowPrivateAddresses)
       if (targets.length === 0) throw new Error('the remote offered no public UDP overlay address')
+      sockets = this.openSprayerSockets(strategy, 'initiator', cost)
       await messages.write({ type: HolePunch.Type.SYNC, observedAddresses: [] }, { signal })
       await delay(rtt / 2, signal)
-      const direct = await this.punch(strategy, 'initiator', peer, targets, token, signal, cost)
+      const direct = await this.punch(strategy, 'initiator', peer, targets, token, sockets, signal, cost)
       await stream.close({ signal }).catch(() => {})
       return direct
     } catch (err) {
+      this.closeSockets(sockets)
       if (!(err instanceof PunchSkipped)) stream.abort(err instanceof Error ? err : new Error(String(err)))
       throw err
     }
@@ -199,6 +203,7 @@ export class HolePuncher extends TypedEventEmitter<HolePuncherEvents> implements
     const started = Date.now()
     const cost: PunchCost = { sockets: 0, probes: 0, sprays: 0, ms: 0 }
     let strategy: PunchStrategy | undefined
+    let sockets: OverlaySocket[] = []
     const report = (result: Omit<HolePunchOutcome, 'peer' | 'attempts' | 'strategy' | 'cost'>): void => {
       cost.ms = Date.now() - started
       this.report({ peer, attempts: 1, strategy: strategy?.kind, cost, ...result })
@@ -219,13 +224,16 @@ export class HolePuncher extends TypedEventEmitter<HolePuncherEvents> implements
         report({ outcome: 'skipped', reason: strategy.reason })
         return
       }
+      // opened while SYNC is on its way
+      sockets = targets.length > 0 ? this.openSprayerSockets(strategy, 'responder', cost) : []
       const sync = await messages.read({ signal })
       if (sync.type !== HolePunch.Type.SYNC) throw new Error(`expected SYNC, got ${sync.type ?? 'no type'}`)
       if (targets.length === 0) throw new Error('the remote offered no public UDP overlay address')
-      const direct = await this.punch(strategy, 'responder', peer, targets, token, signal, cost)
+      const direct = await this.punch(strategy, 'responder', peer, targets, token, sockets, signal, cost)
       await stream.close({ signal }).catch(() => {})
       report({ outcome: 'success', msSinceRelay: openedAt(direct) - openedAt(relayed), direct })
     } catch (err) {
+      this.closeSockets(sockets)
       const reason = err instanceof Error ? err.message : String(err)
       this.log('responding to hole punch from %p failed - %s', peer, reason)
       stream.abort(err instanceof Error ? err : new Error(reason))
@@ -238,7 +246,7 @@ export class HolePuncher extends TypedEventEmitter<HolePuncherEvents> implements
    * and both sides dial; whichever direct connection opens first is the result. Birthday: the sprayer's extra
    * sockets and the prober's probes look for each other, and the sprayer dials from the socket that got through.
    */
-  private async punch (strategy: Exclude<PunchStrategy, { kind: 'skip' }>, me: Side, peer: PeerId, targets: Array<{ ma: Multiaddr, endpoint: UdpEndpoint }>, token: Uint8Array | undefined, exchangeSignal: AbortSignal, cost: BirthdayCost): Promise<Connection> {
+  private async punch (strategy: Exclude<PunchStrategy, { kind: 'skip' }>, me: Side, peer: PeerId, targets: Array<{ ma: Multiaddr, endpoint: UdpEndpoint }>, token: Uint8Array | undefined, sockets: OverlaySocket[], exchangeSignal: AbortSignal, cost: BirthdayCost): Promise<Connection> {
     const birthday = strategy.kind === 'birthday' && token != null ? strategy : undefined
     const signal = birthday == null
       ? exchangeSignal
@@ -259,7 +267,7 @@ export class HolePuncher extends TypedEventEmitter<HolePuncherEvents> implements
         const [first] = targets
         if (first == null) throw new Error('the remote offered no public UDP overlay address')
         if (birthday.sprayer === me) {
-          attempts.push(this.sprayAndDial(peer, first.endpoint, token as Uint8Array, punchSignal, cost))
+          attempts.push(this.sprayAndDial(peer, sockets, first.endpoint, token as Uint8Array, punchSignal, cost))
         } else {
           const predicted = birthday.predictedDelta != null ? predictedPorts(first.endpoint.port, birthday.predictedDelta, this.birthday.sockets * 2) : []
           const ports = portCandidates(predicted)
@@ -279,9 +287,9 @@ export class HolePuncher extends TypedEventEmitter<HolePuncherEvents> implements
   }
 
   /** The sprayer's side of a birthday punch: find the socket that got through, then dial from it. */
-  private async sprayAndDial (peer: PeerId, target: UdpEndpoint, token: Uint8Array, signal: AbortSignal, cost: BirthdayCost): Promise<Connection> {
+  private async sprayAndDial (peer: PeerId, sockets: OverlaySocket[], target: UdpEndpoint, token: Uint8Array, signal: AbortSignal, cost: BirthdayCost): Promise<Connection> {
     const transport = this.udxTransport()
-    const hit = await spray(transport, target, token, this.birthday, signal, cost)
+    const hit = await spray(transport, sockets, target, token, this.birthday, signal, cost)
     const release = transport.routeVia(hit.remote, hit.socket)
     try {
       return await this.dial([toUdxMultiaddr(hit.remote.host, hit.remote.port).encapsulate(`/p2p/${peer.toString()}`)], signal)
@@ -290,6 +298,21 @@ export class HolePuncher extends TypedEventEmitter<HolePuncherEvents> implements
       // the socket lives as long as the connection it carries, and no longer if the dial failed
       hit.socket.closeWhenIdle()
     }
+  }
+
+  /** The sprayer's extra sockets, opened before SYNC so the spray starts on time; none for any other role. */
+  private openSprayerSockets (strategy: PunchStrategy, me: Side, cost: BirthdayCost): OverlaySocket[] {
+    if (strategy.kind !== 'birthday' || strategy.sprayer !== me) return []
+    const sockets = this.udxTransport().openExtraSockets(this.birthday.sockets)
+    cost.sockets += sockets.length
+    return sockets
+  }
+
+  /** After a failed attempt: closes the extra sockets (a no-op for those the spray already closed). */
+  private closeSockets (sockets: OverlaySocket[]): void {
+    if (sockets.length === 0) return
+    const transport = this.udxTransport()
+    for (const socket of sockets) void transport.closeExtraSocket(socket)
   }
 
   private async dial (addresses: Multiaddr[], signal: AbortSignal): Promise<Connection> {
