@@ -105,10 +105,13 @@ describe.skipIf(!isRoot)('symmetric NATs in the lab', () => {
             const intact = r.ok && r.received === MESSAGES && r.good === MESSAGES && r.duplicates === 0 && r.gaps === 0 && r.corrupt === 0 && r.error === null
             if (!intact) failures.push(`transfer ${n}, ${who}: ${brief(r)}`)
           }
-          if (ra.stats.migrations < 1 || ra.stats.bytesViaDirect <= 0) failures.push(`transfer ${n}: never moved to the direct path (${brief(ra)})`)
+          if (ra.stats.migrations < 1 || ra.stats.bytesViaDirect <= 0) {
+            const punches = [...A.filter(e => e.event === 'hole-punch'), ...B.filter(e => e.event === 'hole-punch')]
+            failures.push(`transfer ${n}: never moved to the direct path (${brief(ra)}); hole punches: ${JSON.stringify(punches)}`)
+          }
           if (typeof ra.switchGapMs === 'number') switchGaps.push(ra.switchGapMs)
         } catch (err) {
-          failures.push(`transfer ${n}: ${(err as Error).message}`)
+          failures.push(`transfer ${n}: ${(err as Error).message}\n${A.describe()}\n${B.describe()}`)
         } finally {
           if (n < TRANSFERS) next = spawnPair(n + 1)
           await Promise.all([A.stop(), B.stop()])
