@@ -30,7 +30,7 @@ export function addPeerOptions (command: Command): Command {
   return command
     .option('--config <file>', 'YAML config file (or $NATMESH_CONFIG)')
     .option('--gateway <multiaddrs...>', 'gateway address(es) ending in /p2p/<id>; give UDP and TCP addresses of the same gateway for the TCP fallback')
-    .addOption(new Option('--mode <mode>', 'relay-only | opportunistic (default opportunistic)').choices([...PEER_MODES, 'ice']))
+    .addOption(new Option('--mode <mode>', 'relay-only | opportunistic | ice (default opportunistic)').choices([...PEER_MODES]))
     .option('--host <ip>', 'IP to listen on (default 0.0.0.0)')
     .option('--udp-port <port>', 'UDP overlay port (default 0: any)')
     .option('--tcp-port <port>', 'TCP port (default 0: any)')
@@ -46,6 +46,9 @@ export function addPeerOptions (command: Command): Command {
     .option('--gateway-dial-timeout-ms <ms>', 'wait this long for UDP before falling back to TCP (default 5000)')
     .option('--reconnect-initial-delay-ms <ms>', 'first reconnect delay after losing a gateway (default 500)')
     .option('--reconnect-max-delay-ms <ms>', 'reconnect backoff ceiling (default 30000)')
+    .option('--ice-history-file <path>', 'ice mode: strategy history and adaptive timeouts (default ./.natmesh/ice-strategy.json)')
+    .option('--ice-nat-type <type>', 'ice mode: auto (detect) or this peer\'s known NAT type: no-nat, full-cone, restricted-cone, port-restricted-cone, symmetric, udp-blocked (default auto)')
+    .option('--ice-servers <urls...>', 'ice mode: extra STUN URLs tried after the gateways\' own (comma-separated or repeated)')
     .option('--api <host:port>', 'local status API: /healthz, /api/v1/status, /api/v1/connections, /api/v1/sessions (off by default)')
     .option('--identity-file <path>', 'key file, created with mode 0600 on first run (default ./.natmesh/peer.key)')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default info)')

@@ -2,6 +2,8 @@
  * What a peer daemon reports about itself. The CLI prints these as JSON lines with `--json`; the NAT lab's trial
  * runner reads them, so fields are only ever added, never renamed.
  */
+import type { CandidateType } from './ice/selected-pair.js'
+
 export type Path = 'relay' | 'direct'
 export type OverlayTransport = 'udx' | 'tcp'
 
@@ -17,6 +19,14 @@ export type PeerEvent =
   /** msSinceRelay: from the relayed connection opening to the direct one opening */
   | { event: 'hole-punch', peer: string, outcome: 'success' | 'failure' | 'skipped', attempts: number, msSinceRelay?: number, reason?: string, remoteAddr?: string }
   | { event: 'ping', peer: string, path: Path, rttMs: number }
+  /**
+   * ice mode, the dialling side: how the WebRTC attempt after a relayed connection went. negotiationMs: the
+   * WebRTC dial (signalling, ICE, DTLS, SCTP); msSinceRelay: from the relayed connection opening to now
+   */
+  | { event: 'ice', peer: string, outcome: 'success' | 'failure' | 'skipped', strategy: string, localNat: string, remoteNat: string, timeoutMs?: number, negotiationMs?: number, msSinceRelay?: number, candidateType?: CandidateType, remoteAddr?: string, reason?: string }
+  /** a WebRTC connection (either direction) and the candidate pair ICE selected for it */
+  | { event: 'ice-path', peer: string, candidateType: CandidateType, local: string, remote: string }
+  | { event: 'warning', message: string }
   | { event: 'error', message: string }
 
 export type PeerEventName = PeerEvent['event']

@@ -17,7 +17,8 @@ export async function startStatusApi (peer: NatmeshPeer, init: { host: string, p
         mode: peer.config.mode,
         gateways: peer.gateways(),
         relayAddresses: peer.relayAddresses().map(String),
-        publicAddresses: peer.publicAddresses().map(String)
+        publicAddresses: peer.publicAddresses().map(String),
+        ...(peer.config.mode === 'ice' ? { ice: peer.iceStatus() } : {})
       }))
       app.get('/api/v1/connections', async () => peer.stats())
       app.get('/api/v1/sessions', async () => peer.sessionStats().map(stats => ({ ...stats })))

@@ -190,16 +190,19 @@ describe('peer config', () => {
     expect(config.gateways).toEqual([GATEWAY, second])
   })
 
-  it('explains that ice mode is not available yet', async () => {
-    const err = await configError(loadPeerConfig({ env: { NATMESH_GATEWAYS: GATEWAY, NATMESH_MODE: 'ice' }, flags: {} }))
-    expect(err.issues).toEqual([{
-      path: 'peer.mode',
-      message: 'mode "ice" is not available yet: use "relay-only" or "opportunistic"',
-      source: 'NATMESH_MODE'
-    }])
+  it('accepts ice mode with its history file and extra STUN servers, and rejects servers libjuice cannot use', async () => {
+    const config = await loadPeerConfig({ env: { NATMESH_GATEWAYS: GATEWAY, NATMESH_MODE: 'ice', NATMESH_ICE_SERVERS: 'stun:11.0.113.9:3478,stun:stun.example.org' }, flags: { iceHistoryFile: '/tmp/h.json' } })
+    expect(config.mode).toBe('ice')
+    expect(config.ice).toEqual({ historyFile: '/tmp/h.json', servers: ['stun:11.0.113.9:3478', 'stun:stun.example.org'] })
+
+    const file = await yamlFile(`gateways: ["${GATEWAY}"]\nmode: ice\nice:\n  servers:\n    - urls: turn:11.0.113.9:3480\n      username: u\n      credential: c\n`)
+    expect((await loadPeerConfig({ file, env: {}, flags: {} })).ice.servers).toEqual([{ urls: 'turn:11.0.113.9:3480', username: 'u', credential: 'c' }])
+
+    const tcp = await configError(loadPeerConfig({ env: { NATMESH_GATEWAYS: GATEWAY }, flags: { iceServers: 'turns:11.0.113.9:5349?transport=tcp' } }))
+    expect(tcp.message).toContain('expected stun:host[:port] or turn:host[:port][?transport=udp]')
 
     const typo = await configError(loadPeerConfig({ env: { NATMESH_GATEWAYS: GATEWAY }, flags: { mode: 'relay' } }))
-    expect(typo.message).toContain('peer.mode: expected one of "relay-only", "opportunistic", got "relay" (from --mode)')
+    expect(typo.message).toContain('peer.mode: expected one of "relay-only", "opportunistic", "ice", got "relay" (from --mode)')
   })
 
   it('reports the hole punch timeout with its path and env variable', async () => {
