@@ -156,6 +156,7 @@ describe('peer config', () => {
       tcpPort: 0,
       natTraversal: { enabled: true, holePunchTimeoutMs: 5000, holePunchRetries: 3, allowPrivateAddresses: false, preferDirect: true, fallbackToRelay: true },
       gatewayDialTimeoutMs: 5000,
+      ice: { historyFile: './.natmesh/ice-strategy.json', natType: 'auto', servers: [] },
       reconnect: { initialDelayMs: 500, maxDelayMs: 30_000 },
       identityFile: './.natmesh/peer.key',
       logLevel: 'info'
@@ -193,7 +194,9 @@ describe('peer config', () => {
   it('accepts ice mode with its history file and extra STUN servers, and rejects servers libjuice cannot use', async () => {
     const config = await loadPeerConfig({ env: { NATMESH_GATEWAYS: GATEWAY, NATMESH_MODE: 'ice', NATMESH_ICE_SERVERS: 'stun:11.0.113.9:3478,stun:stun.example.org' }, flags: { iceHistoryFile: '/tmp/h.json' } })
     expect(config.mode).toBe('ice')
-    expect(config.ice).toEqual({ historyFile: '/tmp/h.json', servers: ['stun:11.0.113.9:3478', 'stun:stun.example.org'] })
+    expect(config.ice).toEqual({ historyFile: '/tmp/h.json', natType: 'auto', servers: ['stun:11.0.113.9:3478', 'stun:stun.example.org'] })
+    expect((await loadPeerConfig({ env: { NATMESH_GATEWAYS: GATEWAY }, flags: { iceNatType: 'symmetric' } })).ice.natType).toBe('symmetric')
+    expect((await configError(loadPeerConfig({ env: { NATMESH_GATEWAYS: GATEWAY }, flags: { iceNatType: 'cone' } }))).message).toContain('peer.ice.natType')
 
     const file = await yamlFile(`gateways: ["${GATEWAY}"]\nmode: ice\nice:\n  servers:\n    - urls: turn:11.0.113.9:3480\n      username: u\n      credential: c\n`)
     expect((await loadPeerConfig({ file, env: {}, flags: {} })).ice.servers).toEqual([{ urls: 'turn:11.0.113.9:3480', username: 'u', credential: 'c' }])
