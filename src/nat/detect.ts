@@ -41,6 +41,7 @@ export async function detectNat (options: DetectNatOptions): Promise<NatReport> 
   const client = new StunClient(socket)
   const abort = (): void => { client.close() }
   options.signal?.addEventListener('abort', abort, { once: true })
+  if (options.signal?.aborted === true) abort()
   try {
     return await runTests({ ...options, timeoutMs }, socket, client, started)
   } finally {
@@ -150,6 +151,7 @@ async function freshSocketMappings (server: Endpoint, count: number, timeoutMs: 
     const client = new StunClient(socket)
     const abort = (): void => { client.close() }
     signal?.addEventListener('abort', abort, { once: true })
+    if (signal?.aborted === true) abort()
     try {
       const outcome = await client.binding(server, timeoutMs)
       if (isBinding(outcome)) samples.push({ localPort: socket.address().port, mappedPort: outcome.mapped.port })
