@@ -151,7 +151,6 @@ async function freshSocketMappings (server: Endpoint, count: number, timeoutMs: 
     const client = new StunClient(socket)
     const abort = (): void => { client.close() }
     signal?.addEventListener('abort', abort, { once: true })
-    if (signal?.aborted === true) abort()
     try {
       const outcome = await client.binding(server, timeoutMs)
       if (isBinding(outcome)) samples.push({ localPort: socket.address().port, mappedPort: outcome.mapped.port })
