@@ -8,9 +8,13 @@
 #                (a port-restricted cone NAT)
 #   symmetric    masquerade fully-random: a fresh random port for every mapping
 #   udp-blocked  like cone, but every UDP packet leaving the WAN is dropped; TCP passes
+#   full-cone    like cone, but once a LAN port has a UDP mapping, anyone may send to it (endpoint-independent
+#                filtering): inbound UDP to a mapped port is forwarded to the LAN host that owns the mapping
+#   restricted-cone
+#                like full-cone, but only from IPs that mapping has sent to (address-dependent filtering)
 set -euo pipefail
 
-FLAVOURS=(cone symmetric udp-blocked)
+FLAVOURS=(cone symmetric udp-blocked full-cone restricted-cone)
 
 if [[ ${1:-} == --list ]]; then
   printf '%s\n' "${FLAVOURS[@]}"
@@ -31,20 +35,44 @@ for ifname in "$wan" "$lan"; do
   fi
 done
 
-udp_block=""
+udp_block="" inbound=""
 case $flavour in
   cone)        masq="masquerade" ;;
   symmetric)   masq="masquerade fully-random" ;;
   udp-blocked) masq="masquerade"; udp_block="oifname \"$wan\" meta l4proto udp drop" ;;
+  full-cone)   masq="masquerade"; inbound="" ;;
+  restricted-cone) masq="masquerade"; inbound="ip saddr . udp dport @contacted" ;;
   *) echo "unknown NAT flavour '$flavour' (expected one of: ${FLAVOURS[*]})" >&2; exit 2 ;;
 esac
+
+# The cone flavours that let unsolicited UDP in: the rules after masquerade learn which LAN host owns each public
+# port (and, for restricted-cone, which IPs that port has sent to); inbound UDP to a known port is forwarded to its
+# owner. Port-preserving masquerade keeps the public port equal to the LAN port, so only the address is rewritten.
+cone_sets="" cone_chains="" cone_forward=""
+if [[ $flavour == full-cone || $flavour == restricted-cone ]]; then
+  cone_sets="
+  map mappings { type inet_service : ipv4_addr; flags dynamic,timeout; timeout 2m; }
+  set contacted { type ipv4_addr . inet_service; flags dynamic,timeout; timeout 2m; }"
+  cone_chains="
+  chain learn_mappings {
+    type filter hook postrouting priority srcnat + 1; policy accept;
+    oifname \"$wan\" meta l4proto udp update @mappings { udp sport : ct original ip saddr }
+    oifname \"$wan\" meta l4proto udp update @contacted { ip daddr . udp sport }
+  }
+  chain inbound {
+    type nat hook prerouting priority dstnat; policy accept;
+    iifname \"$wan\" meta l4proto udp $inbound dnat ip to udp dport map @mappings
+  }"
+  cone_forward="
+    iifname \"$wan\" oifname \"$lan\" ct status dnat accept"
+fi
 
 # Only our own table is replaced (add+delete makes the delete safe when it does not exist yet): a docker
 # container's namespace also holds docker's DNS rules, which a `flush ruleset` would wipe.
 cat <<NFT
 add table ip natmesh
 delete table ip natmesh
-table ip natmesh {
+table ip natmesh {$cone_sets$cone_chains
   chain postrouting {
     type nat hook postrouting priority srcnat; policy accept;
     oifname "$wan" $masq
@@ -62,7 +90,7 @@ table ip natmesh {
     ct state invalid drop
     $udp_block
     iifname "$lan" oifname "$wan" accept
-    iifname "$wan" oifname "$lan" ct state established,related accept
+    iifname "$wan" oifname "$lan" ct state established,related accept$cone_forward
   }
 }
 NFT

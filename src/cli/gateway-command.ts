@@ -22,7 +22,8 @@ export function gatewayCommand (): Command {
         event: 'gateway-started',
         peerId: gateway.node.peerId.toString(),
         addrs: gateway.node.getMultiaddrs().map(String),
-        api: gateway.apiUrl ?? ''
+        api: gateway.apiUrl ?? '',
+        stun: gateway.stun?.addresses().map(e => `${e.address}:${e.port}`) ?? []
       }, json)
       await runUntilSignal('gateway', logger, async () => { await gateway.stop() })
     })

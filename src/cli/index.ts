@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander'
 import { ConfigError } from '../config/index.js'
 import { catCommand } from './cat-command.js'
 import { demoCommand } from './demo-command.js'
+import { doctorCommand } from './doctor-command.js'
 import { gatewayCommand } from './gateway-command.js'
 import { labCommand } from './lab-command.js'
 import { peerCommand } from './peer-command.js'
@@ -14,6 +15,7 @@ const program = new Command('natmesh')
   .addCommand(catCommand())
   .addCommand(labCommand())
   .addCommand(demoCommand())
+  .addCommand(doctorCommand())
 
 try {
   await program.parseAsync(process.argv)

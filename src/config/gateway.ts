@@ -32,6 +32,21 @@ const gatewayConfigSchema = z.strictObject({
     /** peers whose circuits are not limited */
     allowlist: z.array(peerIdString).default([])
   }).prefault({}),
+  /** STUN (RFC 8489 Binding + RFC 5780 behaviour discovery) for peers' NAT type detection and ICE */
+  stun: z.strictObject({
+    enabled: z.boolean().default(true),
+    port: port.default(3478),
+    /** the second port RFC 5780 behaviour tests need */
+    otherPort: port.default(3479),
+    /** a second IP of this host: with it, peers can tell full cone from restricted cone NATs */
+    alternateAddress: ipAddress.optional(),
+    /** per source IP; 0 turns the limit off */
+    ratePerSecond: integer(0).default(100),
+    burst: integer(1).default(200)
+  }).refine(stun => stun.port === 0 || stun.port !== stun.otherPort, {
+    path: ['otherPort'],
+    message: 'must differ from stun.port'
+  }).prefault({}),
   logLevel
 })
 
@@ -54,6 +69,13 @@ export interface GatewayFlags {
   circuitDataBytes?: number | string
   /** comma-separated or repeated */
   allowlist?: string | string[]
+  /** stun.enabled (`--no-stun` with commander) */
+  stun?: boolean | string
+  stunPort?: number | string
+  stunOtherPort?: number | string
+  stunAlternateAddress?: string
+  stunRatePerSecond?: number | string
+  stunBurst?: number | string
   logLevel?: string
 }
 
@@ -70,6 +92,12 @@ const gatewaySettings: Settings<GatewayFlags> = {
   circuitDurationMs: { path: ['relay', 'circuitDurationMs'], kind: 'integer' },
   circuitDataBytes: { path: ['relay', 'circuitDataBytes'], kind: 'integer' },
   allowlist: { path: ['relay', 'allowlist'], kind: 'list' },
+  stun: { path: ['stun', 'enabled'], kind: 'boolean' },
+  stunPort: { path: ['stun', 'port'], kind: 'integer' },
+  stunOtherPort: { path: ['stun', 'otherPort'], kind: 'integer' },
+  stunAlternateAddress: { path: ['stun', 'alternateAddress'], kind: 'string' },
+  stunRatePerSecond: { path: ['stun', 'ratePerSecond'], kind: 'integer' },
+  stunBurst: { path: ['stun', 'burst'], kind: 'integer' },
   logLevel: { path: ['logLevel'], kind: 'string' }
 }
 

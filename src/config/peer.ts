@@ -4,7 +4,7 @@ import { z } from 'zod'
 import '../transport/multiaddr.js' // registers /udx: gateway addresses may name the UDP overlay
 import { identityFile, integer, ipAddress, logLevel, port } from './fields.js'
 import { loadConfig } from './sources.js'
-import { NAT_TYPES } from '../peer/ice/strategy.js'
+import { NAT_TYPES } from '../nat/types.js'
 import type { Settings } from './sources.js'
 
 export const PEER_MODES = ['relay-only', 'opportunistic', 'ice'] as const
@@ -59,13 +59,23 @@ const peerConfigSchema = z.strictObject({
     /** success history and adaptive timeout per connection strategy, kept across restarts */
     historyFile: z.string().min(1).default('./.natmesh/ice-strategy.json'),
     /** `auto`: what NAT type detection finds; or this peer's NAT type as known (a carrier-grade NAT, say) */
-    natType: z.enum(['auto', ...NAT_TYPES.filter(t => t !== 'unknown')]).default('auto'),
+    natType: z.enum(['auto', ...NAT_TYPES]).default('auto'),
     /** servers of the peer's own (public fallbacks), after the gateways' own: `stun:host:port`, or RTCIceServer mappings with TURN credentials */
     servers: z.array(z.union([iceUrl, z.strictObject({
       urls: z.union([iceUrl, z.array(iceUrl).min(1)]),
       username: z.string().min(1).optional(),
       credential: z.string().min(1).optional()
     })])).default([])
+  }).prefault({}),
+  /** RFC 5780 NAT type detection against the gateways' STUN servers, at start-up and when the report is stale */
+  natDetection: z.strictObject({
+    enabled: z.boolean().default(true),
+    cacheMs: integer(1000).default(5 * 60_000),
+    /** the gateways' STUN ports: primary and, for behaviour tests, other (used when a gateway does not name it) */
+    stunPorts: z.array(z.preprocess(value => typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value, port))
+      .min(1).max(2, 'expected the primary and the other STUN port').default([3478, 3479]),
+    /** one STUN test's wait for its answer */
+    timeoutMs: integer(100).default(1500)
   }).prefault({}),
   /** how long to wait for the UDP overlay to reach a gateway before falling back to TCP */
   gatewayDialTimeoutMs: integer(100).default(5000),
@@ -105,6 +115,11 @@ export interface PeerFlags {
   preferDirect?: boolean | string
   fallbackToRelay?: boolean | string
   gatewayDialTimeoutMs?: number | string
+  /** natDetection.enabled (`--no-nat-detection` with commander) */
+  natDetection?: boolean | string
+  natDetectionCacheMs?: number | string
+  /** comma-separated or repeated */
+  stunPorts?: string | string[]
   reconnectInitialDelayMs?: number | string
   reconnectMaxDelayMs?: number | string
   iceHistoryFile?: string
@@ -130,6 +145,9 @@ const peerSettings: Settings<PeerFlags> = {
   preferDirect: { path: ['natTraversal', 'preferDirect'], kind: 'boolean' },
   fallbackToRelay: { path: ['natTraversal', 'fallbackToRelay'], kind: 'boolean' },
   gatewayDialTimeoutMs: { path: ['gatewayDialTimeoutMs'], kind: 'integer' },
+  natDetection: { path: ['natDetection', 'enabled'], kind: 'boolean' },
+  natDetectionCacheMs: { path: ['natDetection', 'cacheMs'], kind: 'integer' },
+  stunPorts: { path: ['natDetection', 'stunPorts'], kind: 'list' },
   reconnectInitialDelayMs: { path: ['reconnect', 'initialDelayMs'], kind: 'integer' },
   reconnectMaxDelayMs: { path: ['reconnect', 'maxDelayMs'], kind: 'integer' },
   iceHistoryFile: { path: ['ice', 'historyFile'], kind: 'string' },

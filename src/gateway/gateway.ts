@@ -24,6 +24,8 @@ import { relayedBytes } from './relayed-bytes.js'
 import { allowUnlimitedCircuits } from './relay-allowlist.js'
 import { renewReservationsProperly } from './reservation-store.js'
 import { circuitsPerPeerGate, openCircuits } from './circuit-limit.js'
+import { registerStunMetrics } from './stun/stun-metrics.js'
+import { StunServer } from './stun/stun-server.js'
 
 /** hop streams per connection beyond the circuit limit, so reservation renewals always get through */
 const RESERVE_HEADROOM = 2
@@ -48,11 +50,15 @@ export class Gateway {
   private readonly registry: Registry
   private readonly logger: Logger
   private readonly metrics: GatewayMetrics
+  /** absent when stun.enabled is false */
+  readonly stun?: StunServer
   private api?: HttpApi
   private stopObserving?: () => void
+  private unregisterStunMetrics?: () => void
 
-  constructor (init: { node: Libp2p<GatewayServices>, config: GatewayConfig, registry: Registry, logger: Logger, addressBook: ObservedAddressBook, metrics: GatewayMetrics }) {
+  constructor (init: { node: Libp2p<GatewayServices>, config: GatewayConfig, registry: Registry, logger: Logger, addressBook: ObservedAddressBook, metrics: GatewayMetrics, stun?: StunServer }) {
     this.node = init.node
+    this.stun = init.stun
     this.config = init.config
     this.registry = init.registry
     this.logger = init.logger
@@ -66,6 +72,11 @@ export class Gateway {
 
   async start (): Promise<void> {
     await this.node.start()
+    if (this.stun != null) {
+      await this.stun.start()
+      const stun = this.stun
+      this.unregisterStunMetrics = registerStunMetrics(this.registry, () => stun.stats())
+    }
     this.stopObserving = observeConnections(this.node, this.addressBook)
     this.api = await startHttpApi({
       host: this.config.api.host,
@@ -80,6 +91,8 @@ export class Gateway {
   async stop (): Promise<void> {
     await this.api?.close()
     this.stopObserving?.()
+    await this.stun?.stop()
+    this.unregisterStunMetrics?.()
     await this.node.stop()
     this.metrics.unregister()
   }
@@ -138,6 +151,9 @@ export async function createGateway (config: GatewayConfig, options: CreateGatew
   }) as Libp2p<GatewayServices>
   renewReservationsProperly(node.services.relay, config.relay.reservationTtlMs)
   allowUnlimitedCircuits(node.services.relay, config.relay.allowlist)
-  return new Gateway({ node, config, registry, logger: options.logger, addressBook, metrics })
+  const stun = config.stun.enabled
+    ? new StunServer({ ...config.stun, host: config.host, publicAddress: config.announce[0], logger: options.logger.child({ component: 'stun' }) })
+    : undefined
+  return new Gateway({ node, config, registry, logger: options.logger, addressBook, metrics, stun })
 }
 

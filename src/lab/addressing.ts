@@ -14,6 +14,15 @@ export function gatewayIp (i: number): string {
   return `${WAN_PREFIX}.${10 + i}`
 }
 
+/**
+ * Gateway i's second WAN address, 11.0.113.(200+i): its STUN server answers RFC 5780 "change IP" requests from it,
+ * which is what tells a full cone from a restricted one. Above every slot's address (at most .119).
+ */
+export function gatewayAltIp (i: number): string {
+  gatewayIp(i)
+  return `${WAN_PREFIX}.${200 + i}`
+}
+
 function checkSlotIndex (x: number): void {
   if (!Number.isInteger(x) || x < 1 || x > MAX_SLOTS) throw new Error(`slot number ${x} out of range 1..${MAX_SLOTS}`)
 }

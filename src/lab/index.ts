@@ -1,6 +1,6 @@
 export { createTopology, type Role, type Topology, type TopologyOptions } from './topology.js'
 export { NAT_FLAVOURS, NAT_RULES_SCRIPT, isNatFlavour, isNated, natRuleset, parseFlavour, type NatFlavour, type NatedFlavour } from './nat.js'
-export { gatewayIp, slotWanIp, lanPeerIp, lanRouterIp, WAN_PREFIX, WAN_PREFIX_LEN } from './addressing.js'
+export { gatewayAltIp, gatewayIp, slotWanIp, lanPeerIp, lanRouterIp, WAN_PREFIX, WAN_PREFIX_LEN } from './addressing.js'
 export { cleanupStale, REQUIRED_PREFIX } from './netns.js'
 export { LabCommandError, type RunOptions, type RunResult } from './run.js'
 export {

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url'
 import { execIn } from './netns.js'
 
 /** `public`: the peer sits directly on the WAN, no NAT router at all. The others name lab/nat-rules.sh flavours. */
-export const NAT_FLAVOURS = ['public', 'cone', 'symmetric', 'udp-blocked'] as const
+export const NAT_FLAVOURS = ['public', 'cone', 'symmetric', 'udp-blocked', 'full-cone', 'restricted-cone'] as const
 export type NatFlavour = typeof NAT_FLAVOURS[number]
 export type NatedFlavour = Exclude<NatFlavour, 'public'>
 

@@ -1,5 +1,5 @@
 import type { ChildProcess, SpawnOptions } from 'node:child_process'
-import { gatewayIp, lanPeerIp, lanRouterIp, MAX_GATEWAYS, MAX_SLOTS, slotWanIp, WAN_PREFIX_LEN } from './addressing.js'
+import { gatewayAltIp, gatewayIp, lanPeerIp, lanRouterIp, MAX_GATEWAYS, MAX_SLOTS, slotWanIp, WAN_PREFIX_LEN } from './addressing.js'
 import { applyFlavour, flushConntrack, isNated, LAN_IF, parseFlavour, WAN_IF, type NatFlavour } from './nat.js'
 import { addNs, addVeth, assertPrefix, delNs, execIn, ipIn, listNs, REQUIRED_PREFIX, spawnIn } from './netns.js'
 import type { RunOptions, RunResult } from './run.js'
@@ -32,6 +32,8 @@ export interface Topology {
   /** names of all namespaces the lab currently consists of */
   namespaces: () => string[]
   gatewayIp: (i: number) => string
+  /** gateway i's second WAN address (for STUN's alternate IP) */
+  gatewayAltIp: (i: number) => string
   /** the address the slot is seen from on the WAN: its NAT router's, or the peer's own when public */
   natWanIp: (slot: string) => string
   /** the peer's own address: 192.168.x.2 behind a NAT, or on the WAN when public */
@@ -122,6 +124,11 @@ class NetnsTopology implements Topology {
     return gatewayIp(i)
   }
 
+  gatewayAltIp (i: number): string {
+    this.gateway(i)
+    return gatewayAltIp(i)
+  }
+
   natWanIp (slot: string): string {
     return slotWanIp(this.slot(slot).num)
   }
@@ -205,6 +212,8 @@ class NetnsTopology implements Topology {
     await this.addNs(ns)
     // no default route anywhere: the WAN /24 is the whole "internet"
     await this.plugIntoWan(ns, 'wan0', `g${i}`, gatewayIp(i))
+    // a secondary address: traffic the gateway starts still leaves from gatewayIp(i)
+    await ipIn(ns, ['addr', 'add', `${gatewayAltIp(i)}/${WAN_PREFIX_LEN}`, 'dev', 'wan0'])
   }
 
   /** Connects the slot's existing peer namespace to the WAN, directly or through a new NAT router namespace. */

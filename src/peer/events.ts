@@ -27,6 +27,8 @@ export type PeerEvent =
   /** a WebRTC connection (either direction) and the candidate pair ICE selected for it */
   | { event: 'ice-path', peer: string, candidateType: CandidateType, local: string, remote: string }
   | { event: 'warning', message: string }
+  /** the NAT type detection result (see NatReport); publicAddress as "ip:port" */
+  | { event: 'nat-type', natType: string, confidence: number, publicAddress?: string, mapping?: string, filtering?: string, portPreserved?: boolean, allocation?: string, allocationDelta?: number, hairpinning?: boolean, notes: string[] }
   | { event: 'error', message: string }
 
 export type PeerEventName = PeerEvent['event']

@@ -30,6 +30,10 @@ import { IceMode } from './ice/ice-mode.js'
 import type { IceStatus } from './ice/ice-mode.js'
 import { isWebRtc, selectedPair } from './ice/selected-pair.js'
 import { MAX_TIMEOUT_MS } from './ice/strategy-history.js'
+import { natTypeEvent } from '../nat/describe.js'
+import { gatewayStunServers } from '../nat/gateway-stun-servers.js'
+import { NatDetector } from '../nat/nat-detector.js'
+import type { NatReport } from '../nat/types.js'
 
 export interface NatmeshPeerEvents {
   event: CustomEvent<PeerEvent>
@@ -55,6 +59,8 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
   /** our public UDP overlay address per gateway, as that gateway observed it */
   private readonly observed = new Map<string, Multiaddr>()
   private readonly ice?: IceMode
+  /** absent when natDetection.enabled is false */
+  private readonly natDetector?: NatDetector
 
   constructor (node: Libp2p<PeerServices>, config: PeerConfig, sessionOptions: Partial<SessionOptions> = {}, ice?: IceMode) {
     super()
@@ -80,6 +86,18 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
       log: node.logger.forComponent('natmesh:gateway-link'),
       emit: (event) => { this.emit(event) }
     }))
+    if (config.natDetection.enabled) {
+      this.natDetector = new NatDetector({
+        servers: () => gatewayStunServers(config.gateways, config.natDetection.stunPorts),
+        cacheMs: config.natDetection.cacheMs,
+        timeoutMs: config.natDetection.timeoutMs,
+        onReport: (report) => {
+          ice?.detectedNatType(report.natType)
+          this.emit(natTypeEvent(report))
+        },
+        onError: (err) => { this.emit({ event: 'error', message: `NAT type detection failed: ${err.message}` }) }
+      })
+    }
     node.addEventListener('peer:identify', (evt) => { this.onIdentify(evt.detail) })
     node.addEventListener('connection:open', (evt) => { this.onConnection(evt.detail, 'open') })
     node.addEventListener('connection:close', (evt) => { this.onConnection(evt.detail, 'close') })
@@ -88,6 +106,8 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
       node,
       emit: (event) => { this.emit(event) },
       isGateway: (peer) => this.links.some(link => link.gateway.equals(peer)),
+      // a stale report is redone in the background; this attempt goes with the last one
+      refreshNatType: () => { void this.natDetector?.detect() },
       gatewayAddresses: (gateway) => [
         ...this.links.filter(link => link.gateway.equals(gateway)).flatMap(link => link.addresses),
         ...node.getConnections(gateway).map(conn => conn.remoteAddr)
@@ -106,9 +126,11 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
     await this.sessions.start()
     this.emit({ event: 'started', peerId: this.peerId.toString(), mode: this.config.mode, listenAddrs: this.node.getMultiaddrs().map(String) })
     for (const link of this.links) link.start()
+    this.natDetector?.start()
   }
 
   async stop (): Promise<void> {
+    this.natDetector?.stop()
     for (const link of this.links) link.stop()
     this.ice?.stop()
     await this.sessions.stop()
@@ -133,6 +155,11 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
   /** Each gateway: which overlay the link to it runs on (none while down) and the relay addresses it holds. */
   gateways (): Array<{ gateway: string, transport: OverlayTransport | 'none', relayAddresses: string[] }> {
     return this.links.map(link => ({ gateway: link.gateway.toString(), transport: link.transport ?? 'none', relayAddresses: link.relayAddresses.map(String) }))
+  }
+
+  /** The last NAT type report (detection runs in the background; undefined until it finished or when disabled) */
+  natReport (): NatReport | undefined {
+    return this.natDetector?.current()
   }
 
   /** Public UDP overlay addresses, as observed by the gateways; what a hole punch offers the other side. */

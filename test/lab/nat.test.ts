@@ -10,7 +10,7 @@ const rules = (text: string): string[] => text.split('\n').map((l) => l.trim()).
 describe('NAT flavours', () => {
   it('accepts every known flavour and names the valid ones when rejecting', () => {
     for (const f of NAT_FLAVOURS) expect(parseFlavour(f)).toBe(f)
-    expect(() => parseFlavour('full-cone')).toThrow('unknown NAT flavour "full-cone" (expected one of: public, cone, symmetric, udp-blocked)')
+    expect(() => parseFlavour('half-cone')).toThrow('unknown NAT flavour "half-cone" (expected one of: public, cone, symmetric, udp-blocked, full-cone, restricted-cone)')
     expect(() => parseFlavour('Cone')).toThrow(/unknown NAT flavour/)
   })
 

@@ -138,8 +138,13 @@ function summaryRow (run: TrialRun, seconds: number): string {
     `of which peer shutdown median ${fmt(median(stops) ?? null)} max ${fmt(Math.max(...stops))})`
 }
 
+/**
+ * the flavours whose pairs are tried: the full and restricted cones behave like cone towards a hole punch, and the
+ * NAT type test (test/lab/nat-detection.test.ts) tells them apart, so they are left out to keep CI time
+ */
+const TRAVERSAL_FLAVOURS = NAT_FLAVOURS.filter((f) => f !== 'full-cone' && f !== 'restricted-cone')
 /** every unordered pair of flavours once, A being the earlier flavour in NAT_FLAVOURS */
-const PAIRS: Array<[NatFlavour, NatFlavour]> = NAT_FLAVOURS.flatMap((a, i) => NAT_FLAVOURS.slice(i).map((b): [NatFlavour, NatFlavour] => [a, b]))
+const PAIRS: Array<[NatFlavour, NatFlavour]> = TRAVERSAL_FLAVOURS.flatMap((a, i) => TRAVERSAL_FLAVOURS.slice(i).map((b): [NatFlavour, NatFlavour] => [a, b]))
 
 describe.skipIf(!isRoot)('NAT traversal in the namespace lab', () => {
   const prefixes: string[] = []

@@ -47,8 +47,23 @@ describe('gateway config', () => {
         circuitDataBytes: 67_108_864,
         allowlist: []
       },
+      stun: { enabled: true, port: 3478, otherPort: 3479, ratePerSecond: 100, burst: 200 },
       logLevel: 'info'
     })
+  })
+
+  it('takes STUN settings from flags and the environment, and checks them', async () => {
+    const config = await loadGatewayConfig({
+      env: { NATMESH_STUN_ALTERNATE_ADDRESS: '11.0.113.200', NATMESH_STUN_RATE_PER_SECOND: '0' },
+      flags: { stun: false, stunPort: '5000', stunOtherPort: 5001 }
+    })
+    expect(config.stun).toEqual({ enabled: false, port: 5000, otherPort: 5001, alternateAddress: '11.0.113.200', ratePerSecond: 0, burst: 200 })
+    const err = await configError(loadGatewayConfig({ env: {}, flags: { stunPort: 3478, stunOtherPort: 3478, stunAlternateAddress: 'gw.example', stunBurst: 0 } }))
+    expect(err.issues.map(issue => `${issue.path}: ${issue.message}`).sort()).toEqual([
+      'gateway.stun.alternateAddress: expected an IPv4 or IPv6 address',
+      'gateway.stun.burst: expected a number >= 1',
+      'gateway.stun.otherPort: must differ from stun.port'
+    ])
   })
 
   it('takes flags over environment over file over defaults, per setting', async () => {
@@ -158,9 +173,22 @@ describe('peer config', () => {
       gatewayDialTimeoutMs: 5000,
       ice: { historyFile: './.natmesh/ice-strategy.json', natType: 'auto', servers: [] },
       reconnect: { initialDelayMs: 500, maxDelayMs: 30_000 },
+      natDetection: { enabled: true, cacheMs: 300_000, stunPorts: [3478, 3479], timeoutMs: 1500 },
       identityFile: './.natmesh/peer.key',
       logLevel: 'info'
     })
+  })
+
+  it('takes NAT detection settings, STUN ports as a list, and checks them', async () => {
+    const config = await loadPeerConfig({ env: { NATMESH_GATEWAYS: GATEWAY, NATMESH_STUN_PORTS: '5000, 5001' }, flags: { natDetection: false, natDetectionCacheMs: '60000' } })
+    expect(config.natDetection).toEqual({ enabled: false, cacheMs: 60_000, stunPorts: [5000, 5001], timeoutMs: 1500 })
+    const err = await configError(loadPeerConfig({ env: { NATMESH_GATEWAYS: GATEWAY }, flags: { stunPorts: ['3478', 'x'], natDetectionCacheMs: 5 } }))
+    expect(err.issues.map(issue => `${issue.path}: ${issue.message}`).sort()).toEqual([
+      'peer.natDetection.cacheMs: expected a number >= 1000',
+      'peer.natDetection.stunPorts.1: expected a number, got "x"'
+    ])
+    expect((await configError(loadPeerConfig({ env: { NATMESH_GATEWAYS: GATEWAY }, flags: { stunPorts: ['1', '2', '3'] } }))).message)
+      .toContain('peer.natDetection.stunPorts: expected the primary and the other STUN port')
   })
 
   it('requires at least one gateway', async () => {

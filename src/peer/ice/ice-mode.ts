@@ -26,6 +26,8 @@ export interface IceModeAttach {
   emit: (event: PeerEvent) => void
   isGateway: (peer: PeerId) => boolean
   gatewayAddresses: (gateway: PeerId) => Multiaddr[]
+  /** asks NAT type detection for a fresh report when the last one is stale */
+  refreshNatType?: () => void
 }
 
 /** what the status API shows of ice mode; server credentials are left out */
@@ -74,7 +76,10 @@ export class IceMode {
       node: attach.node,
       pool: this.pool,
       history: this.history,
-      localNatType: () => this.natType,
+      localNatType: () => {
+        attach.refreshNatType?.()
+        return this.natType
+      },
       isGateway: attach.isGateway,
       log: this.init.log,
       emit: attach.emit

@@ -1,3 +1,5 @@
+import { NAT_TYPES as DETECTED_NAT_TYPES } from '../../nat/types.js'
+
 /**
  * Which way to connect two peers, from their NAT types (the Tallow design): both sides reachable by a hole →
  * `direct` (ICE with STUN only); one symmetric or unknown side → `turn-fallback` (ICE with STUN and TURN: the
@@ -6,8 +8,8 @@
  * at all: libjuice is UDP only, so the peers stay on the gateway's libp2p relay over TCP).
  */
 
-/** the NAT types natmesh's detection reports (src/nat); `unknown` when not detected (yet) */
-export const NAT_TYPES = ['no-nat', 'full-cone', 'restricted-cone', 'port-restricted-cone', 'symmetric', 'udp-blocked', 'unknown'] as const
+/** the NAT types detection reports (src/nat), and `unknown` when it has not (yet) */
+export const NAT_TYPES = [...DETECTED_NAT_TYPES, 'unknown'] as const
 export type NatType = typeof NAT_TYPES[number]
 
 export const STRATEGIES = ['direct', 'turn-fallback', 'turn-only', 'relay'] as const

@@ -1,0 +1,133 @@
+import { constants, createMessage, decode } from '@msimerson/stun'
+import type { StunAddress, StunMessage } from '@msimerson/stun'
+
+/**
+ * STUN Binding messages (RFC 8489) with the RFC 5780 attributes NAT behaviour discovery needs, on top of the
+ * @msimerson/stun codec. Shared by the gateway's server and the peer's NAT detection.
+ */
+
+export interface Endpoint { address: string, port: number }
+
+/** CHANGE-REQUEST flags (RFC 5780 §7.2) */
+export interface ChangeRequest { ip: boolean, port: boolean }
+
+const CHANGE_IP = 0x04
+const CHANGE_PORT = 0x02
+const MAGIC_COOKIE = 0x2112a442
+const HEADER_BYTES = 20
+/** the two top bits of every STUN message are zero: how RFC 8489 §5 tells STUN from other protocols on a port */
+const FIRST_BYTE_MAX = 0x3f
+
+const TYPE = {
+  request: constants.STUN_BINDING_REQUEST as number,
+  response: constants.STUN_BINDING_RESPONSE as number,
+  error: constants.STUN_BINDING_ERROR_RESPONSE as number
+}
+
+export const ATTR = {
+  xorMappedAddress: constants.STUN_ATTR_XOR_MAPPED_ADDRESS as number,
+  changeRequest: constants.STUN_ATTR_CHANGE_REQUEST as number,
+  otherAddress: constants.STUN_ATTR_OTHER_ADDRESS as number,
+  responseOrigin: constants.STUN_ATTR_RESPONSE_ORIGIN as number,
+  errorCode: constants.STUN_ATTR_ERROR_CODE as number,
+  unknownAttributes: constants.STUN_ATTR_UNKNOWN_ATTRIBUTES as number
+}
+
+const SOFTWARE = 'natmesh'
+
+export function bindingRequest (transactionId: Buffer, change?: ChangeRequest): Buffer {
+  const message = createMessage(TYPE.request, transactionId)
+  if (change != null && (change.ip || change.port)) {
+    message.addAttribute(ATTR.changeRequest, (change.ip ? CHANGE_IP : 0) | (change.port ? CHANGE_PORT : 0))
+  }
+  return message.toBuffer()
+}
+
+export interface ParsedRequest { transactionId: Buffer, change: ChangeRequest }
+
+/** Cheap checks before the codec runs: the header of an RFC 8489 message whose length matches the datagram */
+function looksLikeStun (datagram: Buffer): boolean {
+  return datagram.length >= HEADER_BYTES &&
+    datagram[0] !== undefined && datagram[0] <= FIRST_BYTE_MAX &&
+    datagram.readUInt32BE(4) === MAGIC_COOKIE &&
+    datagram.readUInt16BE(2) === datagram.length - HEADER_BYTES &&
+    datagram.readUInt16BE(2) % 4 === 0
+}
+
+function decodeStun (datagram: Buffer): StunMessage | undefined {
+  if (!looksLikeStun(datagram)) return undefined
+  try {
+    return decode(datagram)
+  } catch {
+    return undefined
+  }
+}
+
+/** The Binding request in a datagram, or undefined for anything else (malformed, another method, a response) */
+export function parseBindingRequest (datagram: Buffer): ParsedRequest | undefined {
+  const message = decodeStun(datagram)
+  if (message?.type !== TYPE.request) return undefined
+  const flags = message.getAttribute(ATTR.changeRequest)?.value
+  const bits = typeof flags === 'number' ? flags : 0
+  return { transactionId: message.transactionId, change: { ip: (bits & CHANGE_IP) !== 0, port: (bits & CHANGE_PORT) !== 0 } }
+}
+
+export interface BindingResponseInit {
+  transactionId: Buffer
+  /** where the request came from: XOR-MAPPED-ADDRESS */
+  mapped: Endpoint
+  /** the address the response is sent from, when known: RESPONSE-ORIGIN */
+  origin?: Endpoint
+  /** the server's other address (alternate IP, or same IP) and other port: OTHER-ADDRESS */
+  other?: Endpoint
+}
+
+export function bindingResponse (init: BindingResponseInit): Buffer {
+  const message = createMessage(TYPE.response, init.transactionId)
+  message.addXorAddress(init.mapped.address, init.mapped.port)
+  if (init.origin != null) message.addAttribute(ATTR.responseOrigin, init.origin.address, init.origin.port)
+  if (init.other != null) message.addAttribute(ATTR.otherAddress, init.other.address, init.other.port)
+  message.addSoftware(SOFTWARE)
+  message.addFingerprint()
+  return message.toBuffer()
+}
+
+/** 420 naming CHANGE-REQUEST: what RFC 5780 §6.1 answers when a server cannot send from the address asked for */
+export function changeRequestRefused (transactionId: Buffer): Buffer {
+  const message = createMessage(TYPE.error, transactionId)
+  message.addError(420)
+  message.addAttribute(ATTR.unknownAttributes, [ATTR.changeRequest])
+  return message.toBuffer()
+}
+
+export type ParsedResponse =
+  | { kind: 'success', transactionId: Buffer, mapped: Endpoint, origin?: Endpoint, other?: Endpoint }
+  | { kind: 'error', transactionId: Buffer, code: number }
+
+/** A Binding success or error response, or undefined for anything else */
+export function parseBindingResponse (datagram: Buffer): ParsedResponse | undefined {
+  const message = decodeStun(datagram)
+  if (message == null) return undefined
+  if (message.type === TYPE.error) {
+    const error = message.getAttribute(ATTR.errorCode)?.value as { code?: number } | undefined
+    return { kind: 'error', transactionId: message.transactionId, code: error?.code ?? 0 }
+  }
+  if (message.type !== TYPE.response) return undefined
+  const mapped = endpointOf(message.getXorAddress())
+  if (mapped == null) return undefined
+  const origin = endpointOf(message.getAttribute(ATTR.responseOrigin)?.value as StunAddress | undefined)
+  const other = endpointOf(message.getAttribute(ATTR.otherAddress)?.value as StunAddress | undefined)
+  return { kind: 'success', transactionId: message.transactionId, mapped, ...(origin != null ? { origin } : {}), ...(other != null ? { other } : {}) }
+}
+
+function endpointOf (value: StunAddress | undefined): Endpoint | undefined {
+  return value?.address == null ? undefined : { address: value.address, port: value.port }
+}
+
+export function sameEndpoint (a: Endpoint | undefined, b: Endpoint | undefined): boolean {
+  return a != null && b != null && a.address === b.address && a.port === b.port
+}
+
+export function formatEndpoint (endpoint: Endpoint): string {
+  return endpoint.address.includes(':') ? `[${endpoint.address}]:${endpoint.port}` : `${endpoint.address}:${endpoint.port}`
+}

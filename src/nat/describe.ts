@@ -1,0 +1,99 @@
+import { formatEndpoint } from '../gateway/stun/binding.js'
+import type { PeerEvent } from '../peer/events.js'
+import type { NatReport, NatType } from './types.js'
+
+export type ModeVerdict = 'works' | 'partly' | 'no'
+
+export interface ModeAdvice {
+  mode: 'relay-only' | 'opportunistic' | 'ice'
+  verdict: ModeVerdict
+  why: string
+}
+
+/** Which natmesh modes give this NAT what, and why */
+export function modeAdvice (report: NatReport): ModeAdvice[] {
+  const relay: ModeAdvice = {
+    mode: 'relay-only',
+    verdict: 'works',
+    why: report.natType === 'udp-blocked'
+      ? 'the gateway link falls back to TCP, and relayed traffic needs nothing else'
+      : 'relayed traffic only needs the link to the gateway'
+  }
+  return [relay, opportunistic(report), ice(report.natType)]
+}
+
+function opportunistic (report: NatReport): ModeAdvice {
+  const mode = 'opportunistic'
+  switch (report.natType) {
+    case 'udp-blocked':
+      return { mode, verdict: 'no', why: 'hole punching needs UDP; every connection stays on the relay' }
+    case 'symmetric': {
+      const prediction = report.allocation === 'sequential' ? ` (ports are allocated sequentially, step ${report.allocationDelta ?? '?'}: port prediction could help)` : ''
+      return { mode, verdict: 'partly', why: `a new public port per destination: direct paths only to public peers, the rest stays on the relay${prediction}` }
+    }
+    default:
+      return { mode, verdict: 'works', why: 'one public port for every destination: hole punching reaches peers that are not behind symmetric NATs or blocked UDP' }
+  }
+}
+
+function ice (natType: NatType): ModeAdvice {
+  const mode = 'ice'
+  switch (natType) {
+    case 'udp-blocked':
+      return { mode, verdict: 'partly', why: 'no UDP candidates: only TURN over TCP to the gateway can carry traffic' }
+    case 'symmetric':
+      return { mode, verdict: 'works', why: 'server-reflexive candidates reach cone peers; towards other symmetric NATs traffic goes through the gateway\'s TURN relay' }
+    default:
+      return { mode, verdict: 'works', why: 'server-reflexive candidates give direct paths; TURN covers peers behind symmetric NATs' }
+  }
+}
+
+const TYPE_NAMES: Record<NatType, string> = {
+  'no-nat': 'no NAT (public address)',
+  'full-cone': 'full cone',
+  'restricted-cone': 'restricted cone',
+  'port-restricted-cone': 'port-restricted cone',
+  symmetric: 'symmetric',
+  'udp-blocked': 'UDP blocked'
+}
+
+/** The `natmesh doctor` report: one readable block */
+export function formatReport (report: NatReport): string {
+  const rows: Array<[string, string]> = [
+    ['STUN server', formatEndpoint(report.server)],
+    ['public address', report.publicAddress != null ? formatEndpoint(report.publicAddress) : 'unknown'],
+    ['NAT type', `${TYPE_NAMES[report.natType]} (confidence ${Math.round(report.confidence * 100)}%)`]
+  ]
+  if (report.mapping != null) {
+    const allocation = report.allocation == null ? '' : `, allocation ${report.allocation}${report.allocationDelta != null ? ` (step ${report.allocationDelta})` : ''}`
+    rows.push(['mapping', `${report.mapping} (port ${report.portPreserved === true ? 'preserved' : 'not preserved'}${allocation})`])
+  }
+  if (report.filtering != null) rows.push(['filtering', report.filtering])
+  if (report.hairpinning != null) rows.push(['hairpinning', report.hairpinning ? 'yes' : 'no'])
+  rows.push(['tests took', `${report.durationMs} ms`])
+  const modes = modeAdvice(report).map(advice => `  ${advice.mode.padEnd(14)} ${advice.verdict.padEnd(7)} ${advice.why}`)
+  return [
+    'NAT type detection',
+    ...rows.map(([name, value]) => `  ${name.padEnd(15)} ${value}`),
+    ...report.notes.map(note => `  note: ${note}`),
+    'Modes',
+    ...modes
+  ].join('\n')
+}
+
+/** The peer's `nat-type` event: the report flattened for JSON lines and `key=value` output */
+export function natTypeEvent (report: NatReport): PeerEvent {
+  return {
+    event: 'nat-type',
+    natType: report.natType,
+    confidence: report.confidence,
+    ...(report.publicAddress != null ? { publicAddress: formatEndpoint(report.publicAddress) } : {}),
+    ...(report.mapping != null ? { mapping: report.mapping } : {}),
+    ...(report.filtering != null ? { filtering: report.filtering } : {}),
+    ...(report.portPreserved != null ? { portPreserved: report.portPreserved } : {}),
+    ...(report.allocation != null ? { allocation: report.allocation } : {}),
+    ...(report.allocationDelta != null ? { allocationDelta: report.allocationDelta } : {}),
+    ...(report.hairpinning != null ? { hairpinning: report.hairpinning } : {}),
+    notes: report.notes
+  }
+}

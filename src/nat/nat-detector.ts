@@ -1,0 +1,79 @@
+import type { Startable } from '@libp2p/interface'
+import { detectNat } from './detect.js'
+import type { NatReport, StunServerAddress } from './types.js'
+
+export interface NatDetectorInit {
+  /** read at each detection, so servers learnt later (a new gateway) count */
+  servers: () => StunServerAddress[]
+  /** how long a report stays fresh (default 5 min) */
+  cacheMs?: number
+  /** per test (default: detectNat's) */
+  timeoutMs?: number
+  /** every new report, including the first one */
+  onReport?: (report: NatReport) => void
+  /** detection failed for a reason other than the network (a bug or no servers); the peer keeps running */
+  onError?: (err: Error) => void
+}
+
+export const DEFAULT_NAT_CACHE_MS = 5 * 60_000
+
+/**
+ * Runs NAT detection in the background when started and again whenever a report is asked for after the cache
+ * expired; concurrent callers share one run. Start-up never waits for it and nothing it meets stops the peer.
+ */
+export class NatDetector implements Startable {
+  private readonly init: NatDetectorInit
+  private readonly cacheMs: number
+  private report?: NatReport
+  private reportAt = 0
+  private running?: Promise<NatReport | undefined>
+  private started = false
+  private abort = new AbortController()
+
+  constructor (init: NatDetectorInit) {
+    this.init = init
+    this.cacheMs = init.cacheMs ?? DEFAULT_NAT_CACHE_MS
+  }
+
+  start (): void {
+    this.started = true
+    this.abort = new AbortController()
+    void this.detect()
+  }
+
+  /** ends a detection under way at once, so a stopping peer leaves no sockets or timers behind */
+  stop (): void {
+    this.started = false
+    this.abort.abort()
+  }
+
+  /** the last report, fresh or not; undefined until the first detection finished */
+  current (): NatReport | undefined {
+    return this.report
+  }
+
+  /** The cached report while fresh, else a new detection; undefined when detection could not run */
+  async detect (options: { force?: boolean } = {}): Promise<NatReport | undefined> {
+    if (options.force !== true && this.report != null && performance.now() - this.reportAt < this.cacheMs) return this.report
+    this.running ??= this.run().finally(() => { this.running = undefined })
+    return this.running
+  }
+
+  private async run (): Promise<NatReport | undefined> {
+    try {
+      const report = await detectNat({
+        servers: this.init.servers(),
+        signal: this.abort.signal,
+        ...(this.init.timeoutMs != null ? { timeoutMs: this.init.timeoutMs } : {})
+      })
+      if (!this.started) return report
+      this.report = report
+      this.reportAt = performance.now()
+      this.init.onReport?.(report)
+      return report
+    } catch (err) {
+      this.init.onError?.(err instanceof Error ? err : new Error(String(err)))
+      return undefined
+    }
+  }
+}
