@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { identityFile, integer, ipAddress, logLevel, peerIdString, port } from './fields.js'
+import { iceServersConfigSchema, turnConfigSchema } from './turn.js'
 import { loadConfig } from './sources.js'
 import type { Settings } from './sources.js'
 
@@ -32,6 +33,8 @@ const gatewayConfigSchema = z.strictObject({
     /** peers whose circuits are not limited */
     allowlist: z.array(peerIdString).default([])
   }).prefault({}),
+  turn: turnConfigSchema,
+  iceServers: iceServersConfigSchema,
   logLevel
 })
 
@@ -54,6 +57,12 @@ export interface GatewayFlags {
   circuitDataBytes?: number | string
   /** comma-separated or repeated */
   allowlist?: string | string[]
+  turn?: boolean | string
+  turnPort?: number | string
+  turnExternalIp?: string
+  turnSecretFile?: string
+  /** env only in practice (NATMESH_ICE_API_TOKEN): a token on the command line shows in `ps` */
+  iceApiToken?: string
   logLevel?: string
 }
 
@@ -70,6 +79,11 @@ const gatewaySettings: Settings<GatewayFlags> = {
   circuitDurationMs: { path: ['relay', 'circuitDurationMs'], kind: 'integer' },
   circuitDataBytes: { path: ['relay', 'circuitDataBytes'], kind: 'integer' },
   allowlist: { path: ['relay', 'allowlist'], kind: 'list' },
+  turn: { path: ['turn', 'enabled'], kind: 'boolean' },
+  turnPort: { path: ['turn', 'port'], kind: 'integer' },
+  turnExternalIp: { path: ['turn', 'externalIp'], kind: 'string' },
+  turnSecretFile: { path: ['turn', 'secretFile'], kind: 'string' },
+  iceApiToken: { path: ['iceServers', 'apiToken'], kind: 'string' },
   logLevel: { path: ['logLevel'], kind: 'string' }
 }
 

@@ -24,11 +24,15 @@ import { relayedBytes } from './relayed-bytes.js'
 import { allowUnlimitedCircuits } from './relay-allowlist.js'
 import { renewReservationsProperly } from './reservation-store.js'
 import { circuitsPerPeerGate, openCircuits } from './circuit-limit.js'
+import { gatewayIceServers } from './ice-servers-directory.js'
+import type { IceServersDirectory } from './ice-servers-directory.js'
+import { iceServersProtocol } from './ice-servers-protocol.js'
+import { TurnService } from './turn/turn-service.js'
 
 /** hop streams per connection beyond the circuit limit, so reservation renewals always get through */
 const RESERVE_HEADROOM = 2
 
-type GatewayServices = { relay: CircuitRelayService, punchReports: PunchReports, identify: unknown, ping: unknown }
+type GatewayServices = { relay: CircuitRelayService, punchReports: PunchReports, iceServers: unknown, identify: unknown, ping: unknown }
 
 export interface CreateGatewayOptions {
   privateKey: PrivateKey
@@ -44,6 +48,9 @@ export interface CreateGatewayOptions {
 export class Gateway {
   readonly node: Libp2p<GatewayServices>
   readonly addressBook: ObservedAddressBook
+  /** coturn, when turn.enabled */
+  readonly turn?: TurnService
+  readonly iceServers: IceServersDirectory
   private readonly config: GatewayConfig
   private readonly registry: Registry
   private readonly logger: Logger
@@ -51,8 +58,10 @@ export class Gateway {
   private api?: HttpApi
   private stopObserving?: () => void
 
-  constructor (init: { node: Libp2p<GatewayServices>, config: GatewayConfig, registry: Registry, logger: Logger, addressBook: ObservedAddressBook, metrics: GatewayMetrics }) {
+  constructor (init: { node: Libp2p<GatewayServices>, config: GatewayConfig, registry: Registry, logger: Logger, addressBook: ObservedAddressBook, metrics: GatewayMetrics, turn?: TurnService, iceServers: IceServersDirectory }) {
     this.node = init.node
+    this.turn = init.turn
+    this.iceServers = init.iceServers
     this.config = init.config
     this.registry = init.registry
     this.logger = init.logger
@@ -65,6 +74,17 @@ export class Gateway {
   }
 
   async start (): Promise<void> {
+    // TURN first, so the ICE servers protocol never hands out a TURN server that is not there yet
+    await this.turn?.start()
+    try {
+      await this.startRelayAndApi()
+    } catch (err) {
+      await this.turn?.stop()
+      throw err
+    }
+  }
+
+  private async startRelayAndApi (): Promise<void> {
     await this.node.start()
     this.stopObserving = observeConnections(this.node, this.addressBook)
     this.api = await startHttpApi({
@@ -81,6 +101,7 @@ export class Gateway {
     await this.api?.close()
     this.stopObserving?.()
     await this.node.stop()
+    await this.turn?.stop()
     this.metrics.unregister()
   }
 }
@@ -96,6 +117,10 @@ export async function createGateway (config: GatewayConfig, options: CreateGatew
     connectedPeers: () => addressBook.countConnected(),
     relayedBytes: async () => relayedBytes(registry)
   })
+  const turn = config.turn.enabled
+    ? new TurnService({ config: config.turn, gatewayHost: config.host, announce: config.announce, logger: options.logger.child({ component: 'turn' }) })
+    : undefined
+  const iceServers = gatewayIceServers(config, turn)
   const announce = config.announce.flatMap(ip => {
     const family = ip.includes(':') ? 'ip6' : 'ip4'
     return [`/${family}/${ip}/udp/${config.udpPort}/udx`, `/${family}/${ip}/tcp/${config.tcpPort}`]
@@ -133,11 +158,12 @@ export async function createGateway (config: GatewayConfig, options: CreateGatew
       }),
       punchReports: punchReports({
         onReport: (report) => { metrics.holePunchReported(report.outcome, report.transport) }
-      })
+      }),
+      iceServers: iceServersProtocol({ serversFor: (peer) => iceServers.serversFor(peer.toString()) })
     }
   }) as Libp2p<GatewayServices>
   renewReservationsProperly(node.services.relay, config.relay.reservationTtlMs)
   allowUnlimitedCircuits(node.services.relay, config.relay.allowlist)
-  return new Gateway({ node, config, registry, logger: options.logger, addressBook, metrics })
+  return new Gateway({ node, config, registry, logger: options.logger, addressBook, metrics, turn, iceServers })
 }
 
