@@ -27,6 +27,7 @@ import { circuitsPerPeerGate, openCircuits } from './circuit-limit.js'
 import { gatewayIceServers } from './ice-servers-directory.js'
 import type { IceServersDirectory } from './ice-servers-directory.js'
 import { iceServersProtocol } from './ice-servers-protocol.js'
+import type { IceServersRouteInit } from './ice-servers-route.js'
 import { TurnService } from './turn/turn-service.js'
 
 /** hop streams per connection beyond the circuit limit, so reservation renewals always get through */
@@ -93,8 +94,18 @@ export class Gateway {
       addressBook: this.addressBook,
       registry: this.registry,
       info: () => ({ peerId: this.node.peerId.toString(), addresses: this.node.getMultiaddrs().map(String) }),
-      logger: this.logger.child({ component: 'http-api' })
+      logger: this.logger.child({ component: 'http-api' }),
+      iceServers: this.iceServersRoute()
     })
+  }
+
+  private iceServersRoute (): IceServersRouteInit | undefined {
+    const { apiToken, rateLimit } = this.config.iceServers
+    if (apiToken == null) {
+      this.logger.info('ICE servers HTTP endpoint off: no iceServers.apiToken (NATMESH_ICE_API_TOKEN) configured; peers still get them over libp2p')
+      return undefined
+    }
+    return { token: apiToken, rateLimit, serversFor: (identity) => this.iceServers.serversFor(identity) }
   }
 
   async stop (): Promise<void> {
