@@ -22,6 +22,10 @@ export function addGatewayOptions (command: Command): Command {
     .option('--circuit-duration-ms <ms>', 'lifetime of one relayed connection (default 600000)')
     .option('--circuit-data-bytes <n>', 'bytes one relayed connection may carry (default 67108864)')
     .option('--allowlist <peerIds...>', 'peers whose relayed connections are unlimited')
+    .option('--turn', 'run coturn as this gateway\'s TURN server (needs the coturn package)')
+    .option('--turn-port <port>', 'TURN port, UDP and TCP (default 3480)')
+    .option('--turn-external-ip <ip>', 'address in the turn: URLs handed out (default the first --announce)')
+    .option('--turn-secret-file <path>', 'TURN shared secret, created with mode 0600 on first run (default ./.natmesh/turn-secret)')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default info)')
     .option('--json', 'print events as JSON lines on stdout')
 }
