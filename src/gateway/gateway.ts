@@ -28,6 +28,7 @@ import { gatewayIceServers } from './ice-servers-directory.js'
 import type { IceServersDirectory } from './ice-servers-directory.js'
 import { iceServersProtocol } from './ice-servers-protocol.js'
 import type { IceServersRouteInit } from './ice-servers-route.js'
+import { TurnMetrics } from './turn/turn-metrics.js'
 import { TurnService } from './turn/turn-service.js'
 
 /** hop streams per connection beyond the circuit limit, so reservation renewals always get through */
@@ -52,6 +53,7 @@ export class Gateway {
   /** coturn, when turn.enabled */
   readonly turn?: TurnService
   readonly iceServers: IceServersDirectory
+  private readonly turnMetrics?: TurnMetrics
   private readonly config: GatewayConfig
   private readonly registry: Registry
   private readonly logger: Logger
@@ -63,6 +65,7 @@ export class Gateway {
     this.node = init.node
     this.turn = init.turn
     this.iceServers = init.iceServers
+    this.turnMetrics = init.turn == null ? undefined : new TurnMetrics(init.registry, init.turn)
     this.config = init.config
     this.registry = init.registry
     this.logger = init.logger
@@ -114,6 +117,7 @@ export class Gateway {
     await this.node.stop()
     await this.turn?.stop()
     this.metrics.unregister()
+    this.turnMetrics?.unregister()
   }
 }
 

@@ -205,6 +205,10 @@ iceServers:
     // the restarted coturn may still be opening its sockets: a few retransmissions cover that
     await expect(probeTurnAllocation(endpoint, { rtoMs: 200, retransmissions: 5 })).resolves.toHaveProperty('relayedAddress')
     expect(turn?.pid).toBe(after)
+
+    const metrics = await (await fetch(new URL('/metrics', gateway.apiUrl))).text()
+    expect(metrics).toMatch(/^natmesh_turn_up 1$/m)
+    expect(metrics).toMatch(/^natmesh_turn_restarts_total 1$/m)
   })
 })
 
