@@ -29,6 +29,10 @@ export function addGatewayOptions (command: Command): Command {
     .option('--stun-alternate-address <ip>', 'a second IP of this host, so peers can tell full from restricted cone NATs')
     .option('--stun-rate-per-second <n>', 'STUN requests per second per source IP, 0 = unlimited (default 100)')
     .option('--stun-burst <n>', 'STUN requests a source IP may send at once (default 200)')
+    .option('--turn', 'run coturn as this gateway\'s TURN server (needs the coturn package)')
+    .option('--turn-port <port>', 'TURN port, UDP and TCP (default 3480)')
+    .option('--turn-external-ip <ip>', 'address in the turn: URLs handed out (default the first --announce)')
+    .option('--turn-secret-file <path>', 'TURN shared secret, created with mode 0600 on first run (default ./.natmesh/turn-secret)')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default info)')
     .option('--json', 'print events as JSON lines on stdout')
 }
