@@ -27,6 +27,7 @@ import type { SessionHandler } from '../upgrade/session-manager.js'
 import type { Session, SessionOptions } from '../upgrade/session.js'
 import { isRelayed, relayAddress, splitRelayAddress, webRtcAddress } from './relay-address.js'
 import { IceMode } from './ice/ice-mode.js'
+import { fetchIceServers } from './ice-servers.js'
 import type { IceStatus } from './ice/ice-mode.js'
 import { isWebRtc, selectedPair } from './ice/selected-pair.js'
 import { MAX_TIMEOUT_MS } from './ice/strategy-history.js'
@@ -106,8 +107,7 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
       node,
       emit: (event) => { this.emit(event) },
       isGateway: (peer) => this.links.some(link => link.gateway.equals(peer)),
-      // a stale report is redone in the background; this attempt goes with the last one
-      refreshNatType: () => { void this.natDetector?.detect() },
+      detectNatType: async () => (await this.natDetector?.detect())?.natType,
       gatewayAddresses: (gateway) => [
         ...this.links.filter(link => link.gateway.equals(gateway)).flatMap(link => link.addresses),
         ...node.getConnections(gateway).map(conn => conn.remoteAddr)
@@ -132,7 +132,7 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
   async stop (): Promise<void> {
     this.natDetector?.stop()
     for (const link of this.links) link.stop()
-    this.ice?.stop()
+    await this.ice?.stop()
     await this.sessions.stop()
     await this.node.stop()
     this.safeDispatchEvent('stopped')
@@ -357,7 +357,7 @@ export async function createPeer (config: PeerConfig, options: CreatePeerOptions
   let peer: NatmeshPeer | undefined
   const holePunching = config.mode === 'opportunistic' && config.natTraversal.enabled
   const logger = defaultLogger()
-  const ice = config.mode === 'ice' ? new IceMode({ config, log: logger.forComponent('natmesh:ice') }) : undefined
+  const ice = config.mode === 'ice' ? new IceMode({ config, log: logger.forComponent('natmesh:ice'), fetchIceServers }) : undefined
   const node = await createLibp2p({
     privateKey: options.privateKey,
     start: false,

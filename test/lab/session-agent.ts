@@ -33,7 +33,6 @@
  *   seed          u32 mixed into every message (both sides must agree); default 1
  *   fixedSize     every message this many bytes (both sides must agree) instead of the mixed sizes
  *   peer          pass-through PeerFlags for loadPeerConfig (mode, holePunchTimeoutMs, reconnectInitialDelayMs, ...)
- *   configFile    a peer YAML config file for loadPeerConfig (settings flags cannot carry, e.g. TURN credentials)
  *   sessions      pass-through session options for createPeer (gracePeriodMs, maxUnackedBytes, ...)
  *   paceEvery, paceMs    sleep paceMs after every paceEvery messages sent (default: full speed)
  *   stopAfterSwitchMs    stop sending (and close) this long after this side moved to the direct path
@@ -89,7 +88,6 @@ export interface AgentConfig {
   seed?: number
   fixedSize?: number
   peer?: Record<string, unknown>
-  configFile?: string
   sessions?: Record<string, number>
   paceEvery?: number
   paceMs?: number
@@ -184,7 +182,7 @@ const STUCK_AFTER_CLOSE_MS = 3000
 const FINISH_WAIT_MS = 10_000
 /** a plain stream's receive side, after the send side finished, is given this long to end */
 const PLAIN_DRAIN_MS = 5000
-const CONFIG_KEYS = new Set(['role', 'gateways', 'count', 'expectCount', 'target', 'identityFile', 'protocol', 'seed', 'fixedSize', 'peer', 'configFile', 'sessions',
+const CONFIG_KEYS = new Set(['role', 'gateways', 'count', 'expectCount', 'target', 'identityFile', 'protocol', 'seed', 'fixedSize', 'peer', 'sessions',
   'paceEvery', 'paceMs', 'stopAfterSwitchMs', 'maxSendMs', 'closeRelayedOnDirect', 'plain', 'rounds', 'roundGate', 'progressMs', 'pingMs', 'gate',
   'readyTimeoutMs', 'openTimeoutMs', 'exitWhenDone'])
 const INTEGER_KEYS = ['seed', 'expectCount', 'fixedSize', 'paceEvery', 'paceMs', 'stopAfterSwitchMs', 'maxSendMs', 'rounds', 'progressMs', 'pingMs', 'readyTimeoutMs', 'openTimeoutMs']
@@ -426,7 +424,7 @@ function checkConfig (value: unknown, complete = true): AgentConfig {
   }
   if (c.fixedSize !== undefined && ((c.fixedSize as number) < 1 || (c.fixedSize as number) > 1024 * 1024)) fail('fixedSize must be 1 .. 1048576')
   if (c.rounds !== undefined && (c.rounds as number) < 1) fail('rounds must be at least 1')
-  for (const key of ['identityFile', 'protocol', 'configFile']) {
+  for (const key of ['identityFile', 'protocol']) {
     if (c[key] !== undefined && typeof c[key] !== 'string') fail(`${key} must be a string`)
   }
   for (const key of ['peer', 'sessions']) {
@@ -550,7 +548,6 @@ async function main (): Promise<void> {
     identityFile = join(tmp, 'peer.key')
   }
   const peerConfig = await loadPeerConfig({
-    file: config.configFile,
     env: {},
     flags: { host: '0.0.0.0', ...(config.peer ?? {}), gateways: config.gateways, identityFile }
   })

@@ -13,8 +13,8 @@ export interface IceConnectorInit {
   node: Libp2p
   pool: IceServerPool
   history: StrategyHistory
-  /** this peer's NAT type as detection last found it */
-  localNatType: () => NatType
+  /** this peer's NAT type (may wait for a detection under way) */
+  localNatType: () => Promise<NatType>
   isGateway: (peer: PeerId) => boolean
   log: Logger
   emit: (event: PeerEvent) => void
@@ -58,8 +58,7 @@ export class IceConnector {
 
   private async upgrade (relayed: Connection): Promise<void> {
     const peer = relayed.remotePeer.toString()
-    const localNat = this.init.localNatType()
-    const remoteNat = await queryNatType(relayed, this.init.log)
+    const [localNat, remoteNat] = await Promise.all([this.init.localNatType(), queryNatType(relayed, this.init.log)])
     const strategy = chooseStrategy(localNat, remoteNat)
     const base = { event: 'ice' as const, peer, strategy, localNat, remoteNat }
     if (!this.running) return

@@ -4,7 +4,9 @@ import type { PeerConfig } from '../../config/index.js'
 import type { PeerEvent } from '../events.js'
 import { IceConnector } from './ice-connector.js'
 import { IceServerPool } from './ice-server-pool.js'
-import type { CandidateSource, IceServersResponse, RankedServer } from './ice-server-pool.js'
+import type { CandidateSource, IceServersResponse } from './ice-server-pool.js'
+import { TurnHealthMonitor } from '../../turn/health-monitor.js'
+import type { TurnServerHealth } from '../../turn/health-monitor.js'
 import { handleNatTypeQueries } from './nat-type-protocol.js'
 import type { NatType } from './strategy.js'
 import { StrategyHistory } from './strategy-history.js'
@@ -16,9 +18,9 @@ export interface IceModeInit {
   config: PeerConfig
   log: Logger
   /** asks a gateway for its ICE servers (the gateway's `/natmesh/ice-servers/1.0.0` protocol) */
-  fetchIceServers?: (node: Libp2p, gateway: PeerId, signal: AbortSignal) => Promise<IceServersResponse>
-  /** reorders or drops TURN servers: the TURN health monitor's preference */
-  rankTurn?: (servers: RankedServer[]) => RankedServer[]
+  fetchIceServers?: (node: Libp2p, gateway: PeerId, options: { signal: AbortSignal }) => Promise<IceServersResponse>
+  /** watch the TURN servers with real allocations and prefer the healthy, fast ones (default true) */
+  turnHealth?: boolean
 }
 
 export interface IceModeAttach {
@@ -26,14 +28,18 @@ export interface IceModeAttach {
   emit: (event: PeerEvent) => void
   isGateway: (peer: PeerId) => boolean
   gatewayAddresses: (gateway: PeerId) => Multiaddr[]
-  /** asks NAT type detection for a fresh report when the last one is stale */
-  refreshNatType?: () => void
+  /** NAT type detection's report: the cached one while fresh, else a new detection (undefined: detection is off or failed) */
+  detectNatType?: () => Promise<NatType | undefined>
 }
+
+/** an ICE attempt (and a NAT type answer) waits this long at most for NAT type detection (~2 s at start-up in the lab) */
+export const NAT_TYPE_WAIT_MS = 5000
 
 /** what the status API shows of ice mode; server credentials are left out */
 export interface IceStatus {
   natType: NatType
   servers: Array<{ url: string, source: CandidateSource, gateway?: string }>
+  turnHealth: TurnServerHealth[]
   strategies: Record<IceStrategy, StrategyRecord>
 }
 
@@ -45,6 +51,7 @@ export class IceMode {
   private readonly init: IceModeInit
   private readonly pool: IceServerPool
   private readonly history: StrategyHistory
+  private readonly turnMonitor?: TurnHealthMonitor
   private attached?: IceModeAttach
   private connector?: IceConnector
   private natType: NatType
@@ -54,12 +61,20 @@ export class IceMode {
     this.natType = init.config.ice.natType === 'auto' ? 'unknown' : init.config.ice.natType
     const fetchIceServers = init.fetchIceServers
     this.pool = new IceServerPool({
-      fetch: fetchIceServers == null ? undefined : async (gateway, signal) => fetchIceServers(this.node(), gateway, signal),
-      staticServers: init.config.ice.servers.map(server => typeof server === 'string' ? { urls: server } : server),
+      fetch: fetchIceServers == null ? undefined : async (gateway, signal) => fetchIceServers(this.node(), gateway, { signal }),
+      staticServers: init.config.ice.servers.map(server => typeof server === 'string'
+        ? { urls: [server] }
+        : { ...server, urls: Array.isArray(server.urls) ? server.urls : [server.urls] }),
       gatewayAddresses: gateway => this.attached?.gatewayAddresses(gateway) ?? [],
-      rankTurn: init.rankTurn,
+      turnHealth: address => this.turnMonitor?.health().find(h => h.address === address),
       log: init.log
     })
+    if (init.turnHealth !== false) {
+      this.turnMonitor = new TurnHealthMonitor({
+        servers: () => this.pool.ranked().flatMap(s => s.username != null && s.credential != null ? [{ urls: [s.url], username: s.username, credential: s.credential }] : []),
+        log: init.log
+      })
+    }
     this.history = new StrategyHistory({
       file: init.config.ice.historyFile,
       warn: message => { this.attached?.emit({ event: 'warning', message }) }
@@ -76,10 +91,7 @@ export class IceMode {
       node: attach.node,
       pool: this.pool,
       history: this.history,
-      localNatType: () => {
-        attach.refreshNatType?.()
-        return this.natType
-      },
+      localNatType: async () => this.currentNatType(),
       isGateway: attach.isGateway,
       log: this.init.log,
       emit: attach.emit
@@ -88,18 +100,34 @@ export class IceMode {
 
   async start (): Promise<void> {
     await this.history.load()
-    await handleNatTypeQueries(this.node(), () => this.natType, this.init.log)
+    await handleNatTypeQueries(this.node(), async () => this.currentNatType(), this.init.log)
+    await this.turnMonitor?.start()
     this.connector?.start()
   }
 
-  stop (): void {
+  async stop (): Promise<void> {
     this.connector?.stop()
+    await this.turnMonitor?.stop()
     this.pool.stop()
   }
 
   /** from NAT type detection (ignored when the config names the NAT type): what the strategy is chosen with */
   detectedNatType (natType: NatType): void {
     if (this.init.config.ice.natType === 'auto') this.natType = natType
+  }
+
+  /** the configured NAT type, or detection's (waiting a little for a detection under way), or the last known */
+  private async currentNatType (): Promise<NatType> {
+    const detect = this.attached?.detectNatType
+    if (this.init.config.ice.natType !== 'auto' || detect == null) return this.natType
+    let timer: NodeJS.Timeout | undefined
+    const detected = await Promise.race([
+      detect().catch(() => undefined),
+      new Promise<undefined>(resolve => { timer = setTimeout(() => { resolve(undefined) }, NAT_TYPE_WAIT_MS) })
+    ])
+    clearTimeout(timer)
+    if (detected != null) this.natType = detected
+    return this.natType
   }
 
   /** a gateway was reached: fetch its ICE servers and keep them fresh */
@@ -111,6 +139,7 @@ export class IceMode {
     return {
       natType: this.natType,
       servers: this.pool.ranked().map(({ url, source, gateway }) => ({ url, source, ...(gateway != null ? { gateway } : {}) })),
+      turnHealth: this.turnMonitor?.health() ?? [],
       strategies: this.history.all()
     }
   }

@@ -1,18 +1,8 @@
 import type { Logger, PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
+import type { IceServer, IceServersResponse } from '../../ice-servers.js'
 
-/** one entry of `iceServers`, in the RTCIceServer shape WebRTC apps (and the gateway's API) use */
-export interface IceServer {
-  urls: string | string[]
-  username?: string
-  credential?: string
-}
-
-/** what a gateway answers on its ICE servers API: its own STUN and TURN first, public STUN last; ttl in seconds */
-export interface IceServersResponse {
-  iceServers: IceServer[]
-  ttl: number
-}
+export type { IceServer, IceServersResponse }
 
 export type CandidateSource = 'own-stun' | 'public-stun' | 'own-turn' | 'public-turn'
 
@@ -33,8 +23,8 @@ export interface IceServerPoolInit {
   staticServers: IceServer[]
   /** the gateway's known addresses: a server on one of their hosts is the gateway's own, any other is public */
   gatewayAddresses: (gateway: PeerId) => Multiaddr[]
-  /** reorders or drops TURN servers (the TURN health monitor: healthy first, lowest latency first) */
-  rankTurn?: (servers: RankedServer[]) => RankedServer[]
+  /** what the TURN health monitor knows of a server (`host:port`): healthy ones first, the fastest first */
+  turnHealth?: (address: string) => { healthy?: boolean, latencyMs?: number } | undefined
   log: Logger
 }
 
@@ -95,7 +85,24 @@ export class IceServerPool {
     const order: CandidateSource[] = ['own-stun', 'public-stun', 'own-turn', 'public-turn']
     const stun = order.slice(0, 2).flatMap(source => all.filter(s => s.source === source))
     const turn = order.slice(2).flatMap(source => all.filter(s => s.source === source))
-    return [...stun, ...(this.init.rankTurn?.(turn) ?? turn)]
+    return [...stun, ...this.byHealth(turn)]
+  }
+
+  /** TURN servers healthy first (then not yet checked, then unhealthy as a last resort), own before public, fastest first */
+  private byHealth (turn: RankedServer[]): RankedServer[] {
+    const health = this.init.turnHealth
+    if (health == null) return turn
+    const key = (server: RankedServer): number[] => {
+      const state = health(turnAddress(server.url))
+      const own = server.source === 'own-turn' ? 0 : 1
+      if (state?.healthy == null) return [1, own, 0]
+      return state.healthy ? [0, own, state.latencyMs ?? Infinity] : [2, own, 0]
+    }
+    const compare = (a: number[], b: number[]): number => a.map((v, i) => v - (b[i] ?? 0)).find(d => d !== 0) ?? 0
+    return turn
+      .map((server, index) => ({ server, key: [...key(server), index] }))
+      .sort((a, b) => compare(a.key, b.key))
+      .map(({ server }) => server)
   }
 
   hasTurn (): boolean {
@@ -146,14 +153,20 @@ export function parseIceUrl (url: string): { scheme: 'stun' | 'stuns' | 'turn' |
   return { scheme: match[1] as 'stun' | 'turn', host: (match[2] ?? '').replace(/^\[|\]$/g, ''), port, transport: match[4] }
 }
 
+/** `host:port` of a TURN URL, as the TURN health monitor names servers */
+function turnAddress (url: string): string {
+  const parsed = parseIceUrl(url)
+  if (parsed == null) return url
+  return `${parsed.host.includes(':') ? `[${parsed.host}]` : parsed.host}:${parsed.port ?? 3478}`
+}
+
 /**
  * Splits one RTCIceServer into the URLs libjuice can use (STUN and TURN over UDP; it has no TCP or TLS), each
  * classified by whether `isOwn(host)`.
  */
 function rank (server: IceServer, isOwn: (host: string) => boolean): RankedServer[] {
-  const urls = Array.isArray(server.urls) ? server.urls : [server.urls]
-  return urls.flatMap((url): RankedServer[] => {
-    const parsed = typeof url === 'string' ? parseIceUrl(url) : undefined
+  return server.urls.flatMap((url): RankedServer[] => {
+    const parsed = parseIceUrl(url)
     if (parsed == null) return []
     const own = isOwn(parsed.host)
     if (parsed.scheme === 'stun') return [{ url, source: own ? 'own-stun' : 'public-stun' }]

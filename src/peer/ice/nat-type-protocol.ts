@@ -6,14 +6,15 @@ import type { NatType } from './strategy.js'
 /** the answering peer names its NAT type; the dialling one needs both to pick a connection strategy */
 export const NAT_TYPE_PROTOCOL = '/natmesh/nat-type/1.0.0'
 const MAX_MESSAGE = 64
-const TIMEOUT_MS = 3000
+/** above the answering side's wait for its own NAT type detection (NAT_TYPE_WAIT_MS) */
+const TIMEOUT_MS = 8000
 
 /** Answers NAT type questions, also on relayed (limited) connections: that is where they are asked. */
-export async function handleNatTypeQueries (node: Libp2p, natType: () => NatType, log: Logger): Promise<void> {
+export async function handleNatTypeQueries (node: Libp2p, natType: () => Promise<NatType>, log: Logger): Promise<void> {
   await node.handle(NAT_TYPE_PROTOCOL, async (stream: Stream) => {
     try {
       const signal = AbortSignal.timeout(TIMEOUT_MS)
-      await lpStream(stream).write(new TextEncoder().encode(natType()), { signal })
+      await lpStream(stream).write(new TextEncoder().encode(await natType()), { signal })
       await stream.close({ signal })
     } catch (err) {
       log('could not answer a NAT type query - %e', err)
