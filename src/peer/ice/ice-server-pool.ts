@@ -61,14 +61,11 @@ export class IceServerPool {
     this.staticServers = init.staticServers.flatMap(server => rank(server, () => false))
   }
 
-  /** fetches `gateway`'s servers now unless fresh ones are held; keeps them refreshed from then on */
+  /** fetches `gateway`'s servers now and keeps them refreshed from then on (a gateway already watched is left be) */
   watch (gateway: PeerId): void {
-    if (this.init.fetch == null || this.stopped) return
-    const key = gateway.toString()
-    const held = this.gateways.get(key)
-    if (held != null && (held.timer != null || held.expiresAt > Date.now())) return
-    const entry = held ?? { servers: [], expiresAt: 0, failures: 0 }
-    this.gateways.set(key, entry)
+    if (this.init.fetch == null || this.stopped || this.gateways.has(gateway.toString())) return
+    const entry: GatewayServers = { servers: [], expiresAt: 0, failures: 0 }
+    this.gateways.set(gateway.toString(), entry)
     void this.refresh(gateway, entry)
   }
 
