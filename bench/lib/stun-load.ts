@@ -4,9 +4,17 @@
  * Returns the answered requests per second: with the server's rate limit off, what it can serve; with it on,
  * what one source IP is granted. Reusable by any benchmark that has a STUN server address (bench:ice).
  */
+import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { createSocket } from 'node:dgram'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
 import { bindingRequest } from '../../dist/gateway/stun/binding.js'
+
+const CLI = fileURLToPath(new URL('../../dist/cli/index.js', import.meta.url))
 
 export interface StunLoadOptions {
   target: { address: string, port: number }
@@ -69,4 +77,30 @@ export async function measureStunRate (options: StunLoadOptions): Promise<StunLo
   clearInterval(refill)
   socket.close()
   return { requestsPerSecond: Math.round(answered / (durationMs / 1000)), sent, answered, lost: lost + inFlight.size, durationMs: Math.round(durationMs) }
+}
+
+/**
+ * Runs a real `natmesh gateway` process on loopback (STUN on ephemeral ports) with the given STUN flags, loads
+ * its primary STUN port with measureStunRate, and stops it.
+ */
+export async function measureGatewayStunRate (stunFlags: string[], options: { durationMs: number, window?: number }): Promise<StunLoadResult> {
+  const dir = await mkdtemp(join(tmpdir(), 'natmesh-bench-stun-'))
+  const gateway = spawn(process.execPath, [
+    CLI, 'gateway', '--host', '127.0.0.1', '--udp-port', '0', '--tcp-port', '0', '--api', '127.0.0.1:0',
+    '--stun-port', '0', '--stun-other-port', '0', '--identity-file', join(dir, 'gateway.key'), '--json', '--log-level', 'warn', ...stunFlags
+  ], { stdio: ['ignore', 'pipe', 'inherit'] })
+  try {
+    const stun = await new Promise<string>((resolve, reject) => {
+      gateway.once('exit', (code) => { reject(new Error(`gateway exited (${code}) before it started`)) })
+      createInterface({ input: gateway.stdout }).on('line', (line) => {
+        const event = JSON.parse(line) as { event: string, stun?: string[] }
+        if (event.event === 'gateway-started' && event.stun?.[0] != null) resolve(event.stun[0])
+      })
+    })
+    const [address, port] = stun.split(':')
+    return await measureStunRate({ target: { address: address as string, port: Number(port) }, ...options })
+  } finally {
+    gateway.kill('SIGTERM')
+    await rm(dir, { recursive: true, force: true })
+  }
 }
