@@ -2,17 +2,19 @@ import type { Connection, Libp2p, Logger, PeerId } from '@libp2p/interface'
 import type { PeerEvent } from '../events.js'
 import { isRelayed, splitRelayAddress, webRtcAddress } from '../relay-address.js'
 import type { IceServerPool } from './ice-server-pool.js'
-import { queryNatType } from './nat-type-protocol.js'
+import { exchangeNatTypes } from './nat-type-protocol.js'
 import { selectedPair } from './selected-pair.js'
 import { candidatePolicy, chooseStrategy } from './strategy.js'
 import type { NatType } from './strategy.js'
 import type { StrategyHistory } from './strategy-history.js'
-import type { IceDialOptions } from './webrtc-transport.js'
+import type { IceCandidatePolicies } from './webrtc-transport.js'
 
 export interface IceConnectorInit {
   node: Libp2p
   pool: IceServerPool
   history: StrategyHistory
+  /** where the policy of this attempt is left for the WebRTC transport */
+  policies: IceCandidatePolicies
   /** this peer's NAT type (may wait for a detection under way) */
   localNatType: () => Promise<NatType>
   isGateway: (peer: PeerId) => boolean
@@ -58,7 +60,8 @@ export class IceConnector {
 
   private async upgrade (relayed: Connection): Promise<void> {
     const peer = relayed.remotePeer.toString()
-    const [localNat, remoteNat] = await Promise.all([this.init.localNatType(), queryNatType(relayed, this.init.log)])
+    const localNat = await this.init.localNatType()
+    const remoteNat = await exchangeNatTypes(relayed, localNat, this.init.log)
     const strategy = chooseStrategy(localNat, remoteNat)
     const base = { event: 'ice' as const, peer, strategy, localNat, remoteNat }
     if (!this.running) return
@@ -80,8 +83,8 @@ export class IceConnector {
     const started = Date.now()
     let outcome: 'success' | 'failure'
     try {
-      const options: IceDialOptions & { signal: AbortSignal, force: boolean } = { signal: AbortSignal.timeout(timeoutMs), force: true, iceCandidatePolicy: policy }
-      const connection = await this.init.node.dial(target, options)
+      this.init.policies.set(relayed.remotePeer, policy)
+      const connection = await this.init.node.dial(target, { signal: AbortSignal.timeout(timeoutMs), force: true })
       const negotiationMs = Date.now() - started
       const pair = await selectedPair(connection).catch(() => undefined)
       outcome = 'success'

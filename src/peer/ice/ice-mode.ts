@@ -7,11 +7,12 @@ import { IceServerPool } from './ice-server-pool.js'
 import type { CandidateSource, IceServersResponse } from './ice-server-pool.js'
 import { TurnHealthMonitor } from '../../turn/health-monitor.js'
 import type { TurnServerHealth } from '../../turn/health-monitor.js'
-import { handleNatTypeQueries } from './nat-type-protocol.js'
+import { handleNatTypeExchange } from './nat-type-protocol.js'
+import { candidatePolicy, chooseStrategy } from './strategy.js'
 import type { NatType } from './strategy.js'
 import { StrategyHistory } from './strategy-history.js'
 import type { IceStrategy, StrategyRecord } from './strategy-history.js'
-import { iceWebRTC } from './webrtc-transport.js'
+import { IceCandidatePolicies, iceWebRTC } from './webrtc-transport.js'
 import type { WebRTCTransportComponents } from '@libp2p/webrtc'
 
 export interface IceModeInit {
@@ -51,6 +52,7 @@ export class IceMode {
   private readonly init: IceModeInit
   private readonly pool: IceServerPool
   private readonly history: StrategyHistory
+  private readonly policies = new IceCandidatePolicies()
   private readonly turnMonitor?: TurnHealthMonitor
   private attached?: IceModeAttach
   private connector?: IceConnector
@@ -82,7 +84,7 @@ export class IceMode {
   }
 
   transport (): (components: WebRTCTransportComponents) => Transport {
-    return iceWebRTC(this.pool)
+    return iceWebRTC(this.pool, this.policies)
   }
 
   attach (attach: IceModeAttach): void {
@@ -91,6 +93,7 @@ export class IceMode {
       node: attach.node,
       pool: this.pool,
       history: this.history,
+      policies: this.policies,
       localNatType: async () => this.currentNatType(),
       isGateway: attach.isGateway,
       log: this.init.log,
@@ -100,7 +103,15 @@ export class IceMode {
 
   async start (): Promise<void> {
     await this.history.load()
-    await handleNatTypeQueries(this.node(), async () => this.currentNatType(), this.init.log)
+    await handleNatTypeExchange(this.node(), {
+      natType: async () => this.currentNatType(),
+      // the dialler picks the same strategy from the same two NAT types; answer its attempt with matching candidates
+      onRemote: (peer, remote, own) => {
+        const strategy = chooseStrategy(own, remote)
+        if (strategy !== 'relay') this.policies.set(peer, candidatePolicy(strategy))
+      },
+      log: this.init.log
+    })
     await this.turnMonitor?.start()
     this.connector?.start()
   }
