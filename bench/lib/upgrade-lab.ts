@@ -208,7 +208,12 @@ export class Lab {
   }
 
   private spawn (name: string, ns: string, args: string[]): Proc {
-    const proc = new Proc(name, this.topo.spawnIn(ns, process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'], env: this.env }))
+    return this.spawnProcess(name, ns, process.execPath, args)
+  }
+
+  /** starts `command` in namespace `ns`; it is killed by down() */
+  spawnProcess (name: string, ns: string, command: string, args: string[]): Proc {
+    const proc = new Proc(name, this.topo.spawnIn(ns, command, args, { stdio: ['pipe', 'pipe', 'pipe'], env: this.env }))
     this.procs.add(proc)
     void proc.exited.then(() => { this.procs.delete(proc) })
     return proc

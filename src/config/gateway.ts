@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { identityFile, integer, ipAddress, logLevel, peerIdString, port } from './fields.js'
+import { iceServersConfigSchema, turnConfigSchema } from './turn.js'
 import { loadConfig } from './sources.js'
 import type { Settings } from './sources.js'
 
@@ -47,6 +48,8 @@ const gatewayConfigSchema = z.strictObject({
     path: ['otherPort'],
     message: 'must differ from stun.port'
   }).prefault({}),
+  turn: turnConfigSchema,
+  iceServers: iceServersConfigSchema,
   logLevel
 })
 
@@ -76,6 +79,12 @@ export interface GatewayFlags {
   stunAlternateAddress?: string
   stunRatePerSecond?: number | string
   stunBurst?: number | string
+  turn?: boolean | string
+  turnPort?: number | string
+  turnExternalIp?: string
+  turnSecretFile?: string
+  /** env only in practice (NATMESH_ICE_API_TOKEN): a token on the command line shows in `ps` */
+  iceApiToken?: string
   logLevel?: string
 }
 
@@ -98,6 +107,11 @@ const gatewaySettings: Settings<GatewayFlags> = {
   stunAlternateAddress: { path: ['stun', 'alternateAddress'], kind: 'string' },
   stunRatePerSecond: { path: ['stun', 'ratePerSecond'], kind: 'integer' },
   stunBurst: { path: ['stun', 'burst'], kind: 'integer' },
+  turn: { path: ['turn', 'enabled'], kind: 'boolean' },
+  turnPort: { path: ['turn', 'port'], kind: 'integer' },
+  turnExternalIp: { path: ['turn', 'externalIp'], kind: 'string' },
+  turnSecretFile: { path: ['turn', 'secretFile'], kind: 'string' },
+  iceApiToken: { path: ['iceServers', 'apiToken'], kind: 'string' },
   logLevel: { path: ['logLevel'], kind: 'string' }
 }
 

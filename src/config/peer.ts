@@ -4,9 +4,10 @@ import { z } from 'zod'
 import '../transport/multiaddr.js' // registers /udx: gateway addresses may name the UDP overlay
 import { identityFile, integer, ipAddress, logLevel, port } from './fields.js'
 import { loadConfig } from './sources.js'
+import { NAT_TYPES } from '../nat/types.js'
 import type { Settings } from './sources.js'
 
-export const PEER_MODES = ['relay-only', 'opportunistic'] as const
+export const PEER_MODES = ['relay-only', 'opportunistic', 'ice'] as const
 export type PeerMode = typeof PEER_MODES[number]
 
 /** `auto` learns the NAT's mapping behaviour; the others tell it, for operators who know their NAT */
@@ -35,13 +36,14 @@ const gatewayAddress = z.string().superRefine((value, ctx) => {
   }
 })
 
+/** what libjuice can use: STUN, or TURN over UDP */
+const iceUrl = z.string().regex(/^(stun|turn):[^?]+(\?transport=udp)?$/, 'expected stun:host[:port] or turn:host[:port][?transport=udp]')
+
 const peerConfigSchema = z.strictObject({
   gateways: z.array(gatewayAddress, {
     error: issue => issue.input === undefined ? 'at least one gateway multiaddr is required' : undefined
   }).min(1, 'at least one gateway multiaddr is required'),
-  mode: z.enum(PEER_MODES, {
-    error: issue => issue.input === 'ice' ? 'mode "ice" is not available yet: use "relay-only" or "opportunistic"' : undefined
-  }).default('opportunistic'),
+  mode: z.enum(PEER_MODES).default('opportunistic'),
   /** the peer listens on both overlays (UDP and TCP); port 0 = ephemeral */
   host: ipAddress.default('0.0.0.0'),
   udpPort: port.default(0),
@@ -71,6 +73,19 @@ const peerConfigSchema = z.strictObject({
   }).refine(nat => nat.natMapping === 'sequential' || nat.natMappingDelta === undefined, {
     path: ['natMappingDelta'],
     message: 'only applies with natMapping "sequential"'
+  }).prefault({}),
+  /** mode `ice` (WebRTC with the gateways' STUN/TURN) */
+  ice: z.strictObject({
+    /** success history and adaptive timeout per connection strategy, kept across restarts */
+    historyFile: z.string().min(1).default('./.natmesh/ice-strategy.json'),
+    /** `auto`: what NAT type detection finds; or this peer's NAT type as known (a carrier-grade NAT, say) */
+    natType: z.enum(['auto', ...NAT_TYPES]).default('auto'),
+    /** servers of the peer's own (public fallbacks), after the gateways' own: `stun:host:port`, or RTCIceServer mappings with TURN credentials */
+    servers: z.array(z.union([iceUrl, z.strictObject({
+      urls: z.union([iceUrl, z.array(iceUrl).min(1)]),
+      username: z.string().min(1).optional(),
+      credential: z.string().min(1).optional()
+    })])).default([])
   }).prefault({}),
   /** RFC 5780 NAT type detection against the gateways' STUN servers, at start-up and when the report is stale */
   natDetection: z.strictObject({
@@ -135,6 +150,10 @@ export interface PeerFlags {
   stunPorts?: string | string[]
   reconnectInitialDelayMs?: number | string
   reconnectMaxDelayMs?: number | string
+  iceHistoryFile?: string
+  iceNatType?: string
+  /** comma-separated or repeated STUN URLs */
+  iceServers?: string | string[]
   /** "host:port" of the status API */
   api?: string
   identityFile?: string
@@ -166,6 +185,9 @@ const peerSettings: Settings<PeerFlags> = {
   stunPorts: { path: ['natDetection', 'stunPorts'], kind: 'list' },
   reconnectInitialDelayMs: { path: ['reconnect', 'initialDelayMs'], kind: 'integer' },
   reconnectMaxDelayMs: { path: ['reconnect', 'maxDelayMs'], kind: 'integer' },
+  iceHistoryFile: { path: ['ice', 'historyFile'], kind: 'string' },
+  iceNatType: { path: ['ice', 'natType'], kind: 'string' },
+  iceServers: { path: ['ice', 'servers'], kind: 'list' },
   api: { path: ['api'], kind: 'hostPort' },
   identityFile: { path: ['identityFile'], kind: 'string' },
   logLevel: { path: ['logLevel'], kind: 'string' }

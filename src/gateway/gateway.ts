@@ -26,11 +26,17 @@ import { renewReservationsProperly } from './reservation-store.js'
 import { circuitsPerPeerGate, openCircuits } from './circuit-limit.js'
 import { registerStunMetrics } from './stun/stun-metrics.js'
 import { StunServer } from './stun/stun-server.js'
+import { gatewayIceServers } from './ice-servers-directory.js'
+import type { IceServersDirectory } from './ice-servers-directory.js'
+import { iceServersProtocol } from './ice-servers-protocol.js'
+import type { IceServersRouteInit } from './ice-servers-route.js'
+import { TurnMetrics } from './turn/turn-metrics.js'
+import { TurnService } from './turn/turn-service.js'
 
 /** hop streams per connection beyond the circuit limit, so reservation renewals always get through */
 const RESERVE_HEADROOM = 2
 
-type GatewayServices = { relay: CircuitRelayService, punchReports: PunchReports, identify: unknown, ping: unknown }
+type GatewayServices = { relay: CircuitRelayService, punchReports: PunchReports, iceServers: unknown, identify: unknown, ping: unknown }
 
 export interface CreateGatewayOptions {
   privateKey: PrivateKey
@@ -46,6 +52,10 @@ export interface CreateGatewayOptions {
 export class Gateway {
   readonly node: Libp2p<GatewayServices>
   readonly addressBook: ObservedAddressBook
+  /** coturn, when turn.enabled */
+  readonly turn?: TurnService
+  readonly iceServers: IceServersDirectory
+  private readonly turnMetrics?: TurnMetrics
   private readonly config: GatewayConfig
   private readonly registry: Registry
   private readonly logger: Logger
@@ -56,9 +66,12 @@ export class Gateway {
   private stopObserving?: () => void
   private unregisterStunMetrics?: () => void
 
-  constructor (init: { node: Libp2p<GatewayServices>, config: GatewayConfig, registry: Registry, logger: Logger, addressBook: ObservedAddressBook, metrics: GatewayMetrics, stun?: StunServer }) {
+  constructor (init: { node: Libp2p<GatewayServices>, config: GatewayConfig, registry: Registry, logger: Logger, addressBook: ObservedAddressBook, metrics: GatewayMetrics, stun?: StunServer, turn?: TurnService, iceServers: IceServersDirectory }) {
     this.node = init.node
     this.stun = init.stun
+    this.turn = init.turn
+    this.iceServers = init.iceServers
+    this.turnMetrics = init.turn == null ? undefined : new TurnMetrics(init.registry, init.turn)
     this.config = init.config
     this.registry = init.registry
     this.logger = init.logger
@@ -71,6 +84,17 @@ export class Gateway {
   }
 
   async start (): Promise<void> {
+    // TURN first, so the ICE servers protocol never hands out a TURN server that is not there yet
+    await this.turn?.start()
+    try {
+      await this.startRelayAndApi()
+    } catch (err) {
+      await this.turn?.stop()
+      throw err
+    }
+  }
+
+  private async startRelayAndApi (): Promise<void> {
     await this.node.start()
     if (this.stun != null) {
       await this.stun.start()
@@ -84,8 +108,18 @@ export class Gateway {
       addressBook: this.addressBook,
       registry: this.registry,
       info: () => ({ peerId: this.node.peerId.toString(), addresses: this.node.getMultiaddrs().map(String) }),
-      logger: this.logger.child({ component: 'http-api' })
+      logger: this.logger.child({ component: 'http-api' }),
+      iceServers: this.iceServersRoute()
     })
+  }
+
+  private iceServersRoute (): IceServersRouteInit | undefined {
+    const { apiToken, rateLimit } = this.config.iceServers
+    if (apiToken == null) {
+      this.logger.info('ICE servers HTTP endpoint off: no iceServers.apiToken (NATMESH_ICE_API_TOKEN) configured; peers still get them over libp2p')
+      return undefined
+    }
+    return { token: apiToken, rateLimit, serversFor: (identity) => this.iceServers.serversFor(identity) }
   }
 
   async stop (): Promise<void> {
@@ -94,7 +128,9 @@ export class Gateway {
     await this.stun?.stop()
     this.unregisterStunMetrics?.()
     await this.node.stop()
+    await this.turn?.stop()
     this.metrics.unregister()
+    this.turnMetrics?.unregister()
   }
 }
 
@@ -109,6 +145,10 @@ export async function createGateway (config: GatewayConfig, options: CreateGatew
     connectedPeers: () => addressBook.countConnected(),
     relayedBytes: async () => relayedBytes(registry)
   })
+  const turn = config.turn.enabled
+    ? new TurnService({ config: config.turn, gatewayHost: config.host, announce: config.announce, logger: options.logger.child({ component: 'turn' }) })
+    : undefined
+  const iceServers = gatewayIceServers(config, turn)
   const announce = config.announce.flatMap(ip => {
     const family = ip.includes(':') ? 'ip6' : 'ip4'
     return [`/${family}/${ip}/udp/${config.udpPort}/udx`, `/${family}/${ip}/tcp/${config.tcpPort}`]
@@ -146,7 +186,8 @@ export async function createGateway (config: GatewayConfig, options: CreateGatew
       }),
       punchReports: punchReports({
         onReport: (report) => { metrics.holePunchReported(report) }
-      })
+      }),
+      iceServers: iceServersProtocol({ serversFor: (peer) => iceServers.serversFor(peer.toString()) })
     }
   }) as Libp2p<GatewayServices>
   renewReservationsProperly(node.services.relay, config.relay.reservationTtlMs)
@@ -154,6 +195,6 @@ export async function createGateway (config: GatewayConfig, options: CreateGatew
   const stun = config.stun.enabled
     ? new StunServer({ ...config.stun, host: config.host, publicAddress: config.announce[0], logger: options.logger.child({ component: 'stun' }) })
     : undefined
-  return new Gateway({ node, config, registry, logger: options.logger, addressBook, metrics, stun })
+  return new Gateway({ node, config, registry, logger: options.logger, addressBook, metrics, stun, turn, iceServers })
 }
 

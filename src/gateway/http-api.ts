@@ -3,6 +3,8 @@ import { startJsonApi } from '../http/json-api.js'
 import type { JsonApi } from '../http/json-api.js'
 import type { Logger } from '../logging.js'
 import type { ObservedAddressBook, ObservedPeer } from './address-book.js'
+import { iceServersRoute } from './ice-servers-route.js'
+import type { IceServersRouteInit } from './ice-servers-route.js'
 import type { Registry } from 'prom-client'
 
 export interface GatewayInfo {
@@ -19,11 +21,16 @@ export interface HttpApiInit {
   registry: Registry
   info: () => GatewayInfo
   logger: Logger
+  /** serves GET /api/v1/ice/servers when given */
+  iceServers?: IceServersRouteInit
 }
 
 export type HttpApi = JsonApi
 
-/** The gateway's HTTP side: health for orchestrators, Prometheus metrics, and the observed-address book as JSON. */
+/**
+ * The gateway's HTTP side: health for orchestrators, Prometheus metrics, the observed-address book as JSON, and
+ * the ICE servers for WebRTC apps.
+ */
 export async function startHttpApi (init: HttpApiInit): Promise<HttpApi> {
   return startJsonApi({
     host: init.host,
@@ -37,6 +44,8 @@ export async function startHttpApi (init: HttpApiInit): Promise<HttpApi> {
       })
 
       app.get('/api/v1/info', async () => init.info())
+
+      if (init.iceServers != null) void app.register(iceServersRoute(init.iceServers))
 
       app.get('/api/v1/peers', async (): Promise<ObservedPeer[]> => init.addressBook.list())
 

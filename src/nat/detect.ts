@@ -41,6 +41,7 @@ export async function detectNat (options: DetectNatOptions): Promise<NatReport> 
   const client = new StunClient(socket)
   const abort = (): void => { client.close() }
   options.signal?.addEventListener('abort', abort, { once: true })
+  if (options.signal?.aborted === true) abort()
   try {
     return await runTests({ ...options, timeoutMs }, socket, client, started)
   } finally {

@@ -1,6 +1,7 @@
 import type { PunchStrategyKind } from '../gateway/punch-reports.js'
 import type { Path } from './events.js'
 import type { PunchCost } from './hole-punch/hole-puncher.js'
+import type { CandidateType } from './ice/selected-pair.js'
 
 export interface PeerConnectionStats {
   peer: string
@@ -15,10 +16,12 @@ export interface PeerConnectionStats {
   holePunchAttempts: number
   /** how the last hole punch went about it and what it cost (sockets, probes, ms) */
   lastHolePunch?: { strategy?: PunchStrategyKind, outcome: 'success' | 'failure' | 'skipped', cost?: PunchCost }
+  /** ice mode: how the best path's selected candidate pair carries data (host, srflx, or relay via TURN) */
+  candidateType?: CandidateType
 }
 
 interface Entry extends PeerConnectionStats {
-  open: Map<string, { path: Path, remoteAddr: string }>
+  open: Map<string, { path: Path, remoteAddr: string, candidateType?: CandidateType }>
 }
 
 /** Per remote peer: which paths are open, how fast, and how many bytes natmesh's own protocols moved. */
@@ -34,6 +37,14 @@ export class ConnectionStats {
     const entry = this.peers.get(peer)
     if (entry == null) return
     entry.open.delete(connectionId)
+    this.refreshPath(peer)
+  }
+
+  /** the candidate pair ICE selected for a WebRTC connection */
+  candidatePair (peer: string, connectionId: string, candidateType: CandidateType): void {
+    const open = this.peers.get(peer)?.open.get(connectionId)
+    if (open == null) return
+    open.candidateType = candidateType
     this.refreshPath(peer)
   }
 
@@ -78,6 +89,7 @@ export class ConnectionStats {
     const best = open.find(c => c.path === 'direct') ?? open[0]
     entry.path = best?.path ?? 'none'
     entry.remoteAddr = best?.remoteAddr
+    entry.candidateType = best?.candidateType
   }
 }
 

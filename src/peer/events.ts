@@ -4,6 +4,8 @@ import type { PunchCost } from './hole-punch/hole-puncher.js'
  * What a peer daemon reports about itself. The CLI prints these as JSON lines with `--json`; the NAT lab's trial
  * runner reads them, so fields are only ever added, never renamed.
  */
+import type { CandidateType } from './ice/selected-pair.js'
+
 export type Path = 'relay' | 'direct'
 export type OverlayTransport = 'udx' | 'tcp'
 
@@ -19,6 +21,14 @@ export type PeerEvent =
   /** msSinceRelay: from the relayed connection opening to the direct one opening */
   | { event: 'hole-punch', peer: string, outcome: 'success' | 'failure' | 'skipped', attempts: number, msSinceRelay?: number, reason?: string, remoteAddr?: string, strategy?: PunchStrategyKind, cost?: PunchCost }
   | { event: 'ping', peer: string, path: Path, rttMs: number }
+  /**
+   * ice mode, the dialling side: how the WebRTC attempt after a relayed connection went. negotiationMs: the
+   * WebRTC dial (signalling, ICE, DTLS, SCTP); msSinceRelay: from the relayed connection opening to now
+   */
+  | { event: 'ice', peer: string, outcome: 'success' | 'failure' | 'skipped', strategy: string, localNat: string, remoteNat: string, timeoutMs?: number, negotiationMs?: number, msSinceRelay?: number, candidateType?: CandidateType, remoteAddr?: string, reason?: string }
+  /** a WebRTC connection (either direction) and the candidate pair ICE selected for it */
+  | { event: 'ice-path', peer: string, candidateType: CandidateType, local: string, remote: string }
+  | { event: 'warning', message: string }
   /** the NAT type detection result (see NatReport); publicAddress as "ip:port" */
   | { event: 'nat-type', natType: string, confidence: number, publicAddress?: string, mapping?: string, filtering?: string, portPreserved?: boolean, allocation?: string, allocationDelta?: number, hairpinning?: boolean, notes: string[] }
   | { event: 'error', message: string }

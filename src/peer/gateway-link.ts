@@ -45,6 +45,11 @@ export class GatewayLink {
     return this.init.gateway
   }
 
+  /** the gateway's configured addresses */
+  get addresses (): Multiaddr[] {
+    return this.init.addresses
+  }
+
   /** addresses other peers dial to reach us through this gateway; empty while there is no reservation */
   get relayAddresses (): Multiaddr[] {
     return this.relayAddrs

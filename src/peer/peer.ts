@@ -29,7 +29,12 @@ import { pingOver } from './ping-path.js'
 import { SessionManager } from '../upgrade/session-manager.js'
 import type { SessionHandler } from '../upgrade/session-manager.js'
 import type { Session, SessionOptions } from '../upgrade/session.js'
-import { isRelayed, relayAddress, splitRelayAddress } from './relay-address.js'
+import { isRelayed, relayAddress, splitRelayAddress, webRtcAddress } from './relay-address.js'
+import { IceMode } from './ice/ice-mode.js'
+import { fetchIceServers } from './ice-servers.js'
+import type { IceStatus } from './ice/ice-mode.js'
+import { isWebRtc, selectedPair } from './ice/selected-pair.js'
+import { MAX_TIMEOUT_MS } from './ice/strategy-history.js'
 import { natTypeEvent } from '../nat/describe.js'
 import { gatewayStunServers } from '../nat/gateway-stun-servers.js'
 import { NatDetector } from '../nat/nat-detector.js'
@@ -58,15 +63,17 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
   private readonly sessions: SessionManager
   /** our public UDP overlay address per gateway, as that gateway observed it */
   private readonly observed = new Map<string, Multiaddr>()
+  private readonly ice?: IceMode
   /** absent when natDetection.enabled is false */
   private readonly natDetector?: NatDetector
   /** the quick mapping-only test run at start-up, for hole punches before the full NAT report is in */
   private mappingProbe?: Promise<NatMappingProfile>
 
-  constructor (node: Libp2p<PeerServices>, config: PeerConfig, sessionOptions: Partial<SessionOptions> = {}) {
+  constructor (node: Libp2p<PeerServices>, config: PeerConfig, sessionOptions: Partial<SessionOptions> = {}, ice?: IceMode) {
     super()
     this.node = node
     this.config = config
+    this.ice = ice
     this.sessions = new SessionManager({
       node,
       log: node.logger.forComponent('natmesh:session'),
@@ -91,7 +98,10 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
         servers: () => gatewayStunServers(config.gateways, config.natDetection.stunPorts),
         cacheMs: config.natDetection.cacheMs,
         timeoutMs: config.natDetection.timeoutMs,
-        onReport: (report) => { this.emit(natTypeEvent(report)) },
+        onReport: (report) => {
+          ice?.detectedNatType(report.natType)
+          this.emit(natTypeEvent(report))
+        },
         onError: (err) => { this.emit({ event: 'error', message: `NAT type detection failed: ${err.message}` }) }
       })
     }
@@ -99,6 +109,16 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
     node.addEventListener('connection:open', (evt) => { this.onConnection(evt.detail, 'open') })
     node.addEventListener('connection:close', (evt) => { this.onConnection(evt.detail, 'close') })
     node.services.holePuncher?.addEventListener('hole-punch', (evt) => { this.onHolePunch(evt.detail) })
+    ice?.attach({
+      node,
+      emit: (event) => { this.emit(event) },
+      isGateway: (peer) => this.links.some(link => link.gateway.equals(peer)),
+      detectNatType: async () => (await this.natDetector?.detect())?.natType,
+      gatewayAddresses: (gateway) => [
+        ...this.links.filter(link => link.gateway.equals(gateway)).flatMap(link => link.addresses),
+        ...node.getConnections(gateway).map(conn => conn.remoteAddr)
+      ]
+    })
     log('peer %p created in %s mode', node.peerId, config.mode)
   }
 
@@ -108,6 +128,7 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
 
   async start (): Promise<void> {
     await this.node.start()
+    await this.ice?.start()
     await this.sessions.start()
     this.emit({ event: 'started', peerId: this.peerId.toString(), mode: this.config.mode, listenAddrs: this.node.getMultiaddrs().map(String) })
     for (const link of this.links) link.start()
@@ -121,14 +142,24 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
   async stop (): Promise<void> {
     this.natDetector?.stop()
     for (const link of this.links) link.stop()
+    await this.ice?.stop()
     await this.sessions.stop()
     await this.node.stop()
     this.safeDispatchEvent('stopped')
   }
 
-  /** Addresses through which other peers reach this one (one per gateway reservation). */
+  /**
+   * Addresses through which other peers reach this one (one per gateway reservation; in ice mode each also as
+   * `…/p2p-circuit/webrtc/p2p/<us>`, which dials by WebRTC signalled through that gateway).
+   */
   relayAddresses (): Multiaddr[] {
-    return this.links.flatMap(link => link.relayAddresses)
+    const relayed = this.links.flatMap(link => link.relayAddresses)
+    return this.ice == null ? relayed : [...relayed, ...relayed.map(webRtcAddress)]
+  }
+
+  /** ice mode: NAT type, ICE servers in preference order, strategy history */
+  iceStatus (): IceStatus | undefined {
+    return this.ice?.status()
   }
 
   /** Each gateway: which overlay the link to it runs on (none while down) and the relay addresses it holds. */
@@ -277,10 +308,20 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
     if (change === 'open') {
       this.connectionStats.opened(peer.toString(), connection.id, path, remoteAddr)
       this.emit({ event: 'connection', peer: peer.toString(), path, remoteAddr, direction: connection.direction })
+      if (isWebRtc(connection.remoteAddr)) void this.onIcePath(connection)
     } else {
       this.connectionStats.closed(peer.toString(), connection.id)
       this.emit({ event: 'connection-closed', peer: peer.toString(), path, remoteAddr })
     }
+  }
+
+  private async onIcePath (connection: Connection): Promise<void> {
+    const pair = await selectedPair(connection).catch(() => undefined)
+    if (pair == null) return
+    const peer = connection.remotePeer.toString()
+    this.connectionStats.candidatePair(peer, connection.id, pair.type)
+    const where = (c: typeof pair.local): string => `${c.type} ${c.address ?? '?'}:${c.port ?? '?'}`
+    this.emit({ event: 'ice-path', peer, candidateType: pair.type, local: where(pair.local), remote: where(pair.remote) })
   }
 
   private onHolePunch (outcome: HolePunchOutcome): void {
@@ -322,6 +363,7 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
   }
 
   private emit (event: PeerEvent): void {
+    if (event.event === 'reservation') this.ice?.gatewayReached(peerIdFromString(event.gateway))
     this.safeDispatchEvent('event', { detail: event })
   }
 }
@@ -353,17 +395,20 @@ export interface CreatePeerOptions {
 export async function createPeer (config: PeerConfig, options: CreatePeerOptions): Promise<NatmeshPeer> {
   let peer: NatmeshPeer | undefined
   const holePunching = config.mode === 'opportunistic' && config.natTraversal.enabled
+  const logger = defaultLogger()
+  const ice = config.mode === 'ice' ? new IceMode({ config, log: logger.forComponent('natmesh:ice'), fetchIceServers }) : undefined
   const node = await createLibp2p({
     privateKey: options.privateKey,
     start: false,
-    logger: defaultLogger(),
+    logger,
     addresses: {
       listen: [`/ip4/${config.host}/udp/${config.udpPort}/udx`, `/ip4/${config.host}/tcp/${config.tcpPort}`]
     },
     transports: [
       udxOverlay({ dialTimeoutMs: config.natTraversal.holePunchTimeoutMs }),
       tcp(),
-      circuitRelayTransport()
+      circuitRelayTransport(),
+      ...(ice != null ? [ice.transport()] : [])
     ],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
@@ -373,6 +418,8 @@ export async function createPeer (config: PeerConfig, options: CreatePeerOptions
     // connections now and then. It still measures RTT; dead paths are found by the transports' keepalives and
     // by the sessions' own heartbeats, which then resume on another path
     connectionMonitor: { abortConnectionOnPingFailure: false },
+    // an ICE attempt may take up to the strategy's longest adaptive timeout, on both sides of it
+    ...(ice != null ? { connectionManager: { addressDialTimeout: MAX_TIMEOUT_MS, dialTimeout: MAX_TIMEOUT_MS, inboundUpgradeTimeout: MAX_TIMEOUT_MS } } : {}),
     services: {
       identify: identify(),
       ping: ping(),
@@ -390,6 +437,6 @@ export async function createPeer (config: PeerConfig, options: CreatePeerOptions
         : {})
     }
   }) as Libp2p<PeerServices>
-  peer = new NatmeshPeer(node, config, options.sessions)
+  peer = new NatmeshPeer(node, config, options.sessions, ice)
   return peer
 }

@@ -18,6 +18,7 @@ export async function startStatusApi (peer: NatmeshPeer, init: { host: string, p
         gateways: peer.gateways(),
         relayAddresses: peer.relayAddresses().map(String),
         publicAddresses: peer.publicAddresses().map(String),
+        ...(peer.config.mode === 'ice' ? { ice: peer.iceStatus() } : {}),
         nat: peer.natReport() ?? null
       }))
       app.get('/api/v1/connections', async () => peer.stats())

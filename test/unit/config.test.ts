@@ -48,6 +48,9 @@ describe('gateway config', () => {
         allowlist: []
       },
       stun: { enabled: true, port: 3478, otherPort: 3479, ratePerSecond: 100, burst: 200 },
+      // every TURN and ICE servers default is checked in turn-config.test.ts
+      turn: expect.objectContaining({ enabled: false, port: 3480 }),
+      iceServers: expect.objectContaining({ stunPort: 3478, publicStunUrls: [] }),
       logLevel: 'info'
     })
   })
@@ -180,6 +183,7 @@ describe('peer config', () => {
         birthday: { enabled: true, sockets: 256, probesPerSecond: 1000, maxProbes: 4000, sprayIntervalMs: 1000, timeBudgetMs: 6000, attemptsPerPeerPerMinute: 3 }
       },
       gatewayDialTimeoutMs: 5000,
+      ice: { historyFile: './.natmesh/ice-strategy.json', natType: 'auto', servers: [] },
       reconnect: { initialDelayMs: 500, maxDelayMs: 30_000 },
       natDetection: { enabled: true, cacheMs: 300_000, stunPorts: [3478, 3479], timeoutMs: 1500 },
       identityFile: './.natmesh/peer.key',
@@ -243,16 +247,21 @@ describe('peer config', () => {
     expect(config.gateways).toEqual([GATEWAY, second])
   })
 
-  it('explains that ice mode is not available yet', async () => {
-    const err = await configError(loadPeerConfig({ env: { NATMESH_GATEWAYS: GATEWAY, NATMESH_MODE: 'ice' }, flags: {} }))
-    expect(err.issues).toEqual([{
-      path: 'peer.mode',
-      message: 'mode "ice" is not available yet: use "relay-only" or "opportunistic"',
-      source: 'NATMESH_MODE'
-    }])
+  it('accepts ice mode with its history file and extra STUN servers, and rejects servers libjuice cannot use', async () => {
+    const config = await loadPeerConfig({ env: { NATMESH_GATEWAYS: GATEWAY, NATMESH_MODE: 'ice', NATMESH_ICE_SERVERS: 'stun:11.0.113.9:3478,stun:stun.example.org' }, flags: { iceHistoryFile: '/tmp/h.json' } })
+    expect(config.mode).toBe('ice')
+    expect(config.ice).toEqual({ historyFile: '/tmp/h.json', natType: 'auto', servers: ['stun:11.0.113.9:3478', 'stun:stun.example.org'] })
+    expect((await loadPeerConfig({ env: { NATMESH_GATEWAYS: GATEWAY }, flags: { iceNatType: 'symmetric' } })).ice.natType).toBe('symmetric')
+    expect((await configError(loadPeerConfig({ env: { NATMESH_GATEWAYS: GATEWAY }, flags: { iceNatType: 'cone' } }))).message).toContain('peer.ice.natType')
+
+    const file = await yamlFile(`gateways: ["${GATEWAY}"]\nmode: ice\nice:\n  servers:\n    - urls: turn:11.0.113.9:3480\n      username: u\n      credential: c\n`)
+    expect((await loadPeerConfig({ file, env: {}, flags: {} })).ice.servers).toEqual([{ urls: 'turn:11.0.113.9:3480', username: 'u', credential: 'c' }])
+
+    const tcp = await configError(loadPeerConfig({ env: { NATMESH_GATEWAYS: GATEWAY }, flags: { iceServers: 'turns:11.0.113.9:5349?transport=tcp' } }))
+    expect(tcp.message).toContain('expected stun:host[:port] or turn:host[:port][?transport=udp]')
 
     const typo = await configError(loadPeerConfig({ env: { NATMESH_GATEWAYS: GATEWAY }, flags: { mode: 'relay' } }))
-    expect(typo.message).toContain('peer.mode: expected one of "relay-only", "opportunistic", got "relay" (from --mode)')
+    expect(typo.message).toContain('peer.mode: expected one of "relay-only", "opportunistic", "ice", got "relay" (from --mode)')
   })
 
   it('reports the hole punch timeout with its path and env variable', async () => {

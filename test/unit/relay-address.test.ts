@@ -3,7 +3,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { PeerId } from '@libp2p/interface'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { isRelayed, relayAddress, splitRelayAddress } from '../../src/peer/relay-address.js'
+import { isRelayed, relayAddress, splitRelayAddress, webRtcAddress } from '../../src/peer/relay-address.js'
 import '../../src/transport/index.js' // registers /udx
 
 describe('relayed addresses', () => {
@@ -27,6 +27,31 @@ describe('relayed addresses', () => {
       expect(isRelayed(multiaddr(`/ip4/1.2.3.4/udp/4001/udx/p2p/${target}`))).toBe(false)
       expect(isRelayed(multiaddr(`/ip4/1.2.3.4/tcp/4001/p2p/${target}`))).toBe(false)
       expect(isRelayed(multiaddr('/'))).toBe(false)
+    })
+
+    it('is false for a WebRTC connection signalled over a circuit: its data takes the ICE path', () => {
+      expect(isRelayed(multiaddr(`/p2p/${gw}/p2p-circuit/webrtc/p2p/${target}`))).toBe(false)
+      expect(isRelayed(multiaddr(`/ip4/1.2.3.4/udp/4001/udx/p2p/${gw}/p2p-circuit/webrtc/p2p/${target}`))).toBe(false)
+      expect(isRelayed(multiaddr(`/webrtc/p2p/${target}`))).toBe(false)
+    })
+  })
+
+  describe('webRtcAddress', () => {
+    it('puts /webrtc right after the circuit, on the UDP overlay form and the bare one', () => {
+      expect(webRtcAddress(multiaddr(`/ip4/1.2.3.4/udp/4001/udx/p2p/${gw}/p2p-circuit/p2p/${target}`)).toString())
+        .toBe(`/ip4/1.2.3.4/udp/4001/udx/p2p/${gw}/p2p-circuit/webrtc/p2p/${target}`)
+      expect(webRtcAddress(multiaddr(`/p2p/${gw}/p2p-circuit/p2p/${target}`)).toString()).toBe(`/p2p/${gw}/p2p-circuit/webrtc/p2p/${target}`)
+    })
+
+    it('refuses an address that is not relayed, or already WebRTC', () => {
+      expect(() => webRtcAddress(multiaddr(`/ip4/1.2.3.4/udp/4001/udx/p2p/${target}`))).toThrow('not a relayed address')
+      expect(() => webRtcAddress(multiaddr(`/p2p/${gw}/p2p-circuit/webrtc/p2p/${target}`))).toThrow('not a relayed address')
+    })
+
+    it('splits into the gateway address and the WebRTC circuit libp2p dials', () => {
+      const split = splitRelayAddress(webRtcAddress(relayAddress(multiaddr('/ip4/1.2.3.4/udp/4001/udx'), gw, target)))
+      expect(split?.gateway.toString()).toBe(`/ip4/1.2.3.4/udp/4001/udx/p2p/${gw}`)
+      expect(split?.circuit.toString()).toBe(`/p2p/${gw}/p2p-circuit/webrtc/p2p/${target}`)
     })
   })
 
@@ -85,6 +110,9 @@ describe('relayed addresses', () => {
         // trailing components after the target, or a circuit of circuits
         `/ip4/1.2.3.4/udp/4001/udx/p2p/${gw}/p2p-circuit/p2p/${target}/p2p-circuit`,
         `/ip4/1.2.3.4/udp/4001/udx/p2p/${gw}/p2p-circuit/p2p/${target}/p2p-circuit/p2p/${other}`,
+        // webrtc anywhere but right after the circuit, or without a target
+        `/ip4/1.2.3.4/udp/4001/udx/p2p/${gw}/p2p-circuit/p2p/${target}/webrtc`,
+        `/ip4/1.2.3.4/udp/4001/udx/p2p/${gw}/p2p-circuit/webrtc`,
         '/'
       ]
       for (const ma of malformed) {

@@ -1,0 +1,128 @@
+import type { Startable } from '@libp2p/interface'
+import type { TurnConfig } from '../../config/index.js'
+import type { Logger } from '../../logging.js'
+import { writeCoturnConfig } from './coturn-config.js'
+import { mintTurnCredential } from './credentials.js'
+import type { TurnCredential } from './credentials.js'
+import { loadOrCreateTurnSecret } from './secret.js'
+import { TurnSupervisor, TurnUnavailableError } from './supervisor.js'
+
+export interface TurnServiceInit {
+  config: TurnConfig
+  /** the gateway's listen address (`host`); coturn listens there unless turn.listenIp says otherwise */
+  gatewayHost: string
+  /** the gateway's announced addresses; the first is the TURN address handed out unless turn.externalIp is set */
+  announce: string[]
+  logger: Logger
+}
+
+export const ANY_ADDRESS = new Set(['0.0.0.0', '::'])
+
+/** an IP as the host part of a URL */
+export function formatHost (ip: string): string {
+  return ip.includes(':') ? `[${ip}]` : ip
+}
+
+/**
+ * The gateway's TURN server: coturn with a generated config, supervised, plus the credentials it accepts.
+ * When coturn cannot run and TURN is not `required`, the gateway carries on without it: `available` is false and
+ * `unavailableReason` says why.
+ */
+export class TurnService implements Startable {
+  private readonly config: TurnConfig
+  private readonly logger: Logger
+  private readonly listenIp?: string
+  /** the address clients reach coturn on, as written into turn: URLs */
+  readonly publicIp?: string
+  private secret?: string
+  private supervisor?: TurnSupervisor
+  unavailableReason?: string
+
+  constructor (init: TurnServiceInit) {
+    this.config = init.config
+    this.logger = init.logger
+    const listenIp = init.config.listenIp ?? init.gatewayHost
+    this.listenIp = ANY_ADDRESS.has(listenIp) ? undefined : listenIp
+    this.publicIp = init.config.externalIp ?? init.announce[0] ?? this.listenIp
+  }
+
+  get available (): boolean {
+    return this.supervisor != null && this.unavailableReason == null
+  }
+
+  /** coturn's process id while it runs */
+  get pid (): number | undefined {
+    return this.supervisor?.pid
+  }
+
+  get restarts (): number {
+    return this.supervisor?.restarts ?? 0
+  }
+
+  get ttlSeconds (): number {
+    return this.config.ttlSeconds
+  }
+
+  /** turn: URLs, UDP first (what ICE agents try first) */
+  get urls (): string[] {
+    const ip = this.publicIp
+    if (!this.available || ip == null) return []
+    return ['udp', 'tcp'].map(transport => `turn:${formatHost(ip)}:${this.config.port}?transport=${transport}`)
+  }
+
+  /** @throws {TurnUnavailableError} only when turn.required is set */
+  async start (): Promise<void> {
+    try {
+      await this.startCoturn()
+    } catch (err: any) {
+      if (this.config.required) throw err
+      this.unavailableReason = err.message
+      this.supervisor = undefined
+      this.logger.warn(`TURN disabled: ${err.message as string}`)
+    }
+  }
+
+  async stop (): Promise<void> {
+    await this.supervisor?.stop()
+  }
+
+  /** a credential coturn accepts until `ttlSeconds` from now */
+  credentialFor (identity: string): TurnCredential {
+    if (this.secret == null || !this.available) throw new TurnUnavailableError(`TURN is not running: ${this.unavailableReason ?? 'not started'}`)
+    return mintTurnCredential({ secret: this.secret, identity, ttlSeconds: this.config.ttlSeconds })
+  }
+
+  private async startCoturn (): Promise<void> {
+    if (this.publicIp == null) {
+      throw new TurnUnavailableError('no address to hand out for TURN: set announce (or turn.externalIp), or listen on a specific host')
+    }
+
+    const { secret, created } = this.config.secret != null
+      ? { secret: this.config.secret, created: false }
+      : await loadOrCreateTurnSecret(this.config.secretFile)
+    if (created) this.logger.info(`created TURN secret in ${this.config.secretFile}`)
+    this.secret = secret
+
+    const configFile = await writeCoturnConfig({
+      listenIp: this.listenIp,
+      externalIp: this.config.externalIp ?? (this.publicIp === this.listenIp ? undefined : this.publicIp),
+      port: this.config.port,
+      realm: this.config.realm,
+      secret,
+      relayPortRange: this.config.relayPortRange,
+      deniedPeerIps: this.config.deniedPeerIps,
+      allowedPeerIps: this.config.allowedPeerIps,
+      stateDir: this.config.stateDir
+    })
+
+    this.supervisor = new TurnSupervisor({
+      binary: this.config.binary,
+      configFile,
+      probe: { host: this.listenIp ?? (this.publicIp.includes(':') ? '::1' : '127.0.0.1'), port: this.config.port },
+      restartDelayMs: this.config.restartDelayMs,
+      logger: this.logger
+    })
+    await this.supervisor.start()
+    this.logger.info({ urls: this.urls }, 'TURN server running')
+  }
+}
