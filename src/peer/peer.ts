@@ -30,7 +30,7 @@ import { SessionManager } from '../upgrade/session-manager.js'
 import type { SessionHandler } from '../upgrade/session-manager.js'
 import type { Session, SessionOptions } from '../upgrade/session.js'
 import { isRelayed, relayAddress, splitRelayAddress, webRtcAddress } from './relay-address.js'
-import { IceMode } from './ice/ice-mode.js'
+import type { IceMode } from './ice/ice-mode.js'
 import { fetchIceServers } from './ice-servers.js'
 import type { IceStatus } from './ice/ice-mode.js'
 import { isWebRtc, selectedPair } from './ice/selected-pair.js'
@@ -396,7 +396,10 @@ export async function createPeer (config: PeerConfig, options: CreatePeerOptions
   let peer: NatmeshPeer | undefined
   const holePunching = config.mode === 'opportunistic' && config.natTraversal.enabled
   const logger = defaultLogger()
-  const ice = config.mode === 'ice' ? new IceMode({ config, log: logger.forComponent('natmesh:ice'), fetchIceServers }) : undefined
+  // @libp2p/webrtc and its native ICE agent take most of a second of CPU to load: only ice mode pays for them
+  const ice = config.mode === 'ice'
+    ? new (await import('./ice/ice-mode.js')).IceMode({ config, log: logger.forComponent('natmesh:ice'), fetchIceServers })
+    : undefined
   const node = await createLibp2p({
     privateKey: options.privateKey,
     start: false,
