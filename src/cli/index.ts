@@ -4,6 +4,7 @@ import { catCommand } from './cat-command.js'
 import { demoCommand } from './demo-command.js'
 import { gatewayCommand } from './gateway-command.js'
 import { labCommand } from './lab-command.js'
+import { lookupCommand } from './lookup-command.js'
 import { peerCommand } from './peer-command.js'
 
 const program = new Command('natmesh')
@@ -12,6 +13,7 @@ const program = new Command('natmesh')
   .addCommand(gatewayCommand())
   .addCommand(peerCommand())
   .addCommand(catCommand())
+  .addCommand(lookupCommand())
   .addCommand(labCommand())
   .addCommand(demoCommand())
 

@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { identityFile, integer, ipAddress, logLevel, peerIdString, port } from './fields.js'
+import { gatewayAddress } from './peer.js'
 import { loadConfig } from './sources.js'
 import type { Settings } from './sources.js'
 
@@ -16,6 +17,8 @@ const gatewayConfigSchema = z.strictObject({
     host: ipAddress.default('127.0.0.1'),
     port: port.default(8080)
   }).prefault({}),
+  /** other gateways (multiaddrs ending in /p2p/<id>) to join the station DHT through; one is enough */
+  bootstrap: z.array(gatewayAddress).default([]),
   identityFile: identityFile.default('./.natmesh/gateway.key'),
   relay: z.strictObject({
     maxReservations: integer(1).default(1024),
@@ -46,6 +49,8 @@ export interface GatewayFlags {
   announce?: string | string[]
   /** "host:port" */
   api?: string
+  /** comma-separated or repeated */
+  bootstrap?: string | string[]
   identityFile?: string
   maxReservations?: number | string
   reservationTtlMs?: number | string
@@ -63,6 +68,7 @@ const gatewaySettings: Settings<GatewayFlags> = {
   tcpPort: { path: ['tcpPort'], kind: 'integer' },
   announce: { path: ['announce'], kind: 'list' },
   api: { path: ['api'], kind: 'hostPort' },
+  bootstrap: { path: ['bootstrap'], kind: 'list' },
   identityFile: { path: ['identityFile'], kind: 'string' },
   maxReservations: { path: ['relay', 'maxReservations'], kind: 'integer' },
   reservationTtlMs: { path: ['relay', 'reservationTtlMs'], kind: 'integer' },

@@ -8,7 +8,9 @@ import { prometheusMetrics } from '@libp2p/prometheus-metrics'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
 import { register } from 'prom-client'
+import { multiaddr } from '@multiformats/multiaddr'
 import type { CircuitRelayService } from '@libp2p/circuit-relay-v2'
+import type { KadDHT } from '@libp2p/kad-dht'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
 import type { Registry } from 'prom-client'
 import type { GatewayConfig } from '../config/index.js'
@@ -24,11 +26,17 @@ import { relayedBytes } from './relayed-bytes.js'
 import { allowUnlimitedCircuits } from './relay-allowlist.js'
 import { renewReservationsProperly } from './reservation-store.js'
 import { circuitsPerPeerGate, openCircuits } from './circuit-limit.js'
+import { StationClaims } from '../stations/claims.js'
+import { DhtBootstrap } from '../stations/dht-bootstrap.js'
+import { stationDht } from '../stations/dht.js'
 
 /** hop streams per connection beyond the circuit limit, so reservation renewals always get through */
 const RESERVE_HEADROOM = 2
 
-type GatewayServices = { relay: CircuitRelayService, punchReports: PunchReports, identify: unknown, ping: unknown }
+type GatewayServices = { relay: CircuitRelayService, punchReports: PunchReports, identify: unknown, ping: unknown, dht: KadDHT }
+
+/** how often a gateway checks that it still knows another gateway (else it dials its bootstrap list again) */
+const BOOTSTRAP_CHECK_MS = 10_000
 
 export interface CreateGatewayOptions {
   privateKey: PrivateKey
@@ -50,6 +58,7 @@ export class Gateway {
   private readonly metrics: GatewayMetrics
   private api?: HttpApi
   private stopObserving?: () => void
+  private readonly bootstrap: DhtBootstrap
 
   constructor (init: { node: Libp2p<GatewayServices>, config: GatewayConfig, registry: Registry, logger: Logger, addressBook: ObservedAddressBook, metrics: GatewayMetrics }) {
     this.node = init.node
@@ -58,6 +67,13 @@ export class Gateway {
     this.logger = init.logger
     this.addressBook = init.addressBook
     this.metrics = init.metrics
+    this.bootstrap = new DhtBootstrap({
+      node: this.node,
+      dht: this.node.services.dht,
+      addresses: init.config.bootstrap.map(address => multiaddr(address)),
+      checkIntervalMs: BOOTSTRAP_CHECK_MS,
+      log: this.node.logger.forComponent('natmesh:dht-bootstrap')
+    })
   }
 
   get apiUrl (): string | undefined {
@@ -67,6 +83,7 @@ export class Gateway {
   async start (): Promise<void> {
     await this.node.start()
     this.stopObserving = observeConnections(this.node, this.addressBook)
+    this.bootstrap.start()
     this.api = await startHttpApi({
       host: this.config.api.host,
       port: this.config.api.port,
@@ -78,6 +95,7 @@ export class Gateway {
   }
 
   async stop (): Promise<void> {
+    this.bootstrap.stop()
     await this.api?.close()
     this.stopObserving?.()
     await this.node.stop()
@@ -133,7 +151,8 @@ export async function createGateway (config: GatewayConfig, options: CreateGatew
       }),
       punchReports: punchReports({
         onReport: (report) => { metrics.holePunchReported(report.outcome, report.transport) }
-      })
+      }),
+      dht: stationDht({ role: 'server', claims: new StationClaims() })
     }
   }) as Libp2p<GatewayServices>
   renewReservationsProperly(node.services.relay, config.relay.reservationTtlMs)

@@ -17,6 +17,13 @@ export type PeerEvent =
   /** msSinceRelay: from the relayed connection opening to the direct one opening */
   | { event: 'hole-punch', peer: string, outcome: 'success' | 'failure' | 'skipped', attempts: number, msSinceRelay?: number, reason?: string, remoteAddr?: string }
   | { event: 'ping', peer: string, path: Path, rttMs: number }
+  /** a gateway learnt from the DHT (gateways are its servers); it may be chosen when one of ours fails */
+  | { event: 'gateway-discovered', gateway: string, addrs: string[] }
+  /** a lost gateway was swapped for the healthiest unused ones (`by`; empty when none answered) */
+  | { event: 'gateway-replaced', gateway: string, by: string[] }
+  /** gateways: how many of the DHT's closest gateways stored the record */
+  | { event: 'station-published', name: string, seq: number, gateways: number, relayAddrs: string[] }
+  | { event: 'station-withdrawn', name: string, gateways: number }
   | { event: 'error', message: string }
 
 export type PeerEventName = PeerEvent['event']

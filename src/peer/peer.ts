@@ -9,6 +9,7 @@ import { isPrivate } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import { TypedEventEmitter } from 'main-event'
+import type { KadDHT } from '@libp2p/kad-dht'
 import type { Connection, IdentifyResult, Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { defaultLogger } from '@libp2p/logger'
@@ -18,21 +19,31 @@ import { isUdxMultiaddr, udxOverlay } from '../transport/index.js'
 import { ConnectionStats } from './connection-stats.js'
 import type { PeerConnectionStats } from './connection-stats.js'
 import type { OverlayTransport, Path, PeerEvent } from './events.js'
-import { GatewayLink } from './gateway-link.js'
+import type { GatewayLink } from './gateway-link.js'
+import { GatewayPool } from './gateway-pool.js'
+import type { GatewayAddresses } from './gateway-pool.js'
 import { holePuncher } from './hole-punch/hole-puncher.js'
 import type { HolePuncher, HolePunchOutcome } from './hole-punch/hole-puncher.js'
 import { pingOver } from './ping-path.js'
 import { SessionManager } from '../upgrade/session-manager.js'
 import type { SessionHandler } from '../upgrade/session-manager.js'
 import type { Session, SessionOptions } from '../upgrade/session.js'
-import { isRelayed, relayAddress, splitRelayAddress } from './relay-address.js'
+import { isRelayed, relayAddress } from './relay-address.js'
+import { reachableCircuits } from './relay-dial.js'
+import { stationDht } from '../stations/dht.js'
+import { lookupStation } from '../stations/lookup.js'
+import type { LookupOptions, StationLookup } from '../stations/lookup.js'
+import { StationPublisher } from '../stations/publisher.js'
 
 export interface NatmeshPeerEvents {
   event: CustomEvent<PeerEvent>
   stopped: CustomEvent
 }
 
-type PeerServices = { holePuncher?: HolePuncher, identify: unknown, ping: unknown }
+type PeerServices = { holePuncher?: HolePuncher, identify: unknown, ping: unknown, dht: KadDHT }
+
+/** `station:<name>` targets are looked up in the gateways' DHT */
+export const STATION_PREFIX = 'station:'
 
 /** reservations are renewed this long before the gateway would drop them */
 const REFRESH_BEFORE_EXPIRY_MS = 5 * 60_000
@@ -45,13 +56,17 @@ const REFRESH_BEFORE_EXPIRY_MS = 5 * 60_000
 export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
   readonly node: Libp2p<PeerServices>
   readonly config: PeerConfig
-  private readonly links: GatewayLink[]
+  private readonly pool: GatewayPool
+  private readonly publisher?: StationPublisher
+  /** peers we reached by station name: a resumed session looks them up again, their gateways may have changed */
+  private readonly stationOf = new Map<string, string>()
   private readonly connectionStats = new ConnectionStats()
   private readonly sessions: SessionManager
   /** our public UDP overlay address per gateway, as that gateway observed it */
   private readonly observed = new Map<string, Multiaddr>()
 
-  constructor (node: Libp2p<PeerServices>, config: PeerConfig, sessionOptions: Partial<SessionOptions> = {}) {
+  /** `privateKey` signs station records; needed only when `config.stations` names any */
+  constructor (node: Libp2p<PeerServices>, config: PeerConfig, sessionOptions: Partial<SessionOptions> = {}, privateKey?: PrivateKey) {
     super()
     this.node = node
     this.config = config
@@ -64,16 +79,30 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
       bestConnection: (peer, excludeId) => this.bestConnection(peer, excludeId)
     })
     const log = node.logger.forComponent('natmesh:peer')
-    this.links = groupGatewayAddresses(config.gateways).map(({ gateway, addresses }) => new GatewayLink({
-      gateway,
-      addresses,
-      dialTimeoutMs: config.gatewayDialTimeoutMs,
-      reconnect: config.reconnect,
-      refreshBeforeExpiryMs: REFRESH_BEFORE_EXPIRY_MS,
+    this.pool = new GatewayPool({
       node,
+      configured: groupGatewayAddresses(config.gateways),
+      maxGateways: config.maxGateways,
+      discover: async (signal) => discoverGateways(node, signal),
+      discoveryIntervalMs: config.gatewayDiscoveryIntervalMs,
+      link: { dialTimeoutMs: config.gatewayDialTimeoutMs, reconnect: config.reconnect, refreshBeforeExpiryMs: REFRESH_BEFORE_EXPIRY_MS },
       log: node.logger.forComponent('natmesh:gateway-link'),
       emit: (event) => { this.emit(event) }
-    }))
+    })
+    if (config.stations.length > 0) {
+      if (privateKey == null) throw new Error('stations need the peer\'s private key to sign their records')
+      this.publisher = new StationPublisher({
+        names: config.stations,
+        dht: node.services.dht,
+        peerId: node.peerId,
+        privateKey,
+        mode: config.mode,
+        ttlMs: config.stationTtlMs,
+        relayAddresses: () => this.relayAddresses(),
+        log: node.logger.forComponent('natmesh:stations'),
+        emit: (event) => { this.emit(event) }
+      })
+    }
     node.addEventListener('peer:identify', (evt) => { this.onIdentify(evt.detail) })
     node.addEventListener('connection:open', (evt) => { this.onConnection(evt.detail, 'open') })
     node.addEventListener('connection:close', (evt) => { this.onConnection(evt.detail, 'close') })
@@ -89,14 +118,22 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
     await this.node.start()
     await this.sessions.start()
     this.emit({ event: 'started', peerId: this.peerId.toString(), mode: this.config.mode, listenAddrs: this.node.getMultiaddrs().map(String) })
-    for (const link of this.links) link.start()
+    this.pool.start()
+    this.publisher?.start()
   }
 
   async stop (): Promise<void> {
-    for (const link of this.links) link.stop()
+    // withdraw while the gateways are still reachable
+    await this.publisher?.stop()
+    this.pool.stop()
     await this.sessions.stop()
     await this.node.stop()
     this.safeDispatchEvent('stopped')
+  }
+
+  /** the gateways holding (or being asked for) our reservations */
+  private get links (): GatewayLink[] {
+    return this.pool.links
   }
 
   /** Addresses through which other peers reach this one (one per gateway reservation). */
@@ -115,18 +152,19 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
   }
 
   /**
-   * Connects to a peer given as a multiaddr, or as a peer id reached through our gateways. In opportunistic
-   * mode the relayed connection is upgraded in the background; see `waitForDirect`.
+   * Connects to a peer given as a multiaddr, a peer id reached through our gateways, or `station:<name>` (looked
+   * up in the DHT, reached through the station's gateways). In opportunistic mode the relayed connection is
+   * upgraded in the background; see `waitForDirect`.
    */
   async connect (target: string | Multiaddr, signal: AbortSignal = AbortSignal.timeout(15_000), options: { force?: boolean } = {}): Promise<Connection> {
-    const addresses = this.targetAddresses(target)
-    // libp2p's relay transport dials `/p2p/<gw>/p2p-circuit/…` over an existing gateway connection, so make
-    // sure there is one to each gateway named in a full relayed address
-    const relayed = addresses.map(ma => splitRelayAddress(ma))
-    for (const split of relayed) {
-      if (split != null) await this.node.dial(split.gateway, { signal })
-    }
-    return this.node.dial(addresses.map((ma, i) => relayed[i]?.circuit ?? ma), { signal, force: options.force })
+    const addresses = await this.targetAddresses(target, signal)
+    const dialable = await reachableCircuits(this.node, addresses, { gatewayDialTimeoutMs: this.config.gatewayDialTimeoutMs, signal })
+    return this.node.dial(dialable, { signal, force: options.force })
+  }
+
+  /** Where station `name` is: its verified record (see lookupStation), or none. */
+  async lookup (name: string, options: LookupOptions = {}): Promise<StationLookup> {
+    return lookupStation(this.node.services.dht, name, options)
   }
 
   /**
@@ -189,9 +227,10 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
     return this.connectionStats.list()
   }
 
-  private targetAddresses (target: string | Multiaddr): Multiaddr[] {
+  private async targetAddresses (target: string | Multiaddr, signal: AbortSignal): Promise<Multiaddr[]> {
     if (typeof target !== 'string') return [target]
     if (target.startsWith('/')) return [multiaddr(target)]
+    if (target.startsWith(STATION_PREFIX)) return this.stationAddresses(target.slice(STATION_PREFIX.length), signal)
     let peer: PeerId
     try {
       peer = peerIdFromString(target)
@@ -202,8 +241,19 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
       const connection = this.node.getConnections(link.gateway).find(conn => conn.status === 'open')
       return connection == null ? [] : [relayAddress(connection.remoteAddr, link.gateway, peer)]
     })
-    if (viaGateways.length === 0) throw new Error(`cannot reach ${target}: not connected to any gateway yet`)
-    return viaGateways
+    const station = this.stationOf.get(target)
+    const viaStation = station == null ? [] : await this.stationAddresses(station, signal).catch(() => [])
+    if (viaGateways.length + viaStation.length === 0) throw new Error(`cannot reach ${target}: not connected to any gateway yet`)
+    return [...viaStation, ...viaGateways]
+  }
+
+  private async stationAddresses (name: string, signal: AbortSignal): Promise<Multiaddr[]> {
+    const { record } = await this.lookup(name, { signal })
+    if (record == null) throw new Error(`station ${name} not found`)
+    if (record.withdrawn) throw new Error(`station ${name} was withdrawn by its owner`)
+    if (record.relayAddrs.length === 0) throw new Error(`station ${name} has no gateway at the moment`)
+    this.stationOf.set(record.peerId, name)
+    return record.relayAddrs.map(address => multiaddr(address))
   }
 
   private onIdentify (result: IdentifyResult): void {
@@ -220,7 +270,7 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
 
   private onConnection (connection: Connection, change: 'open' | 'close'): void {
     const peer = connection.remotePeer
-    if (this.links.some(link => link.gateway.equals(peer))) return
+    if (this.pool.isGateway(peer)) return
     const path = pathOf(connection)
     const remoteAddr = connection.remoteAddr.toString()
     if (change === 'open') {
@@ -261,6 +311,8 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
   }
 
   private emit (event: PeerEvent): void {
+    // where we can be reached changed: the station records must say so
+    if (event.event === 'reservation' || event.event === 'gateway-lost') this.publisher?.changed()
     this.safeDispatchEvent('event', { detail: event })
   }
 }
@@ -270,8 +322,8 @@ function pathOf (connection: Connection): Path {
 }
 
 /** A gateway may be given by several addresses (UDP overlay and TCP); one link per gateway peer id. */
-function groupGatewayAddresses (gateways: string[]): Array<{ gateway: PeerId, addresses: Multiaddr[] }> {
-  const byPeer = new Map<string, { gateway: PeerId, addresses: Multiaddr[] }>()
+function groupGatewayAddresses (gateways: string[]): GatewayAddresses[] {
+  const byPeer = new Map<string, GatewayAddresses>()
   for (const address of gateways) {
     const ma = multiaddr(address)
     const id = ma.getComponents().findLast(c => c.name === 'p2p')?.value
@@ -281,6 +333,19 @@ function groupGatewayAddresses (gateways: string[]): Array<{ gateway: PeerId, ad
     byPeer.set(id, group)
   }
   return [...byPeer.values()]
+}
+
+/** The gateways are the DHT's servers (peers are clients): the ones closest to our id are the ones to use. */
+async function discoverGateways (node: Libp2p<PeerServices>, signal: AbortSignal): Promise<GatewayAddresses[]> {
+  const found: PeerId[] = []
+  for await (const event of node.services.dht.getClosestPeers(node.peerId.toMultihash().bytes, { signal })) {
+    if (event.name === 'FINAL_PEER') found.push(event.peer.id)
+  }
+  // a query's final peers come without addresses; what the gateways told us about each other is in the peer store
+  return Promise.all(found.map(async gateway => {
+    const addresses = await node.peerStore.get(gateway, { signal }).then(peer => peer.addresses.map(a => a.multiaddr), () => [])
+    return { gateway, addresses }
+  }))
 }
 
 export interface CreatePeerOptions {
@@ -315,6 +380,7 @@ export async function createPeer (config: PeerConfig, options: CreatePeerOptions
     services: {
       identify: identify(),
       ping: ping(),
+      dht: stationDht({ role: 'client' }),
       ...(holePunching
         ? {
             holePuncher: holePuncher({
@@ -327,6 +393,6 @@ export async function createPeer (config: PeerConfig, options: CreatePeerOptions
         : {})
     }
   }) as Libp2p<PeerServices>
-  peer = new NatmeshPeer(node, config, options.sessions)
+  peer = new NatmeshPeer(node, config, options.sessions, options.privateKey)
   return peer
 }
