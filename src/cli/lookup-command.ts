@@ -20,9 +20,9 @@ export function lookupCommand (): Command {
         const result = await peer.lookup(name, { signal: AbortSignal.timeout(timeoutMs) })
         const record = result.record
         if (options.json === true) {
-          process.stdout.write(JSON.stringify({ name, found: record != null && !record.withdrawn, ...record, hops: result.hops, answered: result.answered, ms: result.ms }) + '\n')
+          process.stdout.write(JSON.stringify({ name, found: record != null && !record.withdrawn, ...record, hops: result.hops, answered: result.answered, rejected: result.rejected, ms: result.ms }) + '\n')
         } else if (record == null) {
-          process.stdout.write(`station ${name}: not found (${result.answered} gateway(s) answered in ${result.ms} ms)\n`)
+          process.stdout.write(`station ${name}: not found (${result.answered} gateway(s) answered in ${result.ms} ms${ignored(result.rejected)})\n`)
         } else {
           process.stdout.write([
             `station ${name}${record.withdrawn ? ' (withdrawn by its owner)' : ''}`,
@@ -31,7 +31,7 @@ export function lookupCommand (): Command {
             `  expires   ${new Date(record.expiresAt).toISOString()} (in ${Math.round((record.expiresAt - Date.now()) / 1000)} s)`,
             `  sequence  ${record.seq}`,
             ...record.relayAddrs.map((address, i) => `  ${i === 0 ? 'via' : '   '}       ${address}`),
-            `  lookup    ${result.ms} ms, ${result.hops ?? '?'} hop(s), ${result.answered} gateway(s) answered`
+            `  lookup    ${result.ms} ms, ${result.hops ?? '?'} hop(s), ${result.answered} gateway(s) answered${ignored(result.rejected)}`
           ].join('\n') + '\n')
         }
         process.exitCode = record != null && !record.withdrawn ? 0 : 1
@@ -39,4 +39,8 @@ export function lookupCommand (): Command {
         await peer.stop()
       }
     })
+}
+
+function ignored (rejected: number): string {
+  return rejected > 0 ? `; ${rejected} invalid record(s) ignored` : ''
 }

@@ -7,8 +7,10 @@ export interface StationLookup {
   record?: StationRecord
   /** Kademlia hops to the first gateway that answered with a valid record: 1 = a gateway we knew already */
   hops?: number
-  /** gateways that answered */
+  /** gateways that answered with a valid record or none */
   answered: number
+  /** gateways whose answer was an invalid record (forged, expired, malformed): ignored */
+  rejected: number
   ms: number
 }
 
@@ -19,6 +21,8 @@ export interface LookupOptions {
 }
 
 const DEFAULT_QUORUM = 2
+/** kad-dht's QueryError for an answer its validators refused */
+const INVALID_RECORD = /invalid record/
 
 /**
  * Looks a station up in the DHT. Collects the records the gateways answer with itself rather than relying on
@@ -35,12 +39,15 @@ export async function lookupStation (dht: KadDHT, name: string, options: LookupO
   const depth = new Map<string, number>()
   const found: Array<{ record: StationRecord, hops: number }> = []
   const answered = new Set<string>()
+  const rejected = new Set<string>()
   const take = async (from: string, value: Uint8Array): Promise<void> => {
     const record = await verifyStationRecord(key, value).catch(() => undefined)
     if (record != null) found.push({ record, hops: depth.get(from) ?? 1 })
   }
   try {
     for await (const event of dht.get(key, { signal })) {
+      // kad-dht runs our validator on every answer and turns an invalid record into this error
+      if (event.name === 'QUERY_ERROR' && INVALID_RECORD.test(event.error.message)) rejected.add(event.from.toString())
       if (event.name !== 'PEER_RESPONSE') continue
       const from = event.from.toString()
       if (answered.has(from)) continue
@@ -61,5 +68,5 @@ export async function lookupStation (dht: KadDHT, name: string, options: LookupO
     if (found.length === 0 && !enough.signal.aborted) throw err
   }
   const best = found[bestStationRecord(found.map(f => f.record))]
-  return { record: best?.record, hops: best?.hops, answered: answered.size, ms: Date.now() - started }
+  return { record: best?.record, hops: best?.hops, answered: answered.size, rejected: rejected.size, ms: Date.now() - started }
 }
