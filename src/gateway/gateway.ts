@@ -29,6 +29,7 @@ import { circuitsPerPeerGate, openCircuits } from './circuit-limit.js'
 import { StationClaims } from '../stations/claims.js'
 import { DhtBootstrap } from '../stations/dht-bootstrap.js'
 import { stationDht } from '../stations/dht.js'
+import { PING_STREAMS } from '../peer/ping-path.js'
 
 /** hop streams per connection beyond the circuit limit, so reservation renewals always get through */
 const RESERVE_HEADROOM = 2
@@ -138,7 +139,8 @@ export async function createGateway (config: GatewayConfig, options: CreateGatew
     metrics: prometheusMetrics({ registry, collectDefaultMetrics: false }),
     services: {
       identify: identify(),
-      ping: ping(),
+      // a peer's DHT, its gateway health checks and its RTT pings may overlap on one connection
+      ping: ping({ maxInboundStreams: PING_STREAMS, maxOutboundStreams: PING_STREAMS }),
       relay: circuitRelayServer({
         // circuits per peer are limited by the gate above; this per-connection cap leaves room for RESERVE
         maxInboundHopStreams: config.relay.maxCircuitsPerPeer + RESERVE_HEADROOM,

@@ -50,6 +50,11 @@ export class GatewayLink {
     return this.relayAddrs
   }
 
+  /** the connection the reservation lives on; undefined while there is none */
+  get activeConnection (): Connection | undefined {
+    return this.connection
+  }
+
   get transport (): OverlayTransport | undefined {
     if (this.connection == null) return undefined
     return isUdxMultiaddr(this.connection.remoteAddr) ? 'udx' : 'tcp'

@@ -27,11 +27,23 @@ export interface GatewayPoolInit {
 /** a failure within this window counts against a gateway as much as this many ms of RTT */
 const FAILURE_WINDOW_MS = 10 * 60_000
 const FAILURE_PENALTY_MS = 2000
+/**
+ * Active gateways are pinged this often; after HEALTH_MISSES unanswered pings in a row the connection is closed,
+ * which makes its link report the gateway lost. A gateway that dies without closing its connections (power loss,
+ * a UDP path cut) is thus noticed within HEALTH_MISSES × (interval + ping timeout) = 30 s. Closing a connection
+ * ends the circuits on it, so the bar is high: in the lab, a machine with a load of 25 left single pings
+ * unanswered for seconds.
+ */
+const HEALTH_CHECK_MS = 5000
+const HEALTH_PING_TIMEOUT_MS = 5000
+const HEALTH_MISSES = 3
 
 interface Health {
   addresses: Multiaddr[]
   rttMs?: number
   failures: number[]
+  /** unanswered health pings in a row */
+  misses: number
 }
 
 /**
@@ -46,11 +58,12 @@ export class GatewayPool {
   /** changes to the active set run one at a time */
   private queue: Promise<void> = Promise.resolve()
   private discoveryTimer?: NodeJS.Timeout
+  private healthTimer?: NodeJS.Timeout
   private stopped = true
 
   constructor (init: GatewayPoolInit) {
     this.init = init
-    for (const { gateway, addresses } of init.configured) this.known.set(gateway.toString(), { addresses, failures: [] })
+    for (const { gateway, addresses } of init.configured) this.known.set(gateway.toString(), { addresses, failures: [], misses: 0 })
   }
 
   get links (): GatewayLink[] {
@@ -70,11 +83,13 @@ export class GatewayPool {
     this.stopped = false
     this.enqueue(async () => { await this.fill() })
     if (this.init.discover != null) this.scheduleDiscovery(1000)
+    this.healthTimer = setInterval(() => { void this.checkHealth() }, HEALTH_CHECK_MS)
   }
 
   stop (): void {
     this.stopped = true
     clearTimeout(this.discoveryTimer)
+    clearInterval(this.healthTimer)
     for (const link of this.active.values()) link.stop()
     this.active.clear()
   }
@@ -154,6 +169,24 @@ export class GatewayPool {
     }
   }
 
+  /** Pings every active gateway: keeps RTTs current and closes connections to gateways that stopped answering. */
+  private async checkHealth (): Promise<void> {
+    await Promise.all(this.links.map(async link => {
+      const connection = link.activeConnection
+      const health = this.known.get(link.gateway.toString())
+      if (connection?.status !== 'open' || health == null) return
+      try {
+        health.rttMs = await pingOver(connection, HEALTH_PING_TIMEOUT_MS)
+        health.misses = 0
+      } catch {
+        if (++health.misses < HEALTH_MISSES || connection.status !== 'open') return
+        health.misses = 0
+        this.init.log('gateway %p stopped answering pings; dropping its connection', link.gateway)
+        connection.abort(new Error('gateway stopped answering pings'))
+      }
+    }))
+  }
+
   private score (id: string): number {
     const health = this.known.get(id)
     if (health == null) return Infinity
@@ -180,7 +213,7 @@ export class GatewayPool {
           health.addresses = dialable
           continue
         }
-        this.known.set(id, { addresses: dialable, failures: [] })
+        this.known.set(id, { addresses: dialable, failures: [], misses: 0 })
         this.init.emit({ event: 'gateway-discovered', gateway: id, addrs: dialable.map(String) })
       }
       if (this.active.size < this.init.maxGateways) this.enqueue(async () => { await this.fill() })

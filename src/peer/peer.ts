@@ -24,7 +24,7 @@ import { GatewayPool } from './gateway-pool.js'
 import type { GatewayAddresses } from './gateway-pool.js'
 import { holePuncher } from './hole-punch/hole-puncher.js'
 import type { HolePuncher, HolePunchOutcome } from './hole-punch/hole-puncher.js'
-import { pingOver } from './ping-path.js'
+import { pingOver, PING_STREAMS } from './ping-path.js'
 import { SessionManager } from '../upgrade/session-manager.js'
 import type { SessionHandler } from '../upgrade/session-manager.js'
 import type { Session, SessionOptions } from '../upgrade/session.js'
@@ -379,7 +379,9 @@ export async function createPeer (config: PeerConfig, options: CreatePeerOptions
     connectionMonitor: { abortConnectionOnPingFailure: false },
     services: {
       identify: identify(),
-      ping: ping(),
+      // one ping stream per connection (libp2p's default) is too few once the DHT vets a new gateway while the
+      // gateway pool checks its health: the DHT's ping failed and the gateway never entered its routing table
+      ping: ping({ maxOutboundStreams: PING_STREAMS }),
       dht: stationDht({ role: 'client' }),
       ...(holePunching
         ? {

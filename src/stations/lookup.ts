@@ -11,6 +11,9 @@ export interface StationLookup {
   answered: number
   /** gateways whose answer was an invalid record (forged, expired, malformed): ignored */
   rejected: number
+  /** queries that failed (gateway unreachable, timed out), with the first error */
+  failed: number
+  firstError?: string
   ms: number
 }
 
@@ -40,6 +43,7 @@ export async function lookupStation (dht: KadDHT, name: string, options: LookupO
   const found: Array<{ record: StationRecord, hops: number }> = []
   const answered = new Set<string>()
   const rejected = new Set<string>()
+  const failed: string[] = []
   const take = async (from: string, value: Uint8Array): Promise<void> => {
     const record = await verifyStationRecord(key, value).catch(() => undefined)
     if (record != null) found.push({ record, hops: depth.get(from) ?? 1 })
@@ -47,7 +51,10 @@ export async function lookupStation (dht: KadDHT, name: string, options: LookupO
   try {
     for await (const event of dht.get(key, { signal })) {
       // kad-dht runs our validator on every answer and turns an invalid record into this error
-      if (event.name === 'QUERY_ERROR' && INVALID_RECORD.test(event.error.message)) rejected.add(event.from.toString())
+      if (event.name === 'QUERY_ERROR') {
+        if (INVALID_RECORD.test(event.error.message)) rejected.add(event.from.toString())
+        else failed.push(`${event.from.toString()}: ${event.error.message}`)
+      }
       if (event.name !== 'PEER_RESPONSE') continue
       const from = event.from.toString()
       if (answered.has(from)) continue
@@ -68,5 +75,5 @@ export async function lookupStation (dht: KadDHT, name: string, options: LookupO
     if (found.length === 0 && !enough.signal.aborted) throw err
   }
   const best = found[bestStationRecord(found.map(f => f.record))]
-  return { record: best?.record, hops: best?.hops, answered: answered.size, rejected: rejected.size, ms: Date.now() - started }
+  return { record: best?.record, hops: best?.hops, answered: answered.size, rejected: rejected.size, failed: failed.length, firstError: failed[0], ms: Date.now() - started }
 }
