@@ -27,6 +27,7 @@ import type { HolePuncher, HolePunchOutcome } from './hole-punch/hole-puncher.js
 import { pingOver, PING_STREAMS } from './ping-path.js'
 import { SessionManager } from '../upgrade/session-manager.js'
 import type { SessionHandler } from '../upgrade/session-manager.js'
+import { SessionError } from '../upgrade/session.js'
 import type { Session, SessionOptions } from '../upgrade/session.js'
 import { isRelayed, relayAddress } from './relay-address.js'
 import { reachableCircuits } from './relay-dial.js'
@@ -173,7 +174,17 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
    */
   async openSession (target: string | Multiaddr, protocol: string): Promise<Session> {
     const connection = await this.connect(target)
-    return this.sessions.open(this.bestConnection(connection.remotePeer) ?? connection, protocol)
+    const existing = this.bestConnection(connection.remotePeer) ?? connection
+    try {
+      return await this.sessions.open(existing, protocol)
+    } catch (err) {
+      // a connection can look open after its path died (its gateway was killed): once more on a fresh one
+      if (!(err instanceof SessionError && err.code === 'PROTOCOL')) {
+        const fresh = await this.connect(target, AbortSignal.timeout(15_000), { force: true })
+        return this.sessions.open(fresh, protocol)
+      }
+      throw err
+    }
   }
 
   /** Accepts sessions for `protocol`. */

@@ -37,6 +37,8 @@ export class StationPublisher {
   private seq = 0
   private lastExpiresAt = 0
   private running = false
+  /** counts changes, so a publication that was overtaken by one is followed by another */
+  private changes = 0
 
   constructor (init: StationPublisherInit) {
     this.init = init
@@ -49,6 +51,7 @@ export class StationPublisher {
 
   /** the relay addresses changed: republish soon */
   changed (): void {
+    this.changes++
     if (this.running) this.schedule(SETTLE_MS)
   }
 
@@ -70,6 +73,7 @@ export class StationPublisher {
   }
 
   private async publish (): Promise<void> {
+    const changes = this.changes
     const relayAddrs = this.init.relayAddresses().map(String)
     // no reservation (yet, or for the moment): the last record keeps pointing where we will most likely be again
     if (relayAddrs.length === 0) return
@@ -82,7 +86,9 @@ export class StationPublisher {
       return gateways
     }))
     this.lastExpiresAt = expiresAt
-    if (this.running) this.schedule(results.every(n => n > 0) ? this.init.ttlMs / 2 : RETRY_MS)
+    if (!this.running) return
+    if (this.changes !== changes) this.schedule(SETTLE_MS)
+    else this.schedule(results.every(n => n > 0) ? this.init.ttlMs / 2 : RETRY_MS)
   }
 
   private record (name: string, relayAddrs: string[]): StationRecord {
