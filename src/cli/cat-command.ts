@@ -7,7 +7,7 @@ import { startPeerFromOptions, waitForGateway } from './peer-command.js'
 export function catCommand (): Command {
   return addPeerOptions(new Command('cat'))
     .description('pipe stdin/stdout to another peer over a session; `cat --listen` waits for one, `cat <target>` connects')
-    .argument('[target]', 'peer id (reached through the gateways) or multiaddr')
+    .argument('[target]', 'peer id (reached through the gateways), station:<name> (looked up in the DHT) or multiaddr')
     .option('--listen', 'wait for one incoming cat and print the address to give the other side')
     .action(async (target: string | undefined, options: Record<string, unknown>) => {
       if ((target == null) === (options.listen !== true)) throw new Error('give either a target or --listen')

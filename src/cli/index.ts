@@ -5,6 +5,7 @@ import { demoCommand } from './demo-command.js'
 import { doctorCommand } from './doctor-command.js'
 import { gatewayCommand } from './gateway-command.js'
 import { labCommand } from './lab-command.js'
+import { lookupCommand } from './lookup-command.js'
 import { peerCommand } from './peer-command.js'
 
 const program = new Command('natmesh')
@@ -13,6 +14,7 @@ const program = new Command('natmesh')
   .addCommand(gatewayCommand())
   .addCommand(peerCommand())
   .addCommand(catCommand())
+  .addCommand(lookupCommand())
   .addCommand(labCommand())
   .addCommand(demoCommand())
   .addCommand(doctorCommand())

@@ -15,6 +15,7 @@ export function addGatewayOptions (command: Command): Command {
     .option('--tcp-port <port>', 'TCP port (default 4001)')
     .option('--announce <ips...>', 'public IPs to announce (comma-separated or repeated)')
     .option('--api <host:port>', 'HTTP API, /metrics and /healthz (default 127.0.0.1:8080)')
+    .option('--bootstrap <multiaddrs...>', 'other gateways to join the station DHT through (ending in /p2p/<id>); one is enough')
     .option('--identity-file <path>', 'key file, created with mode 0600 on first run (default ./.natmesh/gateway.key)')
     .option('--max-reservations <n>', 'relay reservations held at once (default 1024)')
     .option('--reservation-ttl-ms <ms>', 'reservation lifetime (default 7200000)')
@@ -65,6 +66,10 @@ export function addPeerOptions (command: Command): Command {
     .option('--no-nat-detection', 'skip NAT type detection')
     .option('--nat-detection-cache-ms <ms>', 'how long a NAT type report stays fresh (default 300000)')
     .option('--stun-ports <ports...>', 'the gateways\' STUN ports, primary and other (default 3478,3479)')
+    .option('--station <names...>', 'announce station name(s) in the gateways\' DHT; others reach this peer as station:<name>')
+    .option('--station-ttl-ms <ms>', 'station record lifetime, republished halfway (default 600000)')
+    .option('--max-gateways <n>', 'keep relay reservations on this many gateways, chosen by health (default 2)')
+    .option('--gateway-discovery-interval-ms <ms>', 'how often to ask the DHT for more gateways (default 60000)')
     .option('--gateway-dial-timeout-ms <ms>', 'wait this long for UDP before falling back to TCP (default 5000)')
     .option('--reconnect-initial-delay-ms <ms>', 'first reconnect delay after losing a gateway (default 500)')
     .option('--reconnect-max-delay-ms <ms>', 'reconnect backoff ceiling (default 30000)')
@@ -85,6 +90,10 @@ export function gatewayFlags (options: Options): GatewayFlags {
 }
 
 export function peerFlags (options: Options): PeerFlags {
-  const { config: _config, json: _json, gateway, dial: _dial, listen: _listen, ...flags } = options
-  return { ...flags, ...(gateway != null ? { gateways: gateway as string[] } : {}) } as PeerFlags
+  const { config: _config, json: _json, gateway, station, dial: _dial, listen: _listen, ...flags } = options
+  return {
+    ...flags,
+    ...(gateway != null ? { gateways: gateway as string[] } : {}),
+    ...(station != null ? { stations: station as string[] } : {})
+  } as PeerFlags
 }

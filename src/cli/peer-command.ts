@@ -48,7 +48,7 @@ export async function probe (peer: NatmeshPeer, target: string, logger: Logger):
 export function peerCommand (): Command {
   return addPeerOptions(new Command('peer'))
     .description('run a peer daemon: reserve relay slots on gateways and go direct by hole punching')
-    .option('--dial <target>', 'after start, connect to this peer (peer id or multiaddr) and report the path')
+    .option('--dial <target>', 'after start, connect to this peer (peer id, station:<name> or multiaddr) and report the path')
     .action(async (options: Record<string, unknown>) => {
       const { peer, logger } = await startPeerFromOptions(options, true)
       if (typeof options.dial === 'string') {

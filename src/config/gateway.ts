@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { identityFile, integer, ipAddress, logLevel, peerIdString, port } from './fields.js'
 import { iceServersConfigSchema, turnConfigSchema } from './turn.js'
+import { gatewayAddress } from './peer.js'
 import { loadConfig } from './sources.js'
 import type { Settings } from './sources.js'
 
@@ -17,6 +18,8 @@ const gatewayConfigSchema = z.strictObject({
     host: ipAddress.default('127.0.0.1'),
     port: port.default(8080)
   }).prefault({}),
+  /** other gateways (multiaddrs ending in /p2p/<id>) to join the station DHT through; one is enough */
+  bootstrap: z.array(gatewayAddress).default([]),
   identityFile: identityFile.default('./.natmesh/gateway.key'),
   relay: z.strictObject({
     maxReservations: integer(1).default(1024),
@@ -64,6 +67,8 @@ export interface GatewayFlags {
   announce?: string | string[]
   /** "host:port" */
   api?: string
+  /** comma-separated or repeated */
+  bootstrap?: string | string[]
   identityFile?: string
   maxReservations?: number | string
   reservationTtlMs?: number | string
@@ -94,6 +99,7 @@ const gatewaySettings: Settings<GatewayFlags> = {
   tcpPort: { path: ['tcpPort'], kind: 'integer' },
   announce: { path: ['announce'], kind: 'list' },
   api: { path: ['api'], kind: 'hostPort' },
+  bootstrap: { path: ['bootstrap'], kind: 'list' },
   identityFile: { path: ['identityFile'], kind: 'string' },
   maxReservations: { path: ['relay', 'maxReservations'], kind: 'integer' },
   reservationTtlMs: { path: ['relay', 'reservationTtlMs'], kind: 'integer' },

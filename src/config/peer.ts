@@ -2,6 +2,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { z } from 'zod'
 import '../transport/multiaddr.js' // registers /udx: gateway addresses may name the UDP overlay
+import { isStationName, STATION_NAME_RULES } from '../stations/record.js'
 import { identityFile, integer, ipAddress, logLevel, port } from './fields.js'
 import { loadConfig } from './sources.js'
 import { NAT_TYPES } from '../nat/types.js'
@@ -15,7 +16,7 @@ export const NAT_MAPPINGS = ['auto', 'open', 'endpoint-independent', 'sequential
 export type NatMappingSetting = typeof NAT_MAPPINGS[number]
 
 /** a gateway is dialled by address and authenticated by peer id, so both must be in the multiaddr */
-const gatewayAddress = z.string().superRefine((value, ctx) => {
+export const gatewayAddress = z.string().superRefine((value, ctx) => {
   let last
   try {
     last = multiaddr(value).getComponents().at(-1)
@@ -97,6 +98,14 @@ const peerConfigSchema = z.strictObject({
     /** one STUN test's wait for its answer */
     timeoutMs: integer(100).default(1500)
   }).prefault({}),
+  /** names this peer announces in the gateways' DHT; others dial it as `station:<name>` */
+  stations: z.array(z.string().refine(isStationName, `a station name has ${STATION_NAME_RULES}`)).default([]),
+  /** a station record lives this long and is republished halfway (and whenever the reservations change) */
+  stationTtlMs: integer(10_000).max(24 * 60 * 60_000).default(10 * 60_000),
+  /** relay reservations are kept on this many gateways, the healthiest of the configured and discovered ones */
+  maxGateways: integer(1).default(2),
+  /** how often the DHT is asked for gateways beyond the configured ones */
+  gatewayDiscoveryIntervalMs: integer(1000).default(60_000),
   /** how long to wait for the UDP overlay to reach a gateway before falling back to TCP */
   gatewayDialTimeoutMs: integer(100).default(5000),
   reconnect: z.strictObject({
@@ -148,6 +157,11 @@ export interface PeerFlags {
   natDetectionCacheMs?: number | string
   /** comma-separated or repeated */
   stunPorts?: string | string[]
+  /** comma-separated or repeated (`--station` on the command line) */
+  stations?: string | string[]
+  stationTtlMs?: number | string
+  maxGateways?: number | string
+  gatewayDiscoveryIntervalMs?: number | string
   reconnectInitialDelayMs?: number | string
   reconnectMaxDelayMs?: number | string
   iceHistoryFile?: string
@@ -183,6 +197,10 @@ const peerSettings: Settings<PeerFlags> = {
   natDetection: { path: ['natDetection', 'enabled'], kind: 'boolean' },
   natDetectionCacheMs: { path: ['natDetection', 'cacheMs'], kind: 'integer' },
   stunPorts: { path: ['natDetection', 'stunPorts'], kind: 'list' },
+  stations: { path: ['stations'], kind: 'list' },
+  stationTtlMs: { path: ['stationTtlMs'], kind: 'integer' },
+  maxGateways: { path: ['maxGateways'], kind: 'integer' },
+  gatewayDiscoveryIntervalMs: { path: ['gatewayDiscoveryIntervalMs'], kind: 'integer' },
   reconnectInitialDelayMs: { path: ['reconnect', 'initialDelayMs'], kind: 'integer' },
   reconnectMaxDelayMs: { path: ['reconnect', 'maxDelayMs'], kind: 'integer' },
   iceHistoryFile: { path: ['ice', 'historyFile'], kind: 'string' },

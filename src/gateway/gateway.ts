@@ -8,7 +8,9 @@ import { prometheusMetrics } from '@libp2p/prometheus-metrics'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
 import { register } from 'prom-client'
+import { multiaddr } from '@multiformats/multiaddr'
 import type { CircuitRelayService } from '@libp2p/circuit-relay-v2'
+import type { KadDHT } from '@libp2p/kad-dht'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
 import type { Registry } from 'prom-client'
 import type { GatewayConfig } from '../config/index.js'
@@ -32,11 +34,18 @@ import { iceServersProtocol } from './ice-servers-protocol.js'
 import type { IceServersRouteInit } from './ice-servers-route.js'
 import { TurnMetrics } from './turn/turn-metrics.js'
 import { TurnService } from './turn/turn-service.js'
+import { StationClaims } from '../stations/claims.js'
+import { DhtBootstrap } from '../stations/dht-bootstrap.js'
+import { stationDht } from '../stations/dht.js'
+import { PING_STREAMS } from '../peer/ping-path.js'
 
 /** hop streams per connection beyond the circuit limit, so reservation renewals always get through */
 const RESERVE_HEADROOM = 2
 
-type GatewayServices = { relay: CircuitRelayService, punchReports: PunchReports, iceServers: unknown, identify: unknown, ping: unknown }
+type GatewayServices = { relay: CircuitRelayService, punchReports: PunchReports, identify: unknown, ping: unknown, iceServers: unknown, dht: KadDHT }
+
+/** how often a gateway checks that it still knows another gateway (else it dials its bootstrap list again) */
+const BOOTSTRAP_CHECK_MS = 10_000
 
 export interface CreateGatewayOptions {
   privateKey: PrivateKey
@@ -65,6 +74,7 @@ export class Gateway {
   private api?: HttpApi
   private stopObserving?: () => void
   private unregisterStunMetrics?: () => void
+  private readonly bootstrap: DhtBootstrap
 
   constructor (init: { node: Libp2p<GatewayServices>, config: GatewayConfig, registry: Registry, logger: Logger, addressBook: ObservedAddressBook, metrics: GatewayMetrics, stun?: StunServer, turn?: TurnService, iceServers: IceServersDirectory }) {
     this.node = init.node
@@ -77,6 +87,13 @@ export class Gateway {
     this.logger = init.logger
     this.addressBook = init.addressBook
     this.metrics = init.metrics
+    this.bootstrap = new DhtBootstrap({
+      node: this.node,
+      dht: this.node.services.dht,
+      addresses: init.config.bootstrap.map(address => multiaddr(address)),
+      checkIntervalMs: BOOTSTRAP_CHECK_MS,
+      log: this.node.logger.forComponent('natmesh:dht-bootstrap')
+    })
   }
 
   get apiUrl (): string | undefined {
@@ -102,6 +119,7 @@ export class Gateway {
       this.unregisterStunMetrics = registerStunMetrics(this.registry, () => stun.stats())
     }
     this.stopObserving = observeConnections(this.node, this.addressBook)
+    this.bootstrap.start()
     this.api = await startHttpApi({
       host: this.config.api.host,
       port: this.config.api.port,
@@ -123,6 +141,7 @@ export class Gateway {
   }
 
   async stop (): Promise<void> {
+    this.bootstrap.stop()
     await this.api?.close()
     this.stopObserving?.()
     await this.stun?.stop()
@@ -173,7 +192,8 @@ export async function createGateway (config: GatewayConfig, options: CreateGatew
     metrics: prometheusMetrics({ registry, collectDefaultMetrics: false }),
     services: {
       identify: identify(),
-      ping: ping(),
+      // a peer's DHT, its gateway health checks and its RTT pings may overlap on one connection
+      ping: ping({ maxInboundStreams: PING_STREAMS, maxOutboundStreams: PING_STREAMS }),
       relay: circuitRelayServer({
         // circuits per peer are limited by the gate above; this per-connection cap leaves room for RESERVE
         maxInboundHopStreams: config.relay.maxCircuitsPerPeer + RESERVE_HEADROOM,
@@ -187,7 +207,8 @@ export async function createGateway (config: GatewayConfig, options: CreateGatew
       punchReports: punchReports({
         onReport: (report) => { metrics.holePunchReported(report) }
       }),
-      iceServers: iceServersProtocol({ serversFor: (peer) => iceServers.serversFor(peer.toString()) })
+      iceServers: iceServersProtocol({ serversFor: (peer) => iceServers.serversFor(peer.toString()) }),
+      dht: stationDht({ role: 'server', claims: new StationClaims() })
     }
   }) as Libp2p<GatewayServices>
   renewReservationsProperly(node.services.relay, config.relay.reservationTtlMs)

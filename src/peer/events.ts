@@ -31,6 +31,13 @@ export type PeerEvent =
   | { event: 'warning', message: string }
   /** the NAT type detection result (see NatReport); publicAddress as "ip:port" */
   | { event: 'nat-type', natType: string, confidence: number, publicAddress?: string, mapping?: string, filtering?: string, portPreserved?: boolean, allocation?: string, allocationDelta?: number, hairpinning?: boolean, notes: string[] }
+  /** a gateway learnt from the DHT (gateways are its servers); it may be chosen when one of ours fails */
+  | { event: 'gateway-discovered', gateway: string, addrs: string[] }
+  /** a lost gateway was swapped for the healthiest unused ones (`by`; empty when none answered) */
+  | { event: 'gateway-replaced', gateway: string, by: string[] }
+  /** gateways: how many of the DHT's closest gateways stored the record */
+  | { event: 'station-published', name: string, seq: number, gateways: number, relayAddrs: string[] }
+  | { event: 'station-withdrawn', name: string, gateways: number }
   | { event: 'error', message: string }
 
 export type PeerEventName = PeerEvent['event']

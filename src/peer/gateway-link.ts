@@ -55,6 +55,11 @@ export class GatewayLink {
     return this.relayAddrs
   }
 
+  /** the connection the reservation lives on; undefined while there is none */
+  get activeConnection (): Connection | undefined {
+    return this.connection
+  }
+
   get transport (): OverlayTransport | undefined {
     if (this.connection == null) return undefined
     return isUdxMultiaddr(this.connection.remoteAddr) ? 'udx' : 'tcp'
@@ -117,19 +122,10 @@ export class GatewayLink {
   }
 
   private async connect (): Promise<Connection> {
-    const ordered = [...this.init.addresses.filter(isUdxMultiaddr), ...this.init.addresses.filter(ma => !isUdxMultiaddr(ma))]
-    const errors: string[] = []
-    for (const address of ordered) {
-      try {
-        const connection = await this.init.node.dial(address, { signal: AbortSignal.timeout(this.init.dialTimeoutMs), force: true })
-        const transport = isUdxMultiaddr(connection.remoteAddr) ? 'udx' : 'tcp'
-        this.init.emit({ event: 'gateway-connected', gateway: this.init.gateway.toString(), transport, remoteAddr: connection.remoteAddr.toString() })
-        return connection
-      } catch (err) {
-        errors.push(`${address.toString()}: ${err instanceof Error ? err.message : String(err)}`)
-      }
-    }
-    throw new Error(`could not reach gateway ${this.init.gateway.toString()} (${errors.join('; ')})`)
+    const connection = await dialGateway(this.init.node, this.init.gateway, this.init.addresses, { timeoutMs: this.init.dialTimeoutMs, force: true })
+    const transport = isUdxMultiaddr(connection.remoteAddr) ? 'udx' : 'tcp'
+    this.init.emit({ event: 'gateway-connected', gateway: this.init.gateway.toString(), transport, remoteAddr: connection.remoteAddr.toString() })
+    return connection
   }
 
   /** Sends a circuit v2 RESERVE; returns when the reservation expires (ms since epoch). */
@@ -159,6 +155,23 @@ export class GatewayLink {
       throw err
     }
   }
+}
+
+/**
+ * Dials a gateway over its UDP overlay addresses first and TCP ones after (UDP may be blocked), each for at most
+ * `timeoutMs`. `force` opens a fresh connection even when one exists (which may be a dead one after a restart).
+ */
+export async function dialGateway (node: Libp2p, gateway: PeerId, addresses: Multiaddr[], options: { timeoutMs: number, force: boolean }): Promise<Connection> {
+  const ordered = [...addresses.filter(isUdxMultiaddr), ...addresses.filter(ma => !isUdxMultiaddr(ma))]
+  const errors: string[] = []
+  for (const address of ordered) {
+    try {
+      return await node.dial(address, { signal: AbortSignal.timeout(options.timeoutMs), force: options.force })
+    } catch (err) {
+      errors.push(`${address.toString()}: ${err instanceof Error ? err.message : String(err)}`)
+    }
+  }
+  throw new Error(`could not reach gateway ${gateway.toString()} (${errors.join('; ')})`)
 }
 
 /** Renew `refreshBeforeExpiryMs` ahead of expiry, or halfway through a reservation shorter than that. */

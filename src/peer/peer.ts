@@ -10,6 +10,7 @@ import { isPrivate } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import { TypedEventEmitter } from 'main-event'
+import type { KadDHT } from '@libp2p/kad-dht'
 import type { Connection, IdentifyResult, Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { defaultLogger } from '@libp2p/logger'
@@ -19,17 +20,20 @@ import { isUdxMultiaddr, toUdpEndpoint, udxOverlay } from '../transport/index.js
 import { ConnectionStats } from './connection-stats.js'
 import type { PeerConnectionStats } from './connection-stats.js'
 import type { OverlayTransport, Path, PeerEvent } from './events.js'
-import { GatewayLink } from './gateway-link.js'
+import type { GatewayLink } from './gateway-link.js'
+import { GatewayPool } from './gateway-pool.js'
+import type { GatewayAddresses } from './gateway-pool.js'
 import { holePuncher } from './hole-punch/hole-puncher.js'
 import type { HolePuncher, HolePunchOutcome } from './hole-punch/hole-puncher.js'
 import type { NatMappingProfile } from './hole-punch/strategy.js'
 import { mappingFromObservations } from './nat-mapping.js'
 import { mappingFromReport, probeMapping } from './hole-punch/mapping-probe.js'
-import { pingOver } from './ping-path.js'
+import { pingOver, PING_STREAMS } from './ping-path.js'
 import { SessionManager } from '../upgrade/session-manager.js'
 import type { SessionHandler } from '../upgrade/session-manager.js'
+import { SessionError } from '../upgrade/session.js'
 import type { Session, SessionOptions } from '../upgrade/session.js'
-import { isRelayed, relayAddress, splitRelayAddress, webRtcAddress } from './relay-address.js'
+import { isRelayed, relayAddress, webRtcAddress } from './relay-address.js'
 import type { IceMode } from './ice/ice-mode.js'
 import { fetchIceServers } from './ice-servers.js'
 import type { IceStatus } from './ice/ice-mode.js'
@@ -39,13 +43,21 @@ import { natTypeEvent } from '../nat/describe.js'
 import { gatewayStunServers } from '../nat/gateway-stun-servers.js'
 import { NatDetector } from '../nat/nat-detector.js'
 import type { NatReport } from '../nat/types.js'
+import { reachableCircuits } from './relay-dial.js'
+import { stationDht } from '../stations/dht.js'
+import { lookupStation } from '../stations/lookup.js'
+import type { LookupOptions, StationLookup } from '../stations/lookup.js'
+import { StationPublisher } from '../stations/publisher.js'
 
 export interface NatmeshPeerEvents {
   event: CustomEvent<PeerEvent>
   stopped: CustomEvent
 }
 
-type PeerServices = { holePuncher?: HolePuncher, identify: unknown, ping: unknown }
+type PeerServices = { holePuncher?: HolePuncher, identify: unknown, ping: unknown, dht: KadDHT }
+
+/** `station:<name>` targets are looked up in the gateways' DHT */
+export const STATION_PREFIX = 'station:'
 
 /** reservations are renewed this long before the gateway would drop them */
 const REFRESH_BEFORE_EXPIRY_MS = 5 * 60_000
@@ -58,7 +70,10 @@ const REFRESH_BEFORE_EXPIRY_MS = 5 * 60_000
 export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
   readonly node: Libp2p<PeerServices>
   readonly config: PeerConfig
-  private readonly links: GatewayLink[]
+  private readonly pool: GatewayPool
+  private readonly publisher?: StationPublisher
+  /** peers we reached by station name: a resumed session looks them up again, their gateways may have changed */
+  private readonly stationOf = new Map<string, string>()
   private readonly connectionStats = new ConnectionStats()
   private readonly sessions: SessionManager
   /** our public UDP overlay address per gateway, as that gateway observed it */
@@ -69,11 +84,12 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
   /** the quick mapping-only test run at start-up, for hole punches before the full NAT report is in */
   private mappingProbe?: Promise<NatMappingProfile>
 
-  constructor (node: Libp2p<PeerServices>, config: PeerConfig, sessionOptions: Partial<SessionOptions> = {}, ice?: IceMode) {
+  /** `ice`: ice mode's parts; `privateKey` signs station records, needed only when `config.stations` names any */
+  constructor (node: Libp2p<PeerServices>, config: PeerConfig, sessionOptions: Partial<SessionOptions> = {}, extras: { ice?: IceMode, privateKey?: PrivateKey } = {}) {
     super()
     this.node = node
     this.config = config
-    this.ice = ice
+    this.ice = extras.ice
     this.sessions = new SessionManager({
       node,
       log: node.logger.forComponent('natmesh:session'),
@@ -83,33 +99,47 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
       bestConnection: (peer, excludeId) => this.bestConnection(peer, excludeId)
     })
     const log = node.logger.forComponent('natmesh:peer')
-    this.links = groupGatewayAddresses(config.gateways).map(({ gateway, addresses }) => new GatewayLink({
-      gateway,
-      addresses,
-      dialTimeoutMs: config.gatewayDialTimeoutMs,
-      reconnect: config.reconnect,
-      refreshBeforeExpiryMs: REFRESH_BEFORE_EXPIRY_MS,
+    this.pool = new GatewayPool({
       node,
+      configured: groupGatewayAddresses(config.gateways),
+      maxGateways: config.maxGateways,
+      discover: async (signal) => discoverGateways(node, signal),
+      discoveryIntervalMs: config.gatewayDiscoveryIntervalMs,
+      link: { dialTimeoutMs: config.gatewayDialTimeoutMs, reconnect: config.reconnect, refreshBeforeExpiryMs: REFRESH_BEFORE_EXPIRY_MS },
       log: node.logger.forComponent('natmesh:gateway-link'),
       emit: (event) => { this.emit(event) }
-    }))
+    })
     if (config.natDetection.enabled) {
       this.natDetector = new NatDetector({
         servers: () => gatewayStunServers(config.gateways, config.natDetection.stunPorts),
         cacheMs: config.natDetection.cacheMs,
         timeoutMs: config.natDetection.timeoutMs,
         onReport: (report) => {
-          ice?.detectedNatType(report.natType)
+          extras.ice?.detectedNatType(report.natType)
           this.emit(natTypeEvent(report))
         },
         onError: (err) => { this.emit({ event: 'error', message: `NAT type detection failed: ${err.message}` }) }
+      })
+    }
+    if (config.stations.length > 0) {
+      if (extras.privateKey == null) throw new Error('stations need the peer\'s private key to sign their records')
+      this.publisher = new StationPublisher({
+        names: config.stations,
+        dht: node.services.dht,
+        peerId: node.peerId,
+        privateKey: extras.privateKey,
+        mode: config.mode,
+        ttlMs: config.stationTtlMs,
+        relayAddresses: () => this.relayAddresses(),
+        log: node.logger.forComponent('natmesh:stations'),
+        emit: (event) => { this.emit(event) }
       })
     }
     node.addEventListener('peer:identify', (evt) => { this.onIdentify(evt.detail) })
     node.addEventListener('connection:open', (evt) => { this.onConnection(evt.detail, 'open') })
     node.addEventListener('connection:close', (evt) => { this.onConnection(evt.detail, 'close') })
     node.services.holePuncher?.addEventListener('hole-punch', (evt) => { this.onHolePunch(evt.detail) })
-    ice?.attach({
+    extras.ice?.attach({
       node,
       emit: (event) => { this.emit(event) },
       isGateway: (peer) => this.links.some(link => link.gateway.equals(peer)),
@@ -131,7 +161,8 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
     await this.ice?.start()
     await this.sessions.start()
     this.emit({ event: 'started', peerId: this.peerId.toString(), mode: this.config.mode, listenAddrs: this.node.getMultiaddrs().map(String) })
-    for (const link of this.links) link.start()
+    this.pool.start()
+    this.publisher?.start()
     this.natDetector?.start()
     if (this.config.natDetection.enabled && this.config.natTraversal.natMapping === 'auto') {
       const servers = gatewayStunServers(this.config.gateways, this.config.natDetection.stunPorts)
@@ -141,11 +172,18 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
 
   async stop (): Promise<void> {
     this.natDetector?.stop()
-    for (const link of this.links) link.stop()
+    // withdraw while the gateways are still reachable
+    await this.publisher?.stop()
+    this.pool.stop()
     await this.ice?.stop()
     await this.sessions.stop()
     await this.node.stop()
     this.safeDispatchEvent('stopped')
+  }
+
+  /** the gateways holding (or being asked for) our reservations */
+  private get links (): GatewayLink[] {
+    return this.pool.links
   }
 
   /**
@@ -197,18 +235,19 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
   }
 
   /**
-   * Connects to a peer given as a multiaddr, or as a peer id reached through our gateways. In opportunistic
-   * mode the relayed connection is upgraded in the background; see `waitForDirect`.
+   * Connects to a peer given as a multiaddr, a peer id reached through our gateways, or `station:<name>` (looked
+   * up in the DHT, reached through the station's gateways). In opportunistic mode the relayed connection is
+   * upgraded in the background; see `waitForDirect`.
    */
   async connect (target: string | Multiaddr, signal: AbortSignal = AbortSignal.timeout(15_000), options: { force?: boolean } = {}): Promise<Connection> {
-    const addresses = this.targetAddresses(target)
-    // libp2p's relay transport dials `/p2p/<gw>/p2p-circuit/…` over an existing gateway connection, so make
-    // sure there is one to each gateway named in a full relayed address
-    const relayed = addresses.map(ma => splitRelayAddress(ma))
-    for (const split of relayed) {
-      if (split != null) await this.node.dial(split.gateway, { signal })
-    }
-    return this.node.dial(addresses.map((ma, i) => relayed[i]?.circuit ?? ma), { signal, force: options.force })
+    const addresses = await this.targetAddresses(target, signal)
+    const dialable = await reachableCircuits(this.node, addresses, { gatewayDialTimeoutMs: this.config.gatewayDialTimeoutMs, signal })
+    return this.node.dial(dialable, { signal, force: options.force })
+  }
+
+  /** Where station `name` is: its verified record (see lookupStation), or none. */
+  async lookup (name: string, options: LookupOptions = {}): Promise<StationLookup> {
+    return lookupStation(this.node.services.dht, name, options)
   }
 
   /**
@@ -217,7 +256,17 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
    */
   async openSession (target: string | Multiaddr, protocol: string): Promise<Session> {
     const connection = await this.connect(target)
-    return this.sessions.open(this.bestConnection(connection.remotePeer) ?? connection, protocol)
+    const existing = this.bestConnection(connection.remotePeer) ?? connection
+    try {
+      return await this.sessions.open(existing, protocol)
+    } catch (err) {
+      // a connection can look open after its path died (its gateway was killed): once more on a fresh one
+      if (!(err instanceof SessionError && err.code === 'PROTOCOL')) {
+        const fresh = await this.connect(target, AbortSignal.timeout(15_000), { force: true })
+        return this.sessions.open(fresh, protocol)
+      }
+      throw err
+    }
   }
 
   /** Accepts sessions for `protocol`. */
@@ -271,9 +320,10 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
     return this.connectionStats.list()
   }
 
-  private targetAddresses (target: string | Multiaddr): Multiaddr[] {
+  private async targetAddresses (target: string | Multiaddr, signal: AbortSignal): Promise<Multiaddr[]> {
     if (typeof target !== 'string') return [target]
     if (target.startsWith('/')) return [multiaddr(target)]
+    if (target.startsWith(STATION_PREFIX)) return this.stationAddresses(target.slice(STATION_PREFIX.length), signal)
     let peer: PeerId
     try {
       peer = peerIdFromString(target)
@@ -284,8 +334,19 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
       const connection = this.node.getConnections(link.gateway).find(conn => conn.status === 'open')
       return connection == null ? [] : [relayAddress(connection.remoteAddr, link.gateway, peer)]
     })
-    if (viaGateways.length === 0) throw new Error(`cannot reach ${target}: not connected to any gateway yet`)
-    return viaGateways
+    const station = this.stationOf.get(target)
+    const viaStation = station == null ? [] : await this.stationAddresses(station, signal).catch(() => [])
+    if (viaGateways.length + viaStation.length === 0) throw new Error(`cannot reach ${target}: not connected to any gateway yet`)
+    return [...viaStation, ...viaGateways]
+  }
+
+  private async stationAddresses (name: string, signal: AbortSignal): Promise<Multiaddr[]> {
+    const { record } = await this.lookup(name, { signal })
+    if (record == null) throw new Error(`station ${name} not found`)
+    if (record.withdrawn) throw new Error(`station ${name} was withdrawn by its owner`)
+    if (record.relayAddrs.length === 0) throw new Error(`station ${name} has no gateway at the moment`)
+    this.stationOf.set(record.peerId, name)
+    return record.relayAddrs.map(address => multiaddr(address))
   }
 
   private onIdentify (result: IdentifyResult): void {
@@ -302,7 +363,7 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
 
   private onConnection (connection: Connection, change: 'open' | 'close'): void {
     const peer = connection.remotePeer
-    if (this.links.some(link => link.gateway.equals(peer))) return
+    if (this.pool.isGateway(peer)) return
     const path = pathOf(connection)
     const remoteAddr = connection.remoteAddr.toString()
     if (change === 'open') {
@@ -364,6 +425,8 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
 
   private emit (event: PeerEvent): void {
     if (event.event === 'reservation') this.ice?.gatewayReached(peerIdFromString(event.gateway))
+    // where we can be reached changed: the station records must say so
+    if (event.event === 'reservation' || event.event === 'gateway-lost') this.publisher?.changed()
     this.safeDispatchEvent('event', { detail: event })
   }
 }
@@ -373,8 +436,8 @@ function pathOf (connection: Connection): Path {
 }
 
 /** A gateway may be given by several addresses (UDP overlay and TCP); one link per gateway peer id. */
-function groupGatewayAddresses (gateways: string[]): Array<{ gateway: PeerId, addresses: Multiaddr[] }> {
-  const byPeer = new Map<string, { gateway: PeerId, addresses: Multiaddr[] }>()
+function groupGatewayAddresses (gateways: string[]): GatewayAddresses[] {
+  const byPeer = new Map<string, GatewayAddresses>()
   for (const address of gateways) {
     const ma = multiaddr(address)
     const id = ma.getComponents().findLast(c => c.name === 'p2p')?.value
@@ -384,6 +447,19 @@ function groupGatewayAddresses (gateways: string[]): Array<{ gateway: PeerId, ad
     byPeer.set(id, group)
   }
   return [...byPeer.values()]
+}
+
+/** The gateways are the DHT's servers (peers are clients): the ones closest to our id are the ones to use. */
+async function discoverGateways (node: Libp2p<PeerServices>, signal: AbortSignal): Promise<GatewayAddresses[]> {
+  const found: PeerId[] = []
+  for await (const event of node.services.dht.getClosestPeers(node.peerId.toMultihash().bytes, { signal })) {
+    if (event.name === 'FINAL_PEER') found.push(event.peer.id)
+  }
+  // a query's final peers come without addresses; what the gateways told us about each other is in the peer store
+  return Promise.all(found.map(async gateway => {
+    const addresses = await node.peerStore.get(gateway, { signal }).then(peer => peer.addresses.map(a => a.multiaddr), () => [])
+    return { gateway, addresses }
+  }))
 }
 
 export interface CreatePeerOptions {
@@ -425,7 +501,10 @@ export async function createPeer (config: PeerConfig, options: CreatePeerOptions
     ...(ice != null ? { connectionManager: { addressDialTimeout: MAX_TIMEOUT_MS, dialTimeout: MAX_TIMEOUT_MS, inboundUpgradeTimeout: MAX_TIMEOUT_MS } } : {}),
     services: {
       identify: identify(),
-      ping: ping(),
+      // one ping stream per connection (libp2p's default) is too few once the DHT vets a new gateway while the
+      // gateway pool checks its health: the DHT's ping failed and the gateway never entered its routing table
+      ping: ping({ maxOutboundStreams: PING_STREAMS }),
+      dht: stationDht({ role: 'client' }),
       ...(holePunching
         ? {
             holePuncher: holePuncher({
@@ -440,6 +519,6 @@ export async function createPeer (config: PeerConfig, options: CreatePeerOptions
         : {})
     }
   }) as Libp2p<PeerServices>
-  peer = new NatmeshPeer(node, config, options.sessions, ice)
+  peer = new NatmeshPeer(node, config, options.sessions, { ice, privateKey: options.privateKey })
   return peer
 }

@@ -4,6 +4,9 @@ import type { Connection } from '@libp2p/interface'
 
 const PING_LENGTH = 32
 
+/** concurrent ping streams per connection: a peer's DHT, its gateway pool's health checks and RTT pings overlap */
+export const PING_STREAMS = 4
+
 /** Round trip of one libp2p ping over this exact connection (relayed or direct), not whichever libp2p picks. */
 export async function pingOver (connection: Connection, timeoutMs = 5000): Promise<number> {
   const signal = AbortSignal.timeout(timeoutMs)

@@ -51,6 +51,7 @@ describe('gateway config', () => {
       // every TURN and ICE servers default is checked in turn-config.test.ts
       turn: expect.objectContaining({ enabled: false, port: 3480 }),
       iceServers: expect.objectContaining({ stunPort: 3478, publicStunUrls: [] }),
+      bootstrap: [],
       logLevel: 'info'
     })
   })
@@ -186,6 +187,10 @@ describe('peer config', () => {
       ice: { historyFile: './.natmesh/ice-strategy.json', natType: 'auto', servers: [] },
       reconnect: { initialDelayMs: 500, maxDelayMs: 30_000 },
       natDetection: { enabled: true, cacheMs: 300_000, stunPorts: [3478, 3479], timeoutMs: 1500 },
+      stations: [],
+      stationTtlMs: 600_000,
+      maxGateways: 2,
+      gatewayDiscoveryIntervalMs: 60_000,
       identityFile: './.natmesh/peer.key',
       logLevel: 'info'
     })
