@@ -19,7 +19,9 @@ export async function startStatusApi (peer: NatmeshPeer, init: { host: string, p
         relayAddresses: peer.relayAddresses().map(String),
         publicAddresses: peer.publicAddresses().map(String),
         ...(peer.config.mode === 'ice' ? { ice: peer.iceStatus() } : {}),
-        nat: peer.natReport() ?? null
+        nat: peer.natReport() ?? null,
+        // what the hole puncher goes by: decides plain DCUtR, birthday punch or none
+        natMapping: await peer.natMapping()
       }))
       app.get('/api/v1/connections', async () => peer.stats())
       app.get('/api/v1/sessions', async () => peer.sessionStats().map(stats => ({ ...stats })))

@@ -111,8 +111,10 @@ describe('a peer detects its NAT type through its gateway\'s STUN server', () =>
 
     const api = await startStatusApi(peer, { host: '127.0.0.1', port: 0, logger: createLogger({ level: 'silent' }) })
     try {
-      const status = await (await fetch(`${api.url}/api/v1/status`)).json() as { nat: NatReport }
+      const status = await (await fetch(`${api.url}/api/v1/status`)).json() as { nat: NatReport, natMapping: unknown }
       expect(status.nat).toMatchObject({ natType: 'no-nat', publicAddress: { address: '127.0.0.1' } })
+      // no NAT: a hole punch reaches this peer by a plain dial
+      expect(status.natMapping).toEqual({ kind: 'open' })
     } finally {
       await api.close()
     }
