@@ -47,6 +47,9 @@ describe('gateway config', () => {
         circuitDataBytes: 67_108_864,
         allowlist: []
       },
+      // every TURN and ICE servers default is checked in turn-config.test.ts
+      turn: expect.objectContaining({ enabled: false, port: 3480 }),
+      iceServers: expect.objectContaining({ stunPort: 3478, publicStunUrls: [] }),
       logLevel: 'info'
     })
   })
