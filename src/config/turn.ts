@@ -84,7 +84,7 @@ export const iceServersConfigSchema = z.strictObject({
     max: integer(1).default(30),
     windowMs: integer(100).default(60_000)
   }).prefault({}),
-  /** natmesh's own STUN server, listed first as stun:<externalIp>:<stunPort> */
+  /** the STUN port listed first (stun:<externalIp>:<port>) when the gateway's own STUN server is off (stun.enabled false): a STUN server run beside it; otherwise stun.port is listed */
   stunPort: port.min(1).default(3478),
   /** listed last, after the gateway's own servers, e.g. "stun:stun.l.google.com:19302"; none by default */
   publicStunUrls: z.array(z.string().regex(/^stuns?:[^\s]+$/, 'expected a stun: or stuns: URL')).default([])

@@ -43,7 +43,8 @@ export class IceServersDirectory {
 export function gatewayIceServers (config: GatewayConfig, turn?: TurnService): IceServersDirectory {
   const ip = turn?.publicIp ?? config.announce[0] ?? (ANY_ADDRESS.has(config.host) ? undefined : config.host)
   return new IceServersDirectory({
-    ownStunUrls: ip == null ? [] : [`stun:${formatHost(ip)}:${config.iceServers.stunPort}`],
+    // the gateway's own STUN server when it runs one; iceServers.stunPort names a STUN server run beside it
+    ownStunUrls: ip == null ? [] : [`stun:${formatHost(ip)}:${config.stun.enabled ? config.stun.port : config.iceServers.stunPort}`],
     turn,
     publicStunUrls: config.iceServers.publicStunUrls,
     defaultTtlSeconds: config.turn.ttlSeconds
