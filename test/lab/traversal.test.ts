@@ -165,7 +165,8 @@ describe.skipIf(!isRoot)('NAT traversal in the namespace lab', () => {
       // two labs at a time: each is its own set of namespaces with its own prefix
       const done = await pool(PAIRS, 2, async ([a, b]) => await trials(a, b, 1))
       PAIRS.forEach(([a, b], i) => runs.set(`${a}/${b}`, done[i] as TrialRun))
-    }, 150_000)
+      // bounds for a loaded 2-core machine: a trial takes 2-3 s quiet, up to ~8 s when other work shares the cores
+    }, 400_000)
 
     it.each(PAIRS)('%s -> %s: connected through the relay', (a, b) => {
       const [t] = run(a, b).trials
@@ -198,7 +199,7 @@ describe.skipIf(!isRoot)('NAT traversal in the namespace lab', () => {
     const { summary } = await trials('public', 'symmetric', 5)
     expect(summary.relayOk).toBe(5)
     expect(summary.directOk).toBeGreaterThanOrEqual(4)
-  }, 60_000)
+  }, 120_000)
 
   describe.each<[NatFlavour, NatFlavour]>([['cone', 'cone'], ['cone', 'public']])('%s -> %s, 20 trials', (a, b) => {
     it('goes direct in at least 19 of 20 trials', async () => {
@@ -212,6 +213,6 @@ describe.skipIf(!isRoot)('NAT traversal in the namespace lab', () => {
         expect(t.msRelayToDirect).toBeGreaterThanOrEqual(0)
       }
       expect(summary.medianMsRelayToDirect).not.toBeNull()
-    }, 100_000)
+    }, 240_000)
   })
 })
