@@ -24,7 +24,7 @@ export interface StunServerInit {
 }
 
 export interface StunServerStats {
-  /** Binding requests answered */
+  /** Binding requests answered (a refused CHANGE-REQUEST included) */
   requests: number
   /** requests dropped by the per-source rate limit */
   rateLimited: number
@@ -94,9 +94,13 @@ export class StunServer implements Startable {
     socket.on('message', (datagram, rinfo) => { this.onDatagram(slot, datagram, rinfo) })
     socket.on('error', (err) => { this.log.warn({ err }, 'STUN socket error') })
     await new Promise<void>((resolve, reject) => {
-      socket.once('error', reject)
+      const fail = (err: NodeJS.ErrnoException): void => {
+        socket.close()
+        reject(new Error(`STUN server cannot listen on ${address}:${port} (${err.code ?? err.message}): free the port, or set stun.port/stun.otherPort or --no-stun`))
+      }
+      socket.once('error', fail)
       socket.bind(port, address, () => {
-        socket.off('error', reject)
+        socket.off('error', fail)
         resolve()
       })
     })
@@ -124,6 +128,7 @@ export class StunServer implements Startable {
 
   private answer (slot: Slot, transactionId: Buffer, change: ChangeRequest, client: Endpoint): void {
     const [ipIndex, portIndex] = slot
+    this.counts.requests++
     if (change.ip && this.sockets.length < 2) {
       this.send(this.sockets[ipIndex]?.[portIndex], changeRequestRefused(transactionId), client)
       return
@@ -138,7 +143,6 @@ export class StunServer implements Startable {
       // OTHER-ADDRESS: the alternate IP when there is one, else this IP, on the port the request did not reach
       other: this.publicEndpoint(hasOtherIp ? 1 - ipIndex : ipIndex, 1 - portIndex)
     })
-    this.counts.requests++
     this.send(this.sockets[fromIp]?.[fromPort], response, client)
   }
 
