@@ -3,7 +3,7 @@ import type { RemoteInfo, Socket } from 'node:dgram'
 import type { Startable } from '@libp2p/interface'
 import type { Logger } from '../../logging.js'
 import { bindingResponse, changeRequestRefused, parseBindingRequest } from './binding.js'
-import type { ChangeRequest, Endpoint } from './binding.js'
+import type { Endpoint, ParsedRequest } from './binding.js'
 import { TokenBuckets } from './rate-limiter.js'
 
 export interface StunServerInit {
@@ -118,7 +118,7 @@ export class StunServer implements Startable {
         this.counts.rateLimited++
         return
       }
-      this.answer(slot, request.transactionId, request.change, { address: rinfo.address, port: rinfo.port })
+      this.answer(slot, request, { address: rinfo.address, port: rinfo.port })
     } catch (err) {
       // nothing a datagram contains may take the gateway down
       this.counts.malformed++
@@ -126,7 +126,8 @@ export class StunServer implements Startable {
     }
   }
 
-  private answer (slot: Slot, transactionId: Buffer, change: ChangeRequest, client: Endpoint): void {
+  private answer (slot: Slot, request: ParsedRequest, client: Endpoint): void {
+    const { transactionId, change } = request
     const [ipIndex, portIndex] = slot
     this.counts.requests++
     if (change.ip && this.sockets.length < 2) {
@@ -141,7 +142,8 @@ export class StunServer implements Startable {
       mapped: client,
       origin: this.publicEndpoint(fromIp, fromPort),
       // OTHER-ADDRESS: the alternate IP when there is one, else this IP, on the port the request did not reach
-      other: this.publicEndpoint(hasOtherIp ? 1 - ipIndex : ipIndex, 1 - portIndex)
+      other: this.publicEndpoint(hasOtherIp ? 1 - ipIndex : ipIndex, 1 - portIndex),
+      fingerprint: request.fingerprint
     })
     this.send(this.sockets[fromIp]?.[fromPort], response, client)
   }
