@@ -46,7 +46,8 @@ export class GatewayCluster {
   async startPeer (name: string, flags: PeerFlags = {}): Promise<NatmeshPeer> {
     const config = await loadPeerConfig({
       env: {},
-      flags: { gateways: this.addrs(0), host: '127.0.0.1', allowPrivateAddresses: true, identityFile: join(this.dir, `${name}.key`), ...flags }
+      // NAT detection would ask STUN at the default ports, which these gateways do not use; there is no NAT here
+      flags: { gateways: this.addrs(0), host: '127.0.0.1', allowPrivateAddresses: true, natDetection: false, identityFile: join(this.dir, `${name}.key`), ...flags }
     })
     const identity = await loadOrCreateIdentity(config.identityFile)
     const peer = await createPeer(config, { privateKey: identity.privateKey })
@@ -75,7 +76,8 @@ export class GatewayCluster {
   private async startGateway (i: number, bootstrap: string[]): Promise<Gateway> {
     const config = await loadGatewayConfig({
       env: {},
-      flags: { host: '127.0.0.1', udpPort: 0, tcpPort: 0, api: '127.0.0.1:0', identityFile: join(this.dir, `gw${i}.key`), bootstrap }
+      // many gateways share the host: their STUN servers take ephemeral ports
+      flags: { host: '127.0.0.1', udpPort: 0, tcpPort: 0, api: '127.0.0.1:0', stunPort: 0, stunOtherPort: 0, identityFile: join(this.dir, `gw${i}.key`), bootstrap }
     })
     const identity = await loadOrCreateIdentity(config.identityFile)
     const gateway = await createGateway(config, { privateKey: identity.privateKey, logger: createLogger({ level: 'silent' }), registry: new Registry() })
