@@ -27,6 +27,7 @@ import { allowUnlimitedCircuits } from './relay-allowlist.js'
 import { renewReservationsProperly } from './reservation-store.js'
 import { circuitsPerPeerGate, openCircuits } from './circuit-limit.js'
 import { StationClaims } from '../stations/claims.js'
+import { CompactMemoryDatastore } from '../stations/compact-datastore.js'
 import { DhtBootstrap } from '../stations/dht-bootstrap.js'
 import { stationDht } from '../stations/dht.js'
 import { PING_STREAMS } from '../peer/ping-path.js'
@@ -123,6 +124,8 @@ export async function createGateway (config: GatewayConfig, options: CreateGatew
     privateKey: options.privateKey,
     start: false,
     logger: defaultLogger(),
+    // station records and peer data, in memory (records are republished by their owners)
+    datastore: new CompactMemoryDatastore(),
     addresses: {
       listen: [`/ip4/${config.host}/udp/${config.udpPort}/udx`, `/ip4/${config.host}/tcp/${config.tcpPort}`],
       // a gateway knows its public address from config; it must not wait for AutoNAT to advertise it

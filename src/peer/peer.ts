@@ -31,6 +31,7 @@ import { SessionError } from '../upgrade/session.js'
 import type { Session, SessionOptions } from '../upgrade/session.js'
 import { isRelayed, relayAddress } from './relay-address.js'
 import { reachableCircuits } from './relay-dial.js'
+import { CompactMemoryDatastore } from '../stations/compact-datastore.js'
 import { stationDht } from '../stations/dht.js'
 import { lookupStation } from '../stations/lookup.js'
 import type { LookupOptions, StationLookup } from '../stations/lookup.js'
@@ -372,6 +373,8 @@ export async function createPeer (config: PeerConfig, options: CreatePeerOptions
     privateKey: options.privateKey,
     start: false,
     logger: defaultLogger(),
+    // the DHT keeps a copy of every station record this peer publishes
+    datastore: new CompactMemoryDatastore(),
     addresses: {
       listen: [`/ip4/${config.host}/udp/${config.udpPort}/udx`, `/ip4/${config.host}/tcp/${config.tcpPort}`]
     },
