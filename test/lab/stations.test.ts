@@ -157,4 +157,3 @@ describe.skipIf(!isRoot)('stations in the NAT lab: 3 gateways, 6 peers behind pu
       `(${attempt} round(s)), ${replaced} peer(s) replaced it; ${phases.join(', ')}`)
   }, 240_000)
 })
-
