@@ -38,6 +38,7 @@ describe('gateway config', () => {
       tcpPort: 4001,
       announce: [],
       api: { host: '127.0.0.1', port: 8080 },
+      bootstrap: [],
       identityFile: './.natmesh/gateway.key',
       relay: {
         maxReservations: 1024,
@@ -49,6 +50,12 @@ describe('gateway config', () => {
       },
       logLevel: 'info'
     })
+  })
+
+  it('takes bootstrap gateways, each with its peer id', async () => {
+    expect((await loadGatewayConfig({ env: { NATMESH_BOOTSTRAP: GATEWAY }, flags: {} })).bootstrap).toEqual([GATEWAY])
+    const err = await configError(loadGatewayConfig({ env: {}, flags: { bootstrap: ['/ip4/11.0.113.1/tcp/4001'] } }))
+    expect(err.message).toContain('gateway.bootstrap.0: "/ip4/11.0.113.1/tcp/4001" must end with /p2p/<gateway peer id>')
   })
 
   it('takes flags over environment over file over defaults, per setting', async () => {
@@ -155,11 +162,24 @@ describe('peer config', () => {
       udpPort: 0,
       tcpPort: 0,
       natTraversal: { enabled: true, holePunchTimeoutMs: 5000, holePunchRetries: 3, allowPrivateAddresses: false, preferDirect: true, fallbackToRelay: true },
+      stations: [],
+      stationTtlMs: 600_000,
+      maxGateways: 2,
+      gatewayDiscoveryIntervalMs: 60_000,
       gatewayDialTimeoutMs: 5000,
       reconnect: { initialDelayMs: 500, maxDelayMs: 30_000 },
       identityFile: './.natmesh/peer.key',
       logLevel: 'info'
     })
+  })
+
+  it('takes station names from flags and the environment, and refuses names outside the rules', async () => {
+    const config = await loadPeerConfig({ env: { NATMESH_GATEWAYS: GATEWAY, NATMESH_STATIONS: 'printer,lab-3' }, flags: { maxGateways: '3' } })
+    expect(config.stations).toEqual(['printer', 'lab-3'])
+    expect(config.maxGateways).toBe(3)
+    const err = await configError(loadPeerConfig({ env: { NATMESH_GATEWAYS: GATEWAY }, flags: { stations: ['ok', 'Not.OK'], maxGateways: '0' } }))
+    expect(err.message).toContain('peer.stations.1: a station name has 1-63 characters: lowercase letters, digits and inner hyphens')
+    expect(err.message).toContain('peer.maxGateways: expected a number >= 1')
   })
 
   it('requires at least one gateway', async () => {
