@@ -35,6 +35,7 @@ import type { IceServersRouteInit } from './ice-servers-route.js'
 import { TurnMetrics } from './turn/turn-metrics.js'
 import { TurnService } from './turn/turn-service.js'
 import { StationClaims } from '../stations/claims.js'
+import { CompactMemoryDatastore } from '../stations/compact-datastore.js'
 import { DhtBootstrap } from '../stations/dht-bootstrap.js'
 import { stationDht } from '../stations/dht.js'
 import { PING_STREAMS } from '../peer/ping-path.js'
@@ -180,6 +181,8 @@ export async function createGateway (config: GatewayConfig, options: CreateGatew
     privateKey: options.privateKey,
     start: false,
     logger: defaultLogger(),
+    // station records and peer data, in memory (records are republished by their owners)
+    datastore: new CompactMemoryDatastore(),
     addresses: {
       listen: [`/ip4/${config.host}/udp/${config.udpPort}/udx`, `/ip4/${config.host}/tcp/${config.tcpPort}`],
       // a gateway knows its public address from config; it must not wait for AutoNAT to advertise it

@@ -37,6 +37,12 @@ const FAILURE_PENALTY_MS = 2000
 const HEALTH_CHECK_MS = 5000
 const HEALTH_PING_TIMEOUT_MS = 5000
 const HEALTH_MISSES = 3
+/** candidates probed per free slot when choosing gateways */
+const PROBE_PER_SLOT = 3
+/** while short of gateways, the DHT is asked again this often (the other gateways may not have joined it yet) */
+const SHORT_DISCOVERY_MS = 5000
+/** one discovery query; a dead gateway in the routing table costs it 5-8 s */
+const DISCOVERY_TIMEOUT_MS = 15_000
 
 interface Health {
   addresses: Multiaddr[]
@@ -123,7 +129,8 @@ export class GatewayPool {
   private async fill (): Promise<PeerId[]> {
     const free = this.init.maxGateways - this.active.size
     if (this.stopped || free <= 0) return []
-    const candidates = this.unused()
+    // probe a few of the best-looking ones, not every gateway the DHT knows of
+    const candidates = this.unused().sort((a, b) => this.score(a) - this.score(b)).slice(0, free * PROBE_PER_SLOT)
     await Promise.all(candidates.map(async id => { await this.probe(id) }))
     const chosen = candidates
       .filter(id => !this.active.has(id))
@@ -204,7 +211,7 @@ export class GatewayPool {
     const discover = this.init.discover
     if (this.stopped || discover == null) return
     try {
-      for (const { gateway, addresses } of await discover(AbortSignal.timeout(this.init.discoveryIntervalMs))) {
+      for (const { gateway, addresses } of await discover(AbortSignal.timeout(DISCOVERY_TIMEOUT_MS))) {
         const id = gateway.toString()
         const dialable = addresses.filter(ma => !isRelayed(ma)).map(ma => withPeerId(ma, id))
         if (gateway.equals(this.init.node.peerId) || dialable.length === 0) continue
@@ -220,7 +227,8 @@ export class GatewayPool {
     } catch (err) {
       this.init.log('gateway discovery failed - %s', err instanceof Error ? err.message : String(err))
     }
-    if (!this.stopped) this.scheduleDiscovery(this.init.discoveryIntervalMs)
+    const short = this.active.size < this.init.maxGateways
+    if (!this.stopped) this.scheduleDiscovery(short ? Math.min(SHORT_DISCOVERY_MS, this.init.discoveryIntervalMs) : this.init.discoveryIntervalMs)
   }
 }
 

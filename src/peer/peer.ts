@@ -44,6 +44,7 @@ import { gatewayStunServers } from '../nat/gateway-stun-servers.js'
 import { NatDetector } from '../nat/nat-detector.js'
 import type { NatReport } from '../nat/types.js'
 import { reachableCircuits } from './relay-dial.js'
+import { CompactMemoryDatastore } from '../stations/compact-datastore.js'
 import { stationDht } from '../stations/dht.js'
 import { lookupStation } from '../stations/lookup.js'
 import type { LookupOptions, StationLookup } from '../stations/lookup.js'
@@ -489,6 +490,8 @@ export async function createPeer (config: PeerConfig, options: CreatePeerOptions
     privateKey: options.privateKey,
     start: false,
     logger,
+    // the DHT keeps a copy of every station record this peer publishes
+    datastore: new CompactMemoryDatastore(),
     addresses: {
       listen: [`/ip4/${config.host}/udp/${config.udpPort}/udx`, `/ip4/${config.host}/tcp/${config.tcpPort}`]
     },

@@ -23,8 +23,11 @@ export interface StationPublisherInit {
 const SETTLE_MS = 300
 /** a publication no gateway took is retried after this long */
 const RETRY_MS = 3000
-/** a withdrawal on shutdown gets this long; a station that can't withdraw simply expires */
-const WITHDRAW_TIMEOUT_MS = 3000
+/**
+ * a withdrawal on shutdown gets this long; a station that can't withdraw simply expires. A put first asks the DHT for
+ * the closest gateways, and that query waits out every dead gateway still in the routing table (5 s at least)
+ */
+const WITHDRAW_TIMEOUT_MS = 10_000
 
 /**
  * Publishes this peer's stations: a signed record per name with the relay addresses of every gateway holding a

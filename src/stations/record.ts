@@ -3,6 +3,7 @@ import { peerIdFromPublicKey } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { z } from 'zod'
 import type { PrivateKey } from '@libp2p/interface'
+import '../transport/multiaddr.js' // registers /udx: relay addresses may run over the UDP overlay
 
 /**
  * A station record: where a named station can be reached (its relay addresses on every gateway holding a

@@ -38,6 +38,7 @@ describe('gateway config', () => {
       tcpPort: 4001,
       announce: [],
       api: { host: '127.0.0.1', port: 8080 },
+      bootstrap: [],
       identityFile: './.natmesh/gateway.key',
       relay: {
         maxReservations: 1024,
@@ -51,7 +52,6 @@ describe('gateway config', () => {
       // every TURN and ICE servers default is checked in turn-config.test.ts
       turn: expect.objectContaining({ enabled: false, port: 3480 }),
       iceServers: expect.objectContaining({ stunPort: 3478, publicStunUrls: [] }),
-      bootstrap: [],
       logLevel: 'info'
     })
   })
@@ -68,6 +68,12 @@ describe('gateway config', () => {
       'gateway.stun.burst: expected a number >= 1',
       'gateway.stun.otherPort: must differ from stun.port'
     ])
+  })
+
+  it('takes bootstrap gateways, each with its peer id', async () => {
+    expect((await loadGatewayConfig({ env: { NATMESH_BOOTSTRAP: GATEWAY }, flags: {} })).bootstrap).toEqual([GATEWAY])
+    const err = await configError(loadGatewayConfig({ env: {}, flags: { bootstrap: ['/ip4/11.0.113.1/tcp/4001'] } }))
+    expect(err.message).toContain('gateway.bootstrap.0: "/ip4/11.0.113.1/tcp/4001" must end with /p2p/<gateway peer id>')
   })
 
   it('takes flags over environment over file over defaults, per setting', async () => {
@@ -183,14 +189,14 @@ describe('peer config', () => {
         natMapping: 'auto',
         birthday: { enabled: true, sockets: 256, probesPerSecond: 1000, maxProbes: 4000, sprayIntervalMs: 1000, timeBudgetMs: 6000, attemptsPerPeerPerMinute: 3 }
       },
-      gatewayDialTimeoutMs: 5000,
-      ice: { historyFile: './.natmesh/ice-strategy.json', natType: 'auto', servers: [] },
-      reconnect: { initialDelayMs: 500, maxDelayMs: 30_000 },
-      natDetection: { enabled: true, cacheMs: 300_000, stunPorts: [3478, 3479], timeoutMs: 1500 },
       stations: [],
       stationTtlMs: 600_000,
       maxGateways: 2,
       gatewayDiscoveryIntervalMs: 60_000,
+      gatewayDialTimeoutMs: 5000,
+      ice: { historyFile: './.natmesh/ice-strategy.json', natType: 'auto', servers: [] },
+      reconnect: { initialDelayMs: 500, maxDelayMs: 30_000 },
+      natDetection: { enabled: true, cacheMs: 300_000, stunPorts: [3478, 3479], timeoutMs: 1500 },
       identityFile: './.natmesh/peer.key',
       logLevel: 'info'
     })
@@ -222,6 +228,15 @@ describe('peer config', () => {
     ])
     expect((await configError(loadPeerConfig({ env: { NATMESH_GATEWAYS: GATEWAY }, flags: { stunPorts: ['1', '2', '3'] } }))).message)
       .toContain('peer.natDetection.stunPorts: expected the primary and the other STUN port')
+  })
+
+  it('takes station names from flags and the environment, and refuses names outside the rules', async () => {
+    const config = await loadPeerConfig({ env: { NATMESH_GATEWAYS: GATEWAY, NATMESH_STATIONS: 'printer,lab-3' }, flags: { maxGateways: '3' } })
+    expect(config.stations).toEqual(['printer', 'lab-3'])
+    expect(config.maxGateways).toBe(3)
+    const err = await configError(loadPeerConfig({ env: { NATMESH_GATEWAYS: GATEWAY }, flags: { stations: ['ok', 'Not.OK'], maxGateways: '0' } }))
+    expect(err.message).toContain('peer.stations.1: a station name has 1-63 characters: lowercase letters, digits and inner hyphens')
+    expect(err.message).toContain('peer.maxGateways: expected a number >= 1')
   })
 
   it('requires at least one gateway', async () => {
