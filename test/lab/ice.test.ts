@@ -82,4 +82,15 @@ describe.skipIf(!isRoot)('ice mode in the NAT lab (real processes, real coturn)'
       await Promise.all([lab.topo.setFlavour('A', 'cone'), lab.topo.setFlavour('B', 'cone')])
     }
   }, 120_000)
+
+  it('cone to symmetric: tries direct with TURN as the fallback, and the TURN path carries the data', async () => {
+    await lab.topo.setFlavour('B', 'symmetric')
+    try {
+      const t = await trial(3)
+      // a port-restricted cone NAT never lets the symmetric side's new mapping in: only the relay pair works
+      check(t, 'turn-fallback', 'relay')
+    } finally {
+      await lab.topo.setFlavour('B', 'cone')
+    }
+  }, 120_000)
 })
