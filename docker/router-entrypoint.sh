@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # NAT router container: applies the lab's NAT rules (lab/nat-rules.sh, shared with the namespace lab) between its
 # internet and LAN interfaces, optionally adds netem delay/loss, then idles.
-# env: WAN_IP, LAN_IP (this router's addresses), NAT_FLAVOUR (cone|symmetric|udp-blocked),
+# env: WAN_IP, LAN_IP (this router's addresses), NAT_FLAVOUR (one of `lab/nat-rules.sh --list`, default cone),
 #      DELAY_MS, JITTER_MS, LOSS_PCT (netem, applied on both interfaces, so each direction gets it once)
 set -euo pipefail
 : "${WAN_IP:?}" "${LAN_IP:?}" "${NAT_FLAVOUR:=cone}" "${DELAY_MS:=0}" "${JITTER_MS:=0}" "${LOSS_PCT:=0}"

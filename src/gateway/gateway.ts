@@ -97,7 +97,10 @@ export class Gateway {
   private async startRelayAndApi (): Promise<void> {
     await this.node.start()
     if (this.stun != null) {
-      await this.stun.start()
+      await this.stun.start().catch(async (err: Error) => {
+        await this.node.stop()
+        throw err
+      })
       const stun = this.stun
       this.unregisterStunMetrics = registerStunMetrics(this.registry, () => stun.stats())
     }

@@ -82,6 +82,9 @@ async function runTests (options: DetectNatOptions & { timeoutMs: number }, sock
   const alternateIp = first.other != null && first.other.address !== server.host ? first.other.address : undefined
   const secondServer = servers.find(s => s.host !== server.host)
 
+  // hairpinning meanwhile: a datagram to our own public address opens no filter towards the server
+  const hairpin = client.hairpins(first.mapped, timeoutMs)
+
   // Filtering first, from a socket that has only talked to the primary endpoint: a mapping test towards the other
   // address or port would open the NAT's filter for exactly the answers the filtering tests wait for
   const [fromOtherAddressAndPort, fromOtherPort] = await Promise.all([
@@ -122,7 +125,7 @@ async function runTests (options: DetectNatOptions & { timeoutMs: number }, sock
     .map(mappedPort => ({ localPort: localAddress.port, mappedPort }))
   const [freshMappings, hairpinning] = await Promise.all([
     freshSocketMappings(server.primary, options.allocationSamples ?? DEFAULT_ALLOCATION_SAMPLES, timeoutMs, options.signal),
-    client.hairpins(first.mapped, timeoutMs)
+    hairpin
   ])
   const allocation = allocationOf([...socketMappings, ...freshMappings])
 

@@ -52,8 +52,9 @@ export class NatDetector implements Startable {
     return this.report
   }
 
-  /** The cached report while fresh, else a new detection; undefined when detection could not run */
+  /** The cached report while fresh, else a new detection; undefined when detection could not run. Stopped: the cache */
   async detect (options: { force?: boolean } = {}): Promise<NatReport | undefined> {
+    if (!this.started) return this.report
     if (options.force !== true && this.report != null && performance.now() - this.reportAt < this.cacheMs) return this.report
     this.running ??= this.run().finally(() => { this.running = undefined })
     return this.running

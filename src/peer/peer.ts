@@ -157,9 +157,18 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
     return this.links.map(link => ({ gateway: link.gateway.toString(), transport: link.transport ?? 'none', relayAddresses: link.relayAddresses.map(String) }))
   }
 
-  /** The last NAT type report (detection runs in the background; undefined until it finished or when disabled) */
+  /**
+   * The last NAT type report (undefined until the first detection finished, or when detection is off). A stale
+   * report is returned as it is, and a new detection starts in the background.
+   */
   natReport (): NatReport | undefined {
+    void this.natDetector?.detect()
     return this.natDetector?.current()
+  }
+
+  /** The NAT type report, fresh (detected again once older than natDetection.cacheMs); undefined when off */
+  async detectNat (options: { force?: boolean } = {}): Promise<NatReport | undefined> {
+    return this.natDetector?.detect(options)
   }
 
   /** Public UDP overlay addresses, as observed by the gateways; what a hole punch offers the other side. */

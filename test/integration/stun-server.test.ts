@@ -47,16 +47,19 @@ afterEach(async () => {
 })
 
 describe('STUN server', () => {
-  it('answers a Binding request with XOR-MAPPED-ADDRESS, RESPONSE-ORIGIN, OTHER-ADDRESS and a valid FINGERPRINT', async () => {
+  it('answers a Binding request with XOR-MAPPED-ADDRESS, RESPONSE-ORIGIN, OTHER-ADDRESS, and FINGERPRINT when the request had one', async () => {
     const stun = await server({ alternateAddress: '127.0.0.2' })
     const [primary, other, alternate, alternateOther] = stun.addresses()
     expect(alternate).toEqual({ address: '127.0.0.2', port: primary?.port })
     expect(alternateOther).toEqual({ address: '127.0.0.2', port: other?.port })
     const client = await socketOn('127.0.0.1')
     const answer = nextDatagram(client)
-    client.send(bindingRequest(randomBytes(12)), primary?.port, '127.0.0.1')
+    client.send(bindingRequest(randomBytes(12), undefined, { fingerprint: true }), primary?.port, '127.0.0.1')
     const { datagram, from } = await answer
     expect(validateFingerprint(decode(datagram))).toBe(true)
+    const plain = nextDatagram(client)
+    client.send(bindingRequest(randomBytes(12)), primary?.port, '127.0.0.1')
+    expect(decode((await plain).datagram).hasAttribute(0x8028)).toBe(false)
     expect(from).toEqual(primary)
     expect(parseBindingResponse(datagram)).toMatchObject({
       kind: 'success',

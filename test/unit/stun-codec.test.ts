@@ -6,8 +6,8 @@ import { TokenBuckets } from '../../src/gateway/stun/rate-limiter.js'
 describe('STUN Binding messages', () => {
   it('round-trips a request with CHANGE-REQUEST flags', () => {
     const id = randomBytes(12)
-    expect(parseBindingRequest(bindingRequest(id))).toEqual({ transactionId: id, change: { ip: false, port: false } })
-    expect(parseBindingRequest(bindingRequest(id, { ip: true, port: false }))).toEqual({ transactionId: id, change: { ip: true, port: false } })
+    expect(parseBindingRequest(bindingRequest(id))).toEqual({ transactionId: id, change: { ip: false, port: false }, fingerprint: false })
+    expect(parseBindingRequest(bindingRequest(id, { ip: true, port: false }, { fingerprint: true }))).toEqual({ transactionId: id, change: { ip: true, port: false }, fingerprint: true })
     expect(parseBindingRequest(bindingRequest(id, { ip: true, port: true }))?.change).toEqual({ ip: true, port: true })
   })
 

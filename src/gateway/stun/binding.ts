@@ -30,20 +30,27 @@ export const ATTR = {
   otherAddress: constants.STUN_ATTR_OTHER_ADDRESS as number,
   responseOrigin: constants.STUN_ATTR_RESPONSE_ORIGIN as number,
   errorCode: constants.STUN_ATTR_ERROR_CODE as number,
+  fingerprint: constants.STUN_ATTR_FINGERPRINT as number,
   unknownAttributes: constants.STUN_ATTR_UNKNOWN_ATTRIBUTES as number
 }
 
 const SOFTWARE = 'natmesh'
 
-export function bindingRequest (transactionId: Buffer, change?: ChangeRequest): Buffer {
+export function bindingRequest (transactionId: Buffer, change?: ChangeRequest, options: { fingerprint?: boolean } = {}): Buffer {
   const message = createMessage(TYPE.request, transactionId)
   if (change != null && (change.ip || change.port)) {
     message.addAttribute(ATTR.changeRequest, (change.ip ? CHANGE_IP : 0) | (change.port ? CHANGE_PORT : 0))
   }
+  if (options.fingerprint === true) message.addFingerprint()
   return message.toBuffer()
 }
 
-export interface ParsedRequest { transactionId: Buffer, change: ChangeRequest }
+export interface ParsedRequest {
+  transactionId: Buffer
+  change: ChangeRequest
+  /** the request carried a FINGERPRINT, so the response gets one too */
+  fingerprint: boolean
+}
 
 /** Cheap checks before the codec runs: the header of an RFC 8489 message whose length matches the datagram */
 function looksLikeStun (datagram: Buffer): boolean {
@@ -69,7 +76,11 @@ export function parseBindingRequest (datagram: Buffer): ParsedRequest | undefine
   if (message?.type !== TYPE.request) return undefined
   const flags = message.getAttribute(ATTR.changeRequest)?.value
   const bits = typeof flags === 'number' ? flags : 0
-  return { transactionId: message.transactionId, change: { ip: (bits & CHANGE_IP) !== 0, port: (bits & CHANGE_PORT) !== 0 } }
+  return {
+    transactionId: message.transactionId,
+    change: { ip: (bits & CHANGE_IP) !== 0, port: (bits & CHANGE_PORT) !== 0 },
+    fingerprint: message.hasAttribute(ATTR.fingerprint)
+  }
 }
 
 export interface BindingResponseInit {
@@ -80,6 +91,11 @@ export interface BindingResponseInit {
   origin?: Endpoint
   /** the server's other address (alternate IP, or same IP) and other port: OTHER-ADDRESS */
   other?: Endpoint
+  /**
+   * add FINGERPRINT (as coturn does: when the request had one). It is for telling STUN from other protocols on a
+   * shared port, and the codec encodes the message twice to compute it, which halves the answers per second
+   */
+  fingerprint?: boolean
 }
 
 export function bindingResponse (init: BindingResponseInit): Buffer {
@@ -88,7 +104,7 @@ export function bindingResponse (init: BindingResponseInit): Buffer {
   if (init.origin != null) message.addAttribute(ATTR.responseOrigin, init.origin.address, init.origin.port)
   if (init.other != null) message.addAttribute(ATTR.otherAddress, init.other.address, init.other.port)
   message.addSoftware(SOFTWARE)
-  message.addFingerprint()
+  if (init.fingerprint === true) message.addFingerprint()
   return message.toBuffer()
 }
 

@@ -3,7 +3,7 @@ import type { RemoteInfo, Socket } from 'node:dgram'
 import type { Startable } from '@libp2p/interface'
 import type { Logger } from '../../logging.js'
 import { bindingResponse, changeRequestRefused, parseBindingRequest } from './binding.js'
-import type { ChangeRequest, Endpoint } from './binding.js'
+import type { Endpoint, ParsedRequest } from './binding.js'
 import { TokenBuckets } from './rate-limiter.js'
 
 export interface StunServerInit {
@@ -24,7 +24,7 @@ export interface StunServerInit {
 }
 
 export interface StunServerStats {
-  /** Binding requests answered */
+  /** Binding requests answered (a refused CHANGE-REQUEST included) */
   requests: number
   /** requests dropped by the per-source rate limit */
   rateLimited: number
@@ -94,9 +94,13 @@ export class StunServer implements Startable {
     socket.on('message', (datagram, rinfo) => { this.onDatagram(slot, datagram, rinfo) })
     socket.on('error', (err) => { this.log.warn({ err }, 'STUN socket error') })
     await new Promise<void>((resolve, reject) => {
-      socket.once('error', reject)
+      const fail = (err: NodeJS.ErrnoException): void => {
+        socket.close()
+        reject(new Error(`STUN server cannot listen on ${address}:${port} (${err.code ?? err.message}): free the port, or set stun.port/stun.otherPort or --no-stun`))
+      }
+      socket.once('error', fail)
       socket.bind(port, address, () => {
-        socket.off('error', reject)
+        socket.off('error', fail)
         resolve()
       })
     })
@@ -114,7 +118,7 @@ export class StunServer implements Startable {
         this.counts.rateLimited++
         return
       }
-      this.answer(slot, request.transactionId, request.change, { address: rinfo.address, port: rinfo.port })
+      this.answer(slot, request, { address: rinfo.address, port: rinfo.port })
     } catch (err) {
       // nothing a datagram contains may take the gateway down
       this.counts.malformed++
@@ -122,8 +126,10 @@ export class StunServer implements Startable {
     }
   }
 
-  private answer (slot: Slot, transactionId: Buffer, change: ChangeRequest, client: Endpoint): void {
+  private answer (slot: Slot, request: ParsedRequest, client: Endpoint): void {
+    const { transactionId, change } = request
     const [ipIndex, portIndex] = slot
+    this.counts.requests++
     if (change.ip && this.sockets.length < 2) {
       this.send(this.sockets[ipIndex]?.[portIndex], changeRequestRefused(transactionId), client)
       return
@@ -136,9 +142,9 @@ export class StunServer implements Startable {
       mapped: client,
       origin: this.publicEndpoint(fromIp, fromPort),
       // OTHER-ADDRESS: the alternate IP when there is one, else this IP, on the port the request did not reach
-      other: this.publicEndpoint(hasOtherIp ? 1 - ipIndex : ipIndex, 1 - portIndex)
+      other: this.publicEndpoint(hasOtherIp ? 1 - ipIndex : ipIndex, 1 - portIndex),
+      fingerprint: request.fingerprint
     })
-    this.counts.requests++
     this.send(this.sockets[fromIp]?.[fromPort], response, client)
   }
 
