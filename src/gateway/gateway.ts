@@ -47,7 +47,8 @@ export interface CreateGatewayOptions {
 
 /**
  * A gateway: a public libp2p node that relays (circuit v2), observes every peer's public address, takes
- * hole-punch reports and serves its state over HTTP (JSON API, /healthz, Prometheus /metrics).
+ * hole-punch reports and serves its state over HTTP (JSON API, /healthz, Prometheus /metrics). With TURN on it
+ * also runs coturn, and it hands out ICE servers (STUN, TURN with fresh credentials) over libp2p and HTTP.
  */
 export class Gateway {
   readonly node: Libp2p<GatewayServices>

@@ -1,4 +1,6 @@
+import { spawn } from 'node:child_process'
 import { createHmac } from 'node:crypto'
+import { once } from 'node:events'
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -10,15 +12,19 @@ import { createLibp2p } from 'libp2p'
 import { Registry } from 'prom-client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { loadGatewayConfig } from '../../src/config/index.js'
+import { turnConfigSchema } from '../../src/config/turn.js'
 import { createGateway } from '../../src/gateway/gateway.js'
 import type { Gateway } from '../../src/gateway/gateway.js'
 import { mintTurnCredential } from '../../src/gateway/turn/credentials.js'
+import { writeCoturnConfig } from '../../src/gateway/turn/coturn-config.js'
 import { TurnUnavailableError } from '../../src/gateway/turn/supervisor.js'
+import { TurnService } from '../../src/gateway/turn/turn-service.js'
 import { loadOrCreateIdentity } from '../../src/identity.js'
 import type { IceServer } from '../../src/ice-servers.js'
 import { createLogger } from '../../src/logging.js'
 import { fetchIceServers } from '../../src/peer/ice-servers.js'
 import { probeTurnAllocation, TurnAllocationError } from '../../src/turn/allocate.js'
+import { answersStunBinding } from '../../src/turn/stun-transaction.js'
 import type { TurnEndpoint } from '../../src/turn/allocate.js'
 import { freeUdpTcpPort } from '../helpers/free-port.js'
 import { waitFor } from '../helpers/wait-for.js'
@@ -212,7 +218,32 @@ iceServers:
   })
 })
 
-describe('gateway TURN without coturn', () => {
+describe('gateway TURN start-up', () => {
+  it('stops a coturn an earlier, killed gateway left running on the same state directory', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'natmesh-leftover-'))
+    const config = turnConfigSchema.parse({ enabled: true, required: true, port: await freeUdpTcpPort(), stateDir: join(dir, 'turn'), secretFile: join(dir, 'secret'), relayPortRange: { min: 50450, max: 50499 } })
+    const turn = new TurnService({ config, gatewayHost: '127.0.0.1', announce: [], logger: createLogger({ level: 'silent' }) })
+    // the orphan: coturn on the config the gateway writes, with nobody supervising it
+    const { configFile } = await writeCoturnConfig({ ...config, listenIp: '127.0.0.1', secret: 'a-secret-of-the-earlier-run', stateDir: config.stateDir })
+    const orphan = spawn('turnserver', ['-c', configFile], { stdio: 'ignore' })
+    const orphanExit = once(orphan, 'exit')
+
+    try {
+      await waitFor(async () => answersStunBinding('127.0.0.1', config.port, { rtoMs: 100, retransmissions: 0 }), 10_000, 'the orphan coturn to answer')
+      await turn.start()
+      await orphanExit
+      expect(turn.pid).toBeTypeOf('number')
+      expect(turn.pid).not.toBe(orphan.pid)
+      // the new coturn has the new secret: its credentials work
+      await expect(probeTurnAllocation({ host: '127.0.0.1', port: config.port, ...turn.credentialFor('x') }, PROBE)).resolves.toHaveProperty('relayedAddress')
+    } finally {
+      orphan.kill('SIGKILL')
+      await turn.stop()
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+
+
   it('runs without TURN and says why, unless TURN is required', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'natmesh-noturn-'))
     const yaml = join(dir, 'gateway.yaml')

@@ -48,6 +48,9 @@ describe('gateway config', () => {
         allowlist: []
       },
       stun: { enabled: true, port: 3478, otherPort: 3479, ratePerSecond: 100, burst: 200 },
+      // every TURN and ICE servers default is checked in turn-config.test.ts
+      turn: expect.objectContaining({ enabled: false, port: 3480 }),
+      iceServers: expect.objectContaining({ stunPort: 3478, publicStunUrls: [] }),
       logLevel: 'info'
     })
   })

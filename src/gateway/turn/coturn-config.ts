@@ -43,7 +43,7 @@ export function renderCoturnConfig (settings: CoturnSettings): string {
     ...settings.allowedPeerIps.map(range => `allowed-peer-ip=${range}`),
     'log-file=stdout',
     'simple-log',
-    `pidfile=${join(stateDir, 'turnserver.pid')}`,
+    `pidfile=${pidFileOf(stateDir)}`,
     // unused with use-auth-secret, but coturn opens a database anyway; keep it out of /var/lib
     `userdb=${join(stateDir, 'turndb')}`
   ]
@@ -55,12 +55,22 @@ export function renderCoturnConfig (settings: CoturnSettings): string {
   return lines.join('\n') + '\n'
 }
 
-/** Writes turnserver.conf into the state directory, readable by its owner only (it holds the secret); returns its path */
-export async function writeCoturnConfig (settings: CoturnSettings): Promise<string> {
+export interface CoturnFiles {
+  configFile: string
+  /** where coturn writes its pid */
+  pidFile: string
+}
+
+/** Writes turnserver.conf into the state directory, readable by its owner only (it holds the secret) */
+export async function writeCoturnConfig (settings: CoturnSettings): Promise<CoturnFiles> {
   const path = join(resolve(settings.stateDir), 'turnserver.conf')
   await mkdir(settings.stateDir, { recursive: true, mode: 0o700 })
   await writeFile(path, renderCoturnConfig(settings), { mode: 0o600 })
   // writeFile's mode only applies to a new file: an older, laxer one gets tightened too
   await chmod(path, 0o600)
-  return path
+  return { configFile: path, pidFile: pidFileOf(settings.stateDir) }
+}
+
+function pidFileOf (stateDir: string): string {
+  return join(resolve(stateDir), 'turnserver.pid')
 }

@@ -117,8 +117,7 @@ export class TurnSupervisor implements Startable {
     if (Date.now() - this.startedAt >= STABLE_RUN_MS) {
       this.restartDelay = this.init.restartDelayMs.initial
     }
-    const delay = this.restartDelay
-    this.restartDelay = Math.min(this.restartDelay * 2, this.init.restartDelayMs.max)
+    const delay = this.nextRestartDelay()
     this.init.logger.warn({ pid: child.pid, delayMs: delay }, `coturn exited (${describeExit(code, signal)}); restarting`)
     this.restartTimer = setTimeout(() => { void this.restart() }, delay)
   }
@@ -130,8 +129,9 @@ export class TurnSupervisor implements Startable {
       await this.spawnCoturn()
     } catch (err) {
       // no child, so no exit event to restart from: schedule the next attempt here
-      this.init.logger.error({ err }, 'coturn restart failed')
-      this.restartTimer = setTimeout(() => { void this.restart() }, this.restartDelay)
+      const delay = this.nextRestartDelay()
+      this.init.logger.error({ err, delayMs: delay }, 'coturn restart failed; trying again')
+      this.restartTimer = setTimeout(() => { void this.restart() }, delay)
       return
     }
 
@@ -141,6 +141,13 @@ export class TurnSupervisor implements Startable {
       // an exited child was rescheduled by onExit; a running one retries a busy port by itself
       this.init.logger.error(`coturn restarted but does not answer on ${this.init.probe.host}:${this.init.probe.port}`)
     }
+  }
+
+  /** the delay before the next restart; the one after it is twice as long, up to the maximum */
+  private nextRestartDelay (): number {
+    const delay = this.restartDelay
+    this.restartDelay = Math.min(this.restartDelay * 2, this.init.restartDelayMs.max)
+    return delay
   }
 
   /** polls with STUN Bindings until coturn answers (true), or it exits, stops or the signal fires (false) */

@@ -3,6 +3,7 @@ import type { TurnConfig } from '../../config/index.js'
 import type { Logger } from '../../logging.js'
 import { writeCoturnConfig } from './coturn-config.js'
 import { mintTurnCredential } from './credentials.js'
+import { stopLeftoverCoturn } from './leftover.js'
 import type { TurnCredential } from './credentials.js'
 import { loadOrCreateTurnSecret } from './secret.js'
 import { TurnSupervisor, TurnUnavailableError } from './supervisor.js'
@@ -103,7 +104,7 @@ export class TurnService implements Startable {
     if (created) this.logger.info(`created TURN secret in ${this.config.secretFile}`)
     this.secret = secret
 
-    const configFile = await writeCoturnConfig({
+    const { configFile, pidFile } = await writeCoturnConfig({
       listenIp: this.listenIp,
       externalIp: this.config.externalIp ?? (this.publicIp === this.listenIp ? undefined : this.publicIp),
       port: this.config.port,
@@ -115,6 +116,7 @@ export class TurnService implements Startable {
       stateDir: this.config.stateDir
     })
 
+    await stopLeftoverCoturn(pidFile, configFile, this.logger)
     this.supervisor = new TurnSupervisor({
       binary: this.config.binary,
       configFile,
