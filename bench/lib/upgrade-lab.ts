@@ -224,6 +224,11 @@ export async function waitResult (proc: Proc, timeoutMs: number): Promise<Sessio
   return await proc.waitFor(e => e.event === 'session-result', timeoutMs, 'session-result') as SessionResult
 }
 
+/** every delivery good, nothing lost, duplicated, reordered or corrupted, no error, no hang */
+export function intact (r: SessionResult, count: number): boolean {
+  return r.ok && r.received === count && r.good === count && r.duplicates === 0 && r.gaps === 0 && r.corrupt === 0 && r.error === null && r.stuck.length === 0
+}
+
 /** one line about a session result, for failure messages */
 export function brief (r: SessionResult | undefined): string {
   if (r === undefined) return 'no result'

@@ -8,16 +8,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { IceLab } from '../../bench/lib/ice-lab.ts'
-import { brief, waitResult } from '../../bench/lib/upgrade-lab.ts'
+import { brief, intact, waitResult } from '../../bench/lib/upgrade-lab.ts'
 import type { Ev, Proc, SessionResult } from '../../bench/lib/upgrade-lab.ts'
 
 const isRoot = process.getuid?.() === 0
 /** enough messages (mixed sizes, ~6 KiB mean) that the transfer is still running when ICE completes */
 const COUNT = 1500
-
-function intact (r: SessionResult, count: number): boolean {
-  return r.ok && r.received === count && r.good === count && r.duplicates === 0 && r.gaps === 0 && r.corrupt === 0 && r.error === null && r.stuck.length === 0
-}
 
 interface Trial { a: SessionResult, b: SessionResult, ice: Ev[], paths: Ev[], A: Proc, B: Proc }
 
@@ -80,6 +76,17 @@ describe.skipIf(!isRoot)('ice mode in the NAT lab (real processes, real coturn)'
       expect(t.paths.some(e => String(e.remote).includes(`${lab.topo.gatewayIp(0)}:`)), JSON.stringify(t.paths)).toBe(true)
     } finally {
       await Promise.all([lab.topo.setFlavour('A', 'cone'), lab.topo.setFlavour('B', 'cone')])
+    }
+  }, 120_000)
+
+  it('cone to symmetric: tries direct with TURN as the fallback, and the TURN path carries the data', async () => {
+    await lab.topo.setFlavour('B', 'symmetric')
+    try {
+      const t = await trial(3)
+      // a port-restricted cone NAT never lets the symmetric side's new mapping in: only the relay pair works
+      check(t, 'turn-fallback', 'relay')
+    } finally {
+      await lab.topo.setFlavour('B', 'cone')
     }
   }, 120_000)
 })

@@ -8,7 +8,7 @@
  */
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { brief, Lab, quantile, sleep, waitResult } from '../../bench/lib/upgrade-lab.ts'
+import { brief, intact, Lab, quantile, sleep, waitResult } from '../../bench/lib/upgrade-lab.ts'
 import type { Ev, Proc, SessionResult } from '../../bench/lib/upgrade-lab.ts'
 
 const isRoot = process.getuid?.() === 0
@@ -25,11 +25,6 @@ const RESTART_GRACE_MS = 5000
  * then PATH_LOST after the grace period is the answer.
  */
 const RESTART_BOUND_MS = 10 * 1000 + RESTART_GRACE_MS + 3000
-
-/** every delivery good, nothing lost, duplicated, reordered or corrupted, no error, no hang */
-function intact (r: SessionResult, count: number): boolean {
-  return r.ok && r.received === count && r.good === count && r.duplicates === 0 && r.gaps === 0 && r.corrupt === 0 && r.error === null && r.stuck.length === 0
-}
 
 function agentErrors (...procs: Proc[]): Ev[] {
   return procs.flatMap(p => p.filter(e => e.event === 'agent-error'))

@@ -33,6 +33,19 @@ describe('ConnectionStats', () => {
     expect(directFirst.get('B')).toMatchObject({ path: 'direct', remoteAddr: DIRECT_ADDR })
   })
 
+  it('reports the ICE candidate pair of the WebRTC connection that is the best path, and drops it with that connection', () => {
+    const webrtc = '/p2p/GW/p2p-circuit/webrtc/p2p/B'
+    const stats = new ConnectionStats()
+    stats.opened('B', 'relay-1', 'relay', RELAY_ADDR)
+    stats.candidatePair('B', 'relay-1-unknown', 'srflx') // not an open connection: ignored
+    expect(stats.get('B')?.candidateType).toBeUndefined()
+    stats.opened('B', 'webrtc-1', 'direct', webrtc)
+    stats.candidatePair('B', 'webrtc-1', 'relay')
+    expect(stats.get('B')).toMatchObject({ path: 'direct', remoteAddr: webrtc, candidateType: 'relay' })
+    stats.closed('B', 'webrtc-1')
+    expect(stats.get('B')).toMatchObject({ path: 'relay', remoteAddr: RELAY_ADDR, candidateType: undefined })
+  })
+
   it('falls back to the relay when the direct connection closes, and to none when all close', () => {
     const stats = new ConnectionStats()
     stats.opened('B', 'relay-1', 'relay', RELAY_ADDR)

@@ -20,8 +20,6 @@ export interface IceModeInit {
   log: Logger
   /** asks a gateway for its ICE servers (the gateway's `/natmesh/ice-servers/1.0.0` protocol) */
   fetchIceServers?: (node: Libp2p, gateway: PeerId, options: { signal: AbortSignal }) => Promise<IceServersResponse>
-  /** watch the TURN servers with real allocations and prefer the healthy, fast ones (default true) */
-  turnHealth?: boolean
 }
 
 export interface IceModeAttach {
@@ -53,7 +51,8 @@ export class IceMode {
   private readonly pool: IceServerPool
   private readonly history: StrategyHistory
   private readonly policies = new IceCandidatePolicies()
-  private readonly turnMonitor?: TurnHealthMonitor
+  /** watches the TURN servers with real allocations, so attempts prefer the healthy, fast ones */
+  private readonly turnMonitor: TurnHealthMonitor
   private attached?: IceModeAttach
   private connector?: IceConnector
   private natType: NatType
@@ -68,15 +67,13 @@ export class IceMode {
         ? { urls: [server] }
         : { ...server, urls: Array.isArray(server.urls) ? server.urls : [server.urls] }),
       gatewayAddresses: gateway => this.attached?.gatewayAddresses(gateway) ?? [],
-      turnHealth: address => this.turnMonitor?.health().find(h => h.address === address),
+      turnHealth: address => this.turnMonitor.health().find(h => h.address === address),
       log: init.log
     })
-    if (init.turnHealth !== false) {
-      this.turnMonitor = new TurnHealthMonitor({
-        servers: () => this.pool.ranked().flatMap(s => s.username != null && s.credential != null ? [{ urls: [s.url], username: s.username, credential: s.credential }] : []),
-        log: init.log
-      })
-    }
+    this.turnMonitor = new TurnHealthMonitor({
+      servers: () => this.pool.ranked().flatMap(s => s.username != null && s.credential != null ? [{ urls: [s.url], username: s.username, credential: s.credential }] : []),
+      log: init.log
+    })
     this.history = new StrategyHistory({
       file: init.config.ice.historyFile,
       warn: message => { this.attached?.emit({ event: 'warning', message }) }
@@ -112,13 +109,13 @@ export class IceMode {
       },
       log: this.init.log
     })
-    await this.turnMonitor?.start()
+    await this.turnMonitor.start()
     this.connector?.start()
   }
 
   async stop (): Promise<void> {
     this.connector?.stop()
-    await this.turnMonitor?.stop()
+    await this.turnMonitor.stop()
     this.pool.stop()
   }
 
@@ -150,7 +147,7 @@ export class IceMode {
     return {
       natType: this.natType,
       servers: this.pool.ranked().map(({ url, source, gateway }) => ({ url, source, ...(gateway != null ? { gateway } : {}) })),
-      turnHealth: this.turnMonitor?.health() ?? [],
+      turnHealth: this.turnMonitor.health(),
       strategies: this.history.all()
     }
   }
