@@ -67,8 +67,6 @@ export interface RunTrialsOptions {
   trials: number
   /** appended to both peers' `natmesh peer` arguments (after the lab's defaults, so they win) */
   peerArgs?: string[]
-  /** appended to one peer's arguments, after peerArgs */
-  slotArgs?: { A?: string[], B?: string[] }
   /** appended to the gateway's arguments */
   gatewayArgs?: string[]
   /** a trial that has not ended after this long is stopped and reported as an error; default from the settings */
@@ -185,7 +183,7 @@ export async function runTrials (opts: RunTrialsOptions): Promise<TrialRun> {
       new LabProcess(name, lab.spawnIn(ns, opts.node ?? process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'], env: gateEnv ?? env }))
 
     const launcher = (n: number, slot: 'A' | 'B'): PeerLauncher => {
-      const args = ['peer', '--host', '0.0.0.0', '--identity-file', join(dir, `trial${n}-${slot}.key`), '--json', ...peerArgs, ...(opts.slotArgs?.[slot] ?? [])]
+      const args = ['peer', '--host', '0.0.0.0', '--identity-file', join(dir, `trial${n}-${slot}.key`), '--json', ...peerArgs]
       if (gate === undefined) return ungated((extra) => spawn(slot, lab.peer(slot), [cli, ...args, ...extra]))
       return gated(spawn(slot, lab.peer(slot), ['--import', gate.module, cli, ...args], { ...env, NM_LAB_PRELOAD: gate.preload.join(',') }))
     }
