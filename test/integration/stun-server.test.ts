@@ -129,7 +129,8 @@ describe('STUN server', () => {
     // loopback may drop a few datagrams when the 2-core machine is busy; every junk packet that arrived was counted
     await waitFor(() => stun.stats().malformed >= JUNK * 0.95, 5000, 'junk to be counted')
     expect(stun.stats().malformed).toBeLessThanOrEqual(JUNK)
-    expect(stun.stats().requests).toBe(answered)
+    // a request answered late (a busy machine) is retransmitted by the client, and the copy is counted too
+    expect(stun.stats().requests).toBeGreaterThanOrEqual(answered)
     client.close()
   })
 
