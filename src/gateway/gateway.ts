@@ -172,7 +172,10 @@ export async function createGateway (config: GatewayConfig, options: CreateGatew
   const turn = config.turn.enabled
     ? new TurnService({ config: config.turn, gatewayHost: config.host, announce: config.announce, logger: options.logger.child({ component: 'turn' }) })
     : undefined
-  const iceServers = gatewayIceServers(config, turn)
+  const stun = config.stun.enabled
+    ? new StunServer({ ...config.stun, host: config.host, publicAddress: config.announce[0], logger: options.logger.child({ component: 'stun' }) })
+    : undefined
+  const iceServers = gatewayIceServers(config, turn, () => stun?.addresses()[0]?.port)
   const announce = config.announce.flatMap(ip => {
     const family = ip.includes(':') ? 'ip6' : 'ip4'
     return [`/${family}/${ip}/udp/${config.udpPort}/udx`, `/${family}/${ip}/tcp/${config.tcpPort}`]
@@ -220,9 +223,6 @@ export async function createGateway (config: GatewayConfig, options: CreateGatew
   }) as Libp2p<GatewayServices>
   renewReservationsProperly(node.services.relay, config.relay.reservationTtlMs)
   allowUnlimitedCircuits(node.services.relay, config.relay.allowlist)
-  const stun = config.stun.enabled
-    ? new StunServer({ ...config.stun, host: config.host, publicAddress: config.announce[0], logger: options.logger.child({ component: 'stun' }) })
-    : undefined
   return new Gateway({ node, config, registry, logger: options.logger, addressBook, metrics, stun, turn, iceServers })
 }
 

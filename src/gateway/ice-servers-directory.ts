@@ -4,8 +4,8 @@ import { ANY_ADDRESS, formatHost } from './turn/turn-service.js'
 import type { TurnService } from './turn/turn-service.js'
 
 export interface IceServersDirectoryInit {
-  /** the gateway's own STUN server(s), e.g. stun:203.0.113.7:3478 */
-  ownStunUrls: string[]
+  /** the gateway's own STUN server(s), e.g. stun:203.0.113.7:3478; asked each time (its port may be bound late) */
+  ownStunUrls: () => string[]
   /** absent when the gateway runs no TURN server */
   turn?: TurnService
   /** listed last */
@@ -25,7 +25,8 @@ export class IceServersDirectory {
   /** @param identity whom the TURN credential is for (a peer id, or an API client's label) */
   serversFor (identity: string): IceServersResponse {
     const iceServers: IceServer[] = []
-    if (this.init.ownStunUrls.length > 0) iceServers.push({ urls: this.init.ownStunUrls })
+    const ownStunUrls = this.init.ownStunUrls()
+    if (ownStunUrls.length > 0) iceServers.push({ urls: ownStunUrls })
 
     const turn = this.init.turn
     if (turn?.available === true && turn.urls.length > 0) {
@@ -39,12 +40,18 @@ export class IceServersDirectory {
   }
 }
 
-/** The directory a gateway with this config serves: own STUN on the announced (or listen) address */
-export function gatewayIceServers (config: GatewayConfig, turn?: TurnService): IceServersDirectory {
+/**
+ * The directory a gateway with this config serves: own STUN on the announced (or listen) address.
+ * @param stunPort the port its own STUN server has bound (configured as 0, it is known only once listening)
+ */
+export function gatewayIceServers (config: GatewayConfig, turn?: TurnService, stunPort?: () => number | undefined): IceServersDirectory {
   const ip = turn?.publicIp ?? config.announce[0] ?? (ANY_ADDRESS.has(config.host) ? undefined : config.host)
   return new IceServersDirectory({
     // the gateway's own STUN server when it runs one; iceServers.stunPort names a STUN server run beside it
-    ownStunUrls: ip == null ? [] : [`stun:${formatHost(ip)}:${config.stun.enabled ? config.stun.port : config.iceServers.stunPort}`],
+    ownStunUrls: () => {
+      const port = config.stun.enabled ? (stunPort?.() ?? config.stun.port) : config.iceServers.stunPort
+      return ip == null || port === 0 ? [] : [`stun:${formatHost(ip)}:${port}`]
+    },
     turn,
     publicStunUrls: config.iceServers.publicStunUrls,
     defaultTtlSeconds: config.turn.ttlSeconds

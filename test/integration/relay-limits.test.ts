@@ -40,7 +40,7 @@ class RelayMesh {
   }
 
   async startGateway (flags: GatewayFlags): Promise<Gateway> {
-    const config = await loadGatewayConfig({ env: {}, flags: { host: '127.0.0.1', udpPort: 0, tcpPort: 0, api: '127.0.0.1:0', identityFile: this.keyFile('gw'), ...flags } })
+    const config = await loadGatewayConfig({ env: {}, flags: { host: '127.0.0.1', udpPort: 0, tcpPort: 0, api: '127.0.0.1:0', stunPort: 0, stunOtherPort: 0, identityFile: this.keyFile('gw'), ...flags } })
     const identity = await loadOrCreateIdentity(config.identityFile)
     this.gateway = await createGateway(config, { privateKey: identity.privateKey, logger: createLogger({ level: 'silent' }), registry: new Registry() })
     await this.gateway.start()

@@ -48,7 +48,7 @@ describe('gateway TURN (real coturn on 127.0.0.1)', () => {
     const config = await loadGatewayConfig({
       file,
       env: {},
-      flags: { host: '127.0.0.1', udpPort: 0, tcpPort: 0, api: '127.0.0.1:0', identityFile: join(dir, 'gateway.key') }
+      flags: { host: '127.0.0.1', udpPort: 0, tcpPort: 0, api: '127.0.0.1:0', stunPort: 0, stunOtherPort: 0, identityFile: join(dir, 'gateway.key') }
     })
     const identity = await loadOrCreateIdentity(config.identityFile)
     const started = await createGateway(config, { privateKey: identity.privateKey, logger: createLogger({ level: 'silent' }), registry: new Registry() })
@@ -121,7 +121,7 @@ iceServers:
 
     expect(ttl).toBe(600)
     expect(iceServers.map(server => server.urls)).toEqual([
-      ['stun:127.0.0.1:3478'],
+      [`stun:127.0.0.1:${String(gateway.stun?.addresses()[0]?.port)}`],
       [`turn:127.0.0.1:${turnPort}?transport=udp`, `turn:127.0.0.1:${turnPort}?transport=tcp`],
       ['stun:stun.example.net:3478']
     ])
@@ -247,7 +247,7 @@ describe('gateway TURN start-up', () => {
   it('runs without TURN and says why, unless TURN is required', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'natmesh-noturn-'))
     const yaml = join(dir, 'gateway.yaml')
-    const flags = { host: '127.0.0.1', udpPort: 0, tcpPort: 0, api: '127.0.0.1:0', identityFile: join(dir, 'gateway.key') }
+    const flags = { host: '127.0.0.1', udpPort: 0, tcpPort: 0, api: '127.0.0.1:0', stunPort: 0, stunOtherPort: 0, identityFile: join(dir, 'gateway.key') }
     const turnSection = (required: boolean): string => `turn: { enabled: true, required: ${required}, binary: ${join(dir, 'no-such-turnserver')}, stateDir: ${join(dir, 'turn')}, secretFile: ${join(dir, 'secret')} }\n`
     const identity = await loadOrCreateIdentity(flags.identityFile)
     const make = async (required: boolean): Promise<Gateway> => {
@@ -261,7 +261,7 @@ describe('gateway TURN start-up', () => {
       await tolerant.start()
       expect(tolerant.turn?.available).toBe(false)
       expect(tolerant.turn?.unavailableReason).toContain('not found: install the coturn package')
-      expect(tolerant.iceServers.serversFor('x').iceServers).toEqual([{ urls: ['stun:127.0.0.1:3478'] }])
+      expect(tolerant.iceServers.serversFor('x').iceServers).toEqual([{ urls: [`stun:127.0.0.1:${String(tolerant.stun?.addresses()[0]?.port)}`] }])
       await tolerant.stop()
 
       const strict = await make(true)
