@@ -1,5 +1,5 @@
 import type { PunchStrategyKind } from '../gateway/punch-reports.js'
-import type { PunchCost } from './hole-punch/hole-puncher.js'
+import type { HolePunchCode, PunchCost } from './hole-punch/hole-puncher.js'
 /**
  * What a peer daemon reports about itself. The CLI prints these as JSON lines with `--json`; the NAT lab's trial
  * runner reads them, so fields are only ever added, never renamed.
@@ -19,7 +19,7 @@ export type PeerEvent =
   | { event: 'connection', peer: string, path: Path, remoteAddr: string, direction: 'inbound' | 'outbound' }
   | { event: 'connection-closed', peer: string, path: Path, remoteAddr: string }
   /** msSinceRelay: from the relayed connection opening to the direct one opening */
-  | { event: 'hole-punch', peer: string, outcome: 'success' | 'failure' | 'skipped', attempts: number, msSinceRelay?: number, reason?: string, remoteAddr?: string, strategy?: PunchStrategyKind, cost?: PunchCost }
+  | { event: 'hole-punch', peer: string, outcome: 'success' | 'failure' | 'skipped', attempts: number, msSinceRelay?: number, reason?: string, code?: HolePunchCode, remoteAddr?: string, strategy?: PunchStrategyKind, cost?: PunchCost }
   | { event: 'ping', peer: string, path: Path, rttMs: number }
   /**
    * ice mode, the dialling side: how the WebRTC attempt after a relayed connection went. negotiationMs: the

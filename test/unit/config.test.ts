@@ -194,6 +194,7 @@ describe('peer config', () => {
       maxGateways: 2,
       gatewayDiscoveryIntervalMs: 60_000,
       gatewayDialTimeoutMs: 5000,
+      gatewayUdpRetryMs: 30_000,
       ice: { historyFile: './.natmesh/ice-strategy.json', natType: 'auto', servers: [] },
       reconnect: { initialDelayMs: 500, maxDelayMs: 30_000 },
       natDetection: { enabled: true, cacheMs: 300_000, stunPorts: [3478, 3479], timeoutMs: 1500 },
