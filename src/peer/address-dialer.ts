@@ -2,8 +2,13 @@ import type { AbortOptions, Connection } from '@libp2p/interface'
 import type { TransportManager } from '@libp2p/interface-internal'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
+export interface DialNowOptions extends AbortOptions {
+  /** the transport's progress events (the UDP overlay's UDX_ANSWERED, say) */
+  onProgress?: (event: { type: string, detail: unknown }) => void
+}
+
 /** Dials one address at once. */
-export type DialAddress = (address: Multiaddr, options: AbortOptions) => Promise<Connection>
+export type DialAddress = (address: Multiaddr, options: DialNowOptions) => Promise<Connection>
 
 /**
  * Dials one address straight through its transport, outside libp2p's dial queue. The queue joins every dial to a
@@ -14,14 +19,14 @@ export type DialAddress = (address: Multiaddr, options: AbortOptions) => Promise
  * `signal` ends the dial only: transports may tie the new connection's socket to the signal they dialled with
  * (@libp2p/tcp does), and a timeout firing later must not take the connection down.
  */
-export async function dialNow (transportManager: TransportManager, address: Multiaddr, options: AbortOptions): Promise<Connection> {
+export async function dialNow (transportManager: TransportManager, address: Multiaddr, options: DialNowOptions): Promise<Connection> {
   const dialing = new AbortController()
   const outer = options.signal
   const onAbort = (): void => { dialing.abort(outer?.reason) }
   if (outer?.aborted === true) onAbort()
   outer?.addEventListener('abort', onAbort, { once: true })
   try {
-    return await transportManager.dial(address, { signal: dialing.signal })
+    return await transportManager.dial(address, { signal: dialing.signal, onProgress: options.onProgress })
   } finally {
     outer?.removeEventListener('abort', onAbort)
   }

@@ -3,7 +3,7 @@ import { pbStream } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Connection, Libp2p, Logger, PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import { isUdxMultiaddr } from '../transport/index.js'
+import { isUdxMultiaddr, UDX_ANSWERED } from '../transport/index.js'
 import type { DialAddress } from './address-dialer.js'
 import type { OverlayTransport, PeerEvent } from './events.js'
 import { HopMessage, Status } from './pb/circuit-hop.js'
@@ -39,6 +39,7 @@ export class GatewayLink {
   private connection?: Connection
   private timer?: NodeJS.Timeout
   private udpTimer?: NodeJS.Timeout
+  private idleTimer?: NodeJS.Timeout
   /** a move to UDP is under way: at most one at a time */
   private movingToUdp = false
   /** the link has had a connection before: a new one is dialled fresh (the old may look open and be dead) */
@@ -89,6 +90,7 @@ export class GatewayLink {
     this.stopped = true
     clearTimeout(this.timer)
     clearTimeout(this.udpTimer)
+    clearInterval(this.idleTimer)
     this.init.node.removeEventListener('connection:close', this.onConnectionClose)
   }
 
@@ -139,10 +141,12 @@ export class GatewayLink {
   }
 
   private async connect (): Promise<Connection> {
-    // the first time, the pool has usually just connected to probe the gateway: take that connection
+    // the first time, the pool has usually just connected to probe the gateway: take that connection (a fresh one
+    // only: an older one may look open and be dead)
     const existing = this.connectedBefore
       ? undefined
-      : this.init.node.getConnections(this.init.gateway).find(conn => conn.status === 'open' && !isRelayed(conn.remoteAddr))
+      : this.init.node.getConnections(this.init.gateway)
+        .find(conn => conn.status === 'open' && !isRelayed(conn.remoteAddr) && Date.now() - conn.timeline.open < FRESH_CONNECTION_MS)
     this.connectedBefore = true
     if (existing != null) {
       this.udpUntried = !isUdxMultiaddr(existing.remoteAddr)
@@ -181,9 +185,8 @@ export class GatewayLink {
   }
 
   /**
-   * Takes the reservation over to a UDP connection and closes the TCP one: the gateway relays new circuits over a
-   * peer's oldest connection, and our observed UDP address (what hole punches offer) only comes over UDP. Circuits on
-   * the TCP connection end with it; sessions on them resume on the next path.
+   * Takes the reservation over to a UDP connection (our observed UDP address, what hole punches offer, only comes
+   * over UDP) and closes the TCP one once no stream is left on it: relayed circuits on it keep running until they end.
    */
   private async moveToUdp (udp: Connection): Promise<void> {
     const previous = this.connection
@@ -200,13 +203,22 @@ export class GatewayLink {
       clearTimeout(this.udpTimer)
       this.schedule(refreshDelay(expiresAt - Date.now(), this.init.refreshBeforeExpiryMs))
       this.emitConnected(udp)
-      if (previous != null && previous !== udp) await previous.close().catch(() => {})
+      if (previous != null && previous !== udp) this.closeWhenIdle(previous)
     } catch (err) {
       this.log('gateway %p: moving the link to UDP failed - %s', this.init.gateway, err instanceof Error ? err.message : String(err))
       await udp.close().catch(() => {})
     } finally {
       this.movingToUdp = false
     }
+  }
+
+  private closeWhenIdle (connection: Connection): void {
+    clearInterval(this.idleTimer)
+    this.idleTimer = setInterval(() => {
+      if (connection.status === 'open' && connection.streams.length > 0) return
+      clearInterval(this.idleTimer)
+      void connection.close().catch(() => {})
+    }, IDLE_CHECK_MS)
   }
 
   /** Sends a circuit v2 RESERVE; returns when the reservation expires (ms since epoch). */
@@ -238,8 +250,15 @@ export class GatewayLink {
   }
 }
 
-/** TCP starts this long after UDP (RFC 8305's "connection attempt delay"), or at once when UDP has failed */
+/**
+ * TCP starts this long after UDP (RFC 8305's "connection attempt delay") unless the gateway has answered over UDP
+ * by then, or at once when UDP has failed
+ */
 export const TCP_HEAD_START_MS = 250
+/** a link's first connection may be one the pool opened this recently (to probe the gateway) */
+const FRESH_CONNECTION_MS = 10_000
+/** an old TCP link connection is closed once idle; checked this often */
+const IDLE_CHECK_MS = 1000
 
 export interface DialGatewayOptions {
   /** one address's limit */
@@ -256,7 +275,10 @@ export interface DialGatewayOptions {
 /**
  * Dials a gateway happy-eyeballs style: its UDP overlay addresses at once, its TCP ones TCP_HEAD_START_MS later
  * (or as soon as UDP has failed), one address after another within each, at most `timeoutMs` each. The first
- * connection wins; UDP wins a tie by its head start. A UDP-blocked network thus costs the head start, not a timeout.
+ * connection wins. A gateway that answered over UDP within the head start gets no TCP dial unless the UDP one then
+ * fails: on a loaded machine Noise over UDP may finish after 250 ms, and two connections, one closed at once, would
+ * leave the gateway relaying over the one being closed. A UDP-blocked network thus costs the head start, not a
+ * timeout.
  */
 export async function dialGateway (node: Libp2p, dialAddress: DialAddress, gateway: PeerId, addresses: Multiaddr[], options: DialGatewayOptions): Promise<Connection> {
   const open = options.force ? undefined : node.getConnections(gateway).find(conn => conn.status === 'open' && !isRelayed(conn.remoteAddr))
@@ -266,11 +288,13 @@ export async function dialGateway (node: Libp2p, dialAddress: DialAddress, gatew
   const errors: string[] = []
   const udpAbort = new AbortController()
   const tcpAbort = new AbortController()
+  let udpAnswered = false
+  const onProgress = (event: { type: string }): void => { if (event.type === UDX_ANSWERED) udpAnswered = true }
   const inTurn = async (list: Multiaddr[], signal: AbortSignal): Promise<Connection> => {
     for (const address of list) {
       if (signal.aborted) break
       try {
-        return await dialAddress(address, { signal: AbortSignal.any([signal, AbortSignal.timeout(options.timeoutMs)]) })
+        return await dialAddress(address, { signal: AbortSignal.any([signal, AbortSignal.timeout(options.timeoutMs)]), onProgress })
       } catch (err) {
         errors.push(`${address.toString()}: ${err instanceof Error ? err.message : String(err)}`)
       }
@@ -279,7 +303,7 @@ export async function dialGateway (node: Libp2p, dialAddress: DialAddress, gatew
   }
   const udpAttempt = inTurn(udp, udpAbort.signal)
   const tcpAttempt = (async () => {
-    if (udp.length > 0) await headStart(udpAttempt, tcpAbort.signal)
+    if (udp.length > 0) await headStart(udpAttempt, () => udpAnswered, tcpAbort.signal)
     return inTurn(tcp, tcpAbort.signal)
   })()
   let winner: Connection
@@ -300,10 +324,13 @@ export async function dialGateway (node: Libp2p, dialAddress: DialAddress, gatew
   return winner
 }
 
-/** Resolves after TCP_HEAD_START_MS, or earlier once the UDP attempt has failed (or TCP is no longer wanted). */
-async function headStart (udpAttempt: Promise<Connection>, signal: AbortSignal): Promise<void> {
+/**
+ * Resolves after TCP_HEAD_START_MS unless UDP has answered by then (then only if the UDP attempt fails), earlier
+ * once the UDP attempt has failed, or when TCP is no longer wanted.
+ */
+async function headStart (udpAttempt: Promise<Connection>, udpAnswered: () => boolean, signal: AbortSignal): Promise<void> {
   await new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, TCP_HEAD_START_MS)
+    const timer = setTimeout(() => { if (!udpAnswered()) resolve() }, TCP_HEAD_START_MS)
     const done = (): void => { clearTimeout(timer); resolve() }
     udpAttempt.catch(done)
     signal.addEventListener('abort', done, { once: true })

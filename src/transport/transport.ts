@@ -22,6 +22,9 @@ export interface UdxTransportInit {
   closeTimeoutMs?: number
 }
 
+/** progress event of a dial (`onProgress`): the remote overlay socket accepted; Noise and Yamux come next */
+export const UDX_ANSWERED = 'udx:answered'
+
 export interface UdxTransportComponents {
   logger: ComponentLogger
 }
@@ -82,6 +85,8 @@ export class UdxTransport implements Transport {
     const socket = this.routes.get(endpointKey(remote)) ?? this.socket
     this.log('dialing %a%s', ma, socket === this.socket ? '' : ' from an extra socket')
     const stream = await socket.dial(remote, options.signal)
+    // the remote answered over UDP: what a racing dialer waits for before it gives up on UDP (see dialGateway)
+    options.onProgress?.({ type: UDX_ANSWERED, detail: remote })
     const maConn = toMultiaddrConnection({
       stream,
       direction: 'outbound',

@@ -9,10 +9,11 @@
  * Needs root and a built dist/ (`tsc -p tsconfig.json`).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { AGENT, brief, intact, Lab, Proc, quantile, waitResult } from '../../bench/lib/upgrade-lab.ts'
-import type { Ev } from '../../bench/lib/upgrade-lab.ts'
-import { natRuleset } from '../../dist/lab/nat.js'
-import { addNs, addVeth, delNs, execIn, ipIn, spawnIn } from '../../dist/lab/netns.js'
+import { brief, intact, Lab, quantile, waitResult } from '../../bench/lib/upgrade-lab.ts'
+import type { Ev, Proc } from '../../bench/lib/upgrade-lab.ts'
+import { addLanMate } from '../../bench/lib/same-site-lab.ts'
+import type { LanMate } from '../../bench/lib/same-site-lab.ts'
+import { execIn } from '../../dist/lab/netns.js'
 
 const isRoot = process.getuid?.() === 0
 const id = process.pid % 100000
@@ -24,51 +25,9 @@ function punches (...procs: Proc[]): Ev[] {
   return procs.flatMap(p => p.filter(e => e.event === 'hole-punch').map(e => ({ ...e, by: p.name })))
 }
 
-/**
- * A second host on slot `slot`'s LAN: the NAT router's LAN port becomes a bridge (lanbr0) holding the first peer's
- * link and a new one to namespace `<prefix>mate<slot>` (192.168.<n>.3), and the NAT rules are reapplied for the
- * bridge. The NAT does not hairpin, like most home routers. Returns the new namespace and a function removing it.
- */
-async function addLanMate (lab: Lab, slot: string): Promise<{ ns: string, ip: string, remove: () => Promise<void> }> {
-  const nat = lab.topo.nat(slot)
-  const ns = `${lab.init.prefix}mate${slot}`
-  const routerIp = lab.topo.peerIp(slot).replace(/\.2$/, '.1')
-  const ip = lab.topo.peerIp(slot).replace(/\.2$/, '.3')
-  await addNs(ns)
-  const remove = async (): Promise<void> => { await delNs(ns).catch(() => {}) }
-  try {
-    await addVeth(nat, 'lan1', ns, 'eth0')
-    // bridged frames must not cross the router's IPv4 filter (br_netfilter, when loaded, would send them there)
-    await execIn(nat, ['sh', '-c', 'test ! -e /proc/sys/net/bridge/bridge-nf-call-iptables || sysctl -q -w net.bridge.bridge-nf-call-iptables=0'])
-    await ipIn(nat, ['link', 'add', 'lanbr0', 'type', 'bridge'])
-    await ipIn(nat, ['addr', 'del', `${routerIp}/24`, 'dev', 'lan0'])
-    await ipIn(nat, ['link', 'set', 'lan0', 'master', 'lanbr0'])
-    await ipIn(nat, ['link', 'set', 'lan1', 'master', 'lanbr0', 'up'])
-    await ipIn(nat, ['addr', 'add', `${routerIp}/24`, 'dev', 'lanbr0'])
-    await ipIn(nat, ['link', 'set', 'lanbr0', 'up'])
-    await execIn(nat, ['nft', '-f', '-'], { input: natRuleset('cone', 'wan0', 'lanbr0') })
-    await ipIn(ns, ['addr', 'add', `${ip}/24`, 'dev', 'eth0'])
-    await ipIn(ns, ['link', 'set', 'eth0', 'up'])
-    await ipIn(ns, ['route', 'add', 'default', 'via', routerIp])
-  } catch (err) {
-    await remove()
-    throw err
-  }
-  return { ns, ip, remove }
-}
-
-/** session-agent.ts in a namespace the topology does not know (the LAN mate's) */
-function mateAgent (lab: Lab, ns: string, init: Record<string, unknown>, name: string): Proc {
-  const env: NodeJS.ProcessEnv = {}
-  for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('NATMESH_')) env[key] = value
-  const config = { gateways: lab.gatewayAddrs, ...init }
-  return new Proc(name, spawnIn(ns, process.execPath, [AGENT, JSON.stringify(config)], { stdio: ['pipe', 'pipe', 'pipe'], env }))
-}
-
 describe.skipIf(!isRoot)('two hosts behind one NAT', () => {
   const lab = new Lab({ prefix: `nm-tv${id}-`, peers: { A: 'cone' } })
-  let mate: Awaited<ReturnType<typeof addLanMate>> | undefined
-  const agents = new Set<Proc>()
+  let mate: LanMate | undefined
 
   beforeAll(async () => {
     await lab.start()
@@ -76,7 +35,6 @@ describe.skipIf(!isRoot)('two hosts behind one NAT', () => {
   }, 60_000)
 
   afterAll(async () => {
-    await Promise.all([...agents].map(async p => { await p.stop(0) }))
     await mate?.remove()
     await lab.down()
   }, 60_000)
@@ -85,16 +43,15 @@ describe.skipIf(!isRoot)('two hosts behind one NAT', () => {
     const failures: string[] = []
     const switches: number[] = []
     const punchMs: number[] = []
-    const lanIps = [lab.topo.peerIp('A'), (mate as { ip: string }).ip]
+    const lanMate = mate as LanMate
+    const lanIps = [lab.topo.peerIp('A'), lanMate.ip]
     for (let n = 1; n <= SAME_NAT_TRIALS; n++) {
       await lab.flush('A')
-      const B = mateAgent(lab, (mate as { ns: string }).ns, { role: 'responder', ...SEND, seed: n }, `B#${n}`)
-      agents.add(B)
+      const B = lanMate.agent({ role: 'responder', ...SEND, seed: n }, `B#${n}`)
       let A: Proc | undefined
       try {
         const ready = await B.waitFor(e => e.event === 'ready', 20_000, 'ready')
         A = lab.agent('A', { role: 'initiator', target: String(ready.peerId), ...SEND, seed: n }, `A#${n}`)
-        agents.add(A)
         const [ra, rb] = await Promise.all([waitResult(A, 60_000), waitResult(B, 60_000)])
         const all = punches(A, B)
         const success = all.find(e => e.outcome === 'success')

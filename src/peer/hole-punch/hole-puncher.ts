@@ -398,8 +398,9 @@ export class HolePuncher extends TypedEventEmitter<HolePuncherEvents> implements
    * queue would try them one after another, behind a public address that never answers on a NAT without hairpinning.
    */
   private dialLan (peer: PeerId, candidates: Multiaddr[], signal: AbortSignal): Array<Promise<Connection>> {
-    return candidates.map(async candidate => {
+    return candidates.map(candidate => {
       const dialing = dialNow(this.components.transportManager, candidate.encapsulate(`/p2p/${peer.toString()}`), { signal })
+      // handled here too: an attempt may end before it gets to wait for these
       dialing.catch(() => {})
       return dialing
     })
