@@ -136,12 +136,15 @@ describe.skipIf(!isRoot)('a hole punch cut short', () => {
   it('by the relayed connection closing says so, with its real duration, and is not retried', async () => {
     const timeoutMs = 30_000
     const peer = { holePunchTimeoutMs: timeoutMs, holePunchRetries: 3 }
-    const B = lab.agent('B', { role: 'responder', count: 200, peer }, 'B-cut')
+    // a paced transfer of a few seconds: B's attempt starts once identify has run over the relayed connection,
+    // which a loaded machine may take a second or two for
+    const send = { count: 1_000_000, paceEvery: 1, paceMs: 20, maxSendMs: 6000, peer }
+    const B = lab.agent('B', { role: 'responder', ...send }, 'B-cut')
     let A: Proc | undefined
     try {
       const ready = await B.waitFor(e => e.event === 'ready', 20_000, 'ready')
-      // A finishes its short transfer and stops: its relayed connection closes in the middle of B's attempt
-      A = lab.agent('A', { role: 'initiator', target: String(ready.peerId), count: 200, exitWhenDone: true, peer }, 'A-cut')
+      // A finishes its transfer and stops: its relayed connection closes in the middle of B's attempt
+      A = lab.agent('A', { role: 'initiator', target: String(ready.peerId), ...send, exitWhenDone: true }, 'A-cut')
       await A.exited
       const punch = await B.waitFor(e => e.event === 'hole-punch', 20_000, 'the hole-punch outcome')
       console.log(`cut-short punch: ${JSON.stringify(punch)}`)
