@@ -43,13 +43,15 @@ function success (...procs: Proc[]): Ev | undefined {
   return procs.flatMap(p => p.filter(e => e.event === 'hole-punch' && e.outcome === 'success')).sort((a, b) => a.at - b.at)[0]
 }
 
-/** UDP echo round trips from namespace `from` to a one-line echo server started in `to` (bound to `toIp`) */
-async function udpRtt (lab: Lab, from: string, to: string, toIp: string, count = 50): Promise<number | null> {
-  const server = lab.spawnProcess('echo', to, process.execPath, ['-e',
+type Spawn = (name: string, command: string, args: string[]) => Proc
+
+/** median UDP echo round trip from a client started by `from` to a one-line echo server started by `to` at `toIp` */
+async function udpRtt (from: Spawn, to: Spawn, toIp: string, count = 50): Promise<number | null> {
+  const server = to('echo', process.execPath, ['-e',
     "const s=require('dgram').createSocket('udp4');s.on('message',(m,r)=>s.send(m,r.port,r.address));s.bind(0,()=>console.log(JSON.stringify({event:'port',port:s.address().port})))"])
   try {
     const { port } = await server.waitFor(e => e.event === 'port', 10_000, 'the echo port')
-    const client = lab.spawnProcess('ping', from, process.execPath, ['-e', `
+    const client = from('ping', process.execPath, ['-e', `
       const s=require('dgram').createSocket('udp4');const rtts=[];let t=0
       const next=()=>{if(rtts.length>=${count}){console.log(JSON.stringify({event:'rtts',rtts}));process.exit(0)}t=performance.now();s.send('x',${Number(port)},'${toIp}')}
       s.on('message',()=>{rtts.push(performance.now()-t);next()});next()`])
@@ -114,8 +116,9 @@ try {
   await lab.start()
   mate = await addLanMate(lab, 'A')
   const lanMate = mate
-  lanRttMs = await udpRtt(lab, lanMate.ns, lab.topo.peer('A'), lab.topo.peerIp('A'))
-  wanRttMs = await udpRtt(lab, lab.topo.peer('A'), lab.topo.gateway(0), lab.topo.gatewayIp(0))
+  const inNs = (ns: string): Spawn => (name, command, spawnArgs) => lab.spawnProcess(name, ns, command, spawnArgs)
+  lanRttMs = await udpRtt(lanMate.spawnProcess, inNs(lab.topo.peer('A')), lab.topo.peerIp('A'))
+  wanRttMs = await udpRtt(inNs(lab.topo.peer('A')), inNs(lab.topo.gateway(0)), lab.topo.gatewayIp(0))
   log(`UDP round trips: LAN (M -> A) median ${lanRttMs?.toFixed(3) ?? '-'} ms, A -> gateway median ${wanRttMs?.toFixed(3) ?? '-'} ms`)
   const lanIps = [lab.topo.peerIp('A'), lanMate.ip]
   for (let n = 1; n <= trials; n++) {

@@ -16,6 +16,8 @@ export interface LanMate {
   ip: string
   /** session-agent.ts in the mate's namespace (which the topology does not know, so it is started here) */
   agent: (init: AgentInit, name: string) => Proc
+  /** any command in the mate's namespace; stopped by remove() */
+  spawnProcess: (name: string, command: string, args: string[]) => Proc
   /** stops the mate's agents and removes its namespace; call before lab.down() */
   remove: () => Promise<void>
 }
@@ -55,12 +57,12 @@ export async function addLanMate (lab: Lab, slot: string): Promise<LanMate> {
   }
   const env: NodeJS.ProcessEnv = {}
   for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('NATMESH_')) env[key] = value
-  const agent = (init: AgentInit, name: string): Proc => {
-    const config = { gateways: lab.gatewayAddrs, ...init }
-    const proc = new Proc(name, spawnIn(ns, process.execPath, [AGENT, JSON.stringify(config)], { stdio: ['pipe', 'pipe', 'pipe'], env }))
+  const spawnProcess = (name: string, command: string, args: string[]): Proc => {
+    const proc = new Proc(name, spawnIn(ns, command, args, { stdio: ['pipe', 'pipe', 'pipe'], env }))
     procs.add(proc)
     void proc.exited.then(() => { procs.delete(proc) })
     return proc
   }
-  return { ns, ip, agent, remove }
+  const agent = (init: AgentInit, name: string): Proc => spawnProcess(name, process.execPath, [AGENT, JSON.stringify({ gateways: lab.gatewayAddrs, ...init })])
+  return { ns, ip, agent, spawnProcess, remove }
 }
