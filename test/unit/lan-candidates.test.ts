@@ -44,6 +44,7 @@ describe('LAN candidates', () => {
       '/ip4/172.16.0.5/udp/5003/udx', // private, not ours
       '/ip4/11.0.113.30/udp/5004/udx', // public, in wan0's subnet: not a LAN candidate
       '/ip4/127.0.0.1/udp/5005/udx', // loopback
+      '/ip4/10.20.5.1/udp/5007/udx', // our own address
       '/ip4/192.168.1.9/udp/0/udx', // port 0
       '/ip4/192.168.1.9/tcp/5006' // not the overlay
     ].map(bytes)

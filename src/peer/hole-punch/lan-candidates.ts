@@ -54,9 +54,11 @@ export function sharesPublicIp (own: Multiaddr[], remote: Uint8Array[]): boolean
 
 /**
  * The remote's LAN candidates we may dial: private IPv4 UDP overlay addresses in the subnet of one of our own
- * interfaces. Anything else (garbage, public or loopback addresses, other subnets) is dropped.
+ * interfaces. Anything else (garbage, public or loopback addresses, other subnets, our own addresses: the same
+ * docker bridge address exists on many hosts) is dropped.
  */
 export function dialableLanCandidates (encoded: Uint8Array[], interfaces: Interfaces = networkInterfaces()): Multiaddr[] {
+  const own = new Set(ipv4Interfaces(interfaces).map(info => info.address))
   const subnets = ipv4Interfaces(interfaces).flatMap(info => {
     const address = ipv4ToInt(info.address)
     const mask = ipv4ToInt(info.netmask)
@@ -72,7 +74,7 @@ export function dialableLanCandidates (encoded: Uint8Array[], interfaces: Interf
     }
     const endpoint = toUdpEndpoint(ma)
     const ip = endpoint?.family === 4 ? ipv4ToInt(endpoint.host) : undefined
-    if (endpoint == null || ip == null || endpoint.port === 0 || !isPrivate(ma) || isLoopback(endpoint.host)) continue
+    if (endpoint == null || ip == null || endpoint.port === 0 || !isPrivate(ma) || isLoopback(endpoint.host) || own.has(endpoint.host)) continue
     if (!subnets.some(({ network, mask }) => ((ip & mask) >>> 0) === network)) continue
     const clean = toUdxMultiaddr(endpoint.host, endpoint.port)
     out.set(clean.toString(), clean)
