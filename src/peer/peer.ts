@@ -50,6 +50,15 @@ import { lookupStation } from '../stations/lookup.js'
 import type { LookupOptions, StationLookup } from '../stations/lookup.js'
 import { StationPublisher } from '../stations/publisher.js'
 
+
+/**
+ * A gateway or peer that vanishes without closing (power loss, SIGKILL, a cut path) is noticed when its udx
+ * stream stays silent this long, and the connection is aborted: relayed sessions through that gateway resume
+ * through another one, a lost direct path falls back to the relay. The keepalive makes a live remote answer
+ * every 750 ms (one packet each way, answered in C), so a silence of 2.5 s is 3 lost probes or answers in a row.
+ */
+const PATH_KEEPALIVE_MS = 750
+const PATH_DEAD_AFTER_MS = 2500
 export interface NatmeshPeerEvents {
   event: CustomEvent<PeerEvent>
   stopped: CustomEvent
@@ -496,7 +505,7 @@ export async function createPeer (config: PeerConfig, options: CreatePeerOptions
       listen: [`/ip4/${config.host}/udp/${config.udpPort}/udx`, `/ip4/${config.host}/tcp/${config.tcpPort}`]
     },
     transports: [
-      udxOverlay({ dialTimeoutMs: config.natTraversal.holePunchTimeoutMs }),
+      udxOverlay({ dialTimeoutMs: config.natTraversal.holePunchTimeoutMs, keepAliveMs: PATH_KEEPALIVE_MS, deadAfterMs: PATH_DEAD_AFTER_MS }),
       tcp(),
       circuitRelayTransport(),
       ...(ice != null ? [ice.transport()] : [])
