@@ -76,7 +76,7 @@ export function addPeerOptions (command: Command): Command {
     .option('--ice-history-file <path>', 'ice mode: strategy history and adaptive timeouts (default ./.natmesh/ice-strategy.json)')
     .option('--ice-nat-type <type>', 'ice mode: auto (detect) or this peer\'s known NAT type: no-nat, full-cone, restricted-cone, port-restricted-cone, symmetric, udp-blocked (default auto)')
     .option('--ice-servers <urls...>', 'ice mode: extra STUN URLs tried after the gateways\' own (comma-separated or repeated)')
-    .option('--api <host:port>', 'local status API: /healthz, /api/v1/status, /api/v1/connections, /api/v1/sessions (off by default)')
+    .option('--api <host:port>', 'local status API: /healthz, /api/v1/status, /api/v1/connections, /api/v1/sessions, /metrics (off by default)')
     .option('--identity-file <path>', 'key file, created with mode 0600 on first run (default ./.natmesh/peer.key)')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default info)')
     .option('--json', 'print events as JSON lines on stdout')

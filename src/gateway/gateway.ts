@@ -7,7 +7,6 @@ import { ping } from '@libp2p/ping'
 import { prometheusMetrics } from '@libp2p/prometheus-metrics'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
-import { register } from 'prom-client'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { CircuitRelayService } from '@libp2p/circuit-relay-v2'
 import type { KadDHT } from '@libp2p/kad-dht'
@@ -19,6 +18,7 @@ import { udxOverlay } from '../transport/index.js'
 import { ObservedAddressBook, observeConnections } from './address-book.js'
 import { startHttpApi } from './http-api.js'
 import type { HttpApi } from './http-api.js'
+import { createDaemonRegistry } from '../metrics/registry.js'
 import { GatewayMetrics } from './metrics.js'
 import { punchReports } from './punch-reports.js'
 import type { PunchReports } from './punch-reports.js'
@@ -51,7 +51,10 @@ const BOOTSTRAP_CHECK_MS = 10_000
 export interface CreateGatewayOptions {
   privateKey: PrivateKey
   logger: Logger
-  /** where /metrics reads from; libp2p's own metrics land in the same registry. Default: prom-client's global one */
+  /**
+   * where /metrics reads from; libp2p's own metrics land in the same registry. Default: a new one of this
+   * gateway's own, with the process defaults and natmesh_build_info
+   */
   registry?: Registry
 }
 
@@ -159,7 +162,7 @@ export class Gateway {
 }
 
 export async function createGateway (config: GatewayConfig, options: CreateGatewayOptions): Promise<Gateway> {
-  const registry = options.registry ?? register
+  const registry = options.registry ?? createDaemonRegistry()
   const addressBook = new ObservedAddressBook()
   let node: Libp2p<GatewayServices> | undefined
   const metrics = new GatewayMetrics({
@@ -199,6 +202,9 @@ export async function createGateway (config: GatewayConfig, options: CreateGatew
       ...circuitsPerPeerGate(config.relay.maxCircuitsPerPeer, (peer) => node?.getConnections(peer) ?? [])
     },
     connectionManager: { maxConnections: Math.max(config.relay.maxReservations * 2, 300) },
+    // the process defaults are in the registry already. The library also clears its own module-wide metric cache
+    // and prom-client's global registry here (preserveExistingMetrics: false): natmesh keeps nothing in the
+    // global one, and a fresh cache is what puts this gateway's libp2p metrics into this gateway's registry
     metrics: prometheusMetrics({ registry, collectDefaultMetrics: false }),
     services: {
       identify: identify(),

@@ -74,6 +74,15 @@ export class ConnectionStats {
     return [...this.peers.values()].map(toStats)
   }
 
+  /** open connections to other peers (gateways are not tracked here), by path */
+  openByPath (): Record<Path, number> {
+    const counts: Record<Path, number> = { relay: 0, direct: 0 }
+    for (const entry of this.peers.values()) {
+      for (const { path } of entry.open.values()) counts[path]++
+    }
+    return counts
+  }
+
   private entry (peer: string): Entry {
     let entry = this.peers.get(peer)
     if (entry == null) {

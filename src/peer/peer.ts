@@ -30,7 +30,7 @@ import { mappingFromObservations } from './nat-mapping.js'
 import { mappingFromReport, probeMapping } from './hole-punch/mapping-probe.js'
 import { pingOver, PING_STREAMS } from './ping-path.js'
 import { SessionManager } from '../upgrade/session-manager.js'
-import type { SessionHandler } from '../upgrade/session-manager.js'
+import type { SessionHandler, SessionTotals } from '../upgrade/session-manager.js'
 import { SessionError } from '../upgrade/session.js'
 import type { Session, SessionOptions } from '../upgrade/session.js'
 import { isRelayed, relayAddress, webRtcAddress } from './relay-address.js'
@@ -337,6 +337,16 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
 
   stats (): PeerConnectionStats[] {
     return this.connectionStats.list()
+  }
+
+  /** open connections to other peers (not gateways), by path */
+  openConnections (): Record<Path, number> {
+    return this.connectionStats.openByPath()
+  }
+
+  /** every session's counters added up since start, ended sessions included */
+  sessionTotals (): SessionTotals {
+    return this.sessions.totals()
   }
 
   private async targetAddresses (target: string | Multiaddr, signal: AbortSignal): Promise<Multiaddr[]> {

@@ -1,14 +1,18 @@
 import { startJsonApi } from '../http/json-api.js'
 import type { JsonApi } from '../http/json-api.js'
 import type { Logger } from '../logging.js'
+import { createDaemonRegistry } from '../metrics/registry.js'
 import type { NatmeshPeer } from './peer.js'
+import { registerPeerMetrics } from './peer-metrics.js'
 
 /**
  * A peer's local status API (`natmesh peer --api host:port`): which gateways it holds, its public addresses, and
- * per remote peer and per session the path, RTT, bytes and migrations.
+ * per remote peer and per session the path, RTT, bytes and migrations; the same as Prometheus metrics.
  */
 export async function startStatusApi (peer: NatmeshPeer, init: { host: string, port: number, logger: Logger }): Promise<JsonApi> {
-  return startJsonApi({
+  const registry = createDaemonRegistry()
+  const stopCounting = registerPeerMetrics(registry, peer)
+  const api = await startJsonApi({
     ...init,
     peerId: () => peer.peerId.toString(),
     routes: (app) => {
@@ -25,6 +29,17 @@ export async function startStatusApi (peer: NatmeshPeer, init: { host: string, p
       }))
       app.get('/api/v1/connections', async () => peer.stats())
       app.get('/api/v1/sessions', async () => peer.sessionStats().map(stats => ({ ...stats })))
+      app.get('/metrics', async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()))
     }
+  }).catch((err: Error) => {
+    stopCounting()
+    throw err
   })
+  return {
+    url: api.url,
+    close: async () => {
+      stopCounting()
+      await api.close()
+    }
+  }
 }
