@@ -60,6 +60,8 @@ export const turnConfigSchema = z.strictObject({
   realm: z.string().regex(/^[\w.-]+$/, 'letters, digits, ".", "-" and "_" only').default('natmesh'),
   /** lifetime of a minted credential */
   ttlSeconds: integer(60).default(3600),
+  /** how often the gateway ends allocations whose credential has expired (coturn itself checks only new ones) */
+  expirySweepMs: integer(100).default(5000),
   /** UDP ports of relayed addresses */
   relayPortRange: z.strictObject({
     min: port.min(1).default(49152),

@@ -34,3 +34,9 @@ export function mintTurnCredential (init: MintInit): TurnCredential {
 
   return { username, credential, expiresAt }
 }
+
+/** the expiry (unix seconds) a credential's username carries; undefined for a username not in that form */
+export function expiryOf (username: string): number | undefined {
+  const match = /^(\d+):/.exec(username)
+  return match == null ? undefined : Number(match[1])
+}

@@ -1,8 +1,11 @@
+import { randomBytes } from 'node:crypto'
+import { join, resolve } from 'node:path'
 import type { Startable } from '@libp2p/interface'
 import type { TurnConfig } from '../../config/index.js'
 import type { Logger } from '../../logging.js'
+import { CoturnAdmin, freeTcpPort } from './coturn-admin.js'
 import { writeCoturnConfig } from './coturn-config.js'
-import { mintTurnCredential } from './credentials.js'
+import { expiryOf, mintTurnCredential } from './credentials.js'
 import { stopLeftoverCoturn } from './leftover.js'
 import type { TurnCredential } from './credentials.js'
 import { loadOrCreateTurnSecret } from './secret.js'
@@ -37,7 +40,12 @@ export class TurnService implements Startable {
   readonly publicIp?: string
   private secret?: string
   private supervisor?: TurnSupervisor
+  private sweepTimer?: NodeJS.Timeout
+  private sweeping = false
+  private sweepFailing = false
   unavailableReason?: string
+  /** allocations ended because their credential had expired */
+  expiredAllocationsEnded = 0
 
   constructor (init: TurnServiceInit) {
     this.config = init.config
@@ -84,6 +92,8 @@ export class TurnService implements Startable {
   }
 
   async stop (): Promise<void> {
+    clearInterval(this.sweepTimer)
+    this.sweepTimer = undefined
     await this.supervisor?.stop()
   }
 
@@ -104,7 +114,7 @@ export class TurnService implements Startable {
     if (created) this.logger.info(`created TURN secret in ${this.config.secretFile}`)
     this.secret = secret
 
-    const { configFile, pidFile } = await writeCoturnConfig({
+    const { configFile, pidFile, cli } = await writeCoturnConfig({
       listenIp: this.listenIp,
       externalIp: this.config.externalIp ?? (this.publicIp === this.listenIp ? undefined : this.publicIp),
       port: this.config.port,
@@ -113,7 +123,9 @@ export class TurnService implements Startable {
       relayPortRange: this.config.relayPortRange,
       deniedPeerIps: this.config.deniedPeerIps,
       allowedPeerIps: this.config.allowedPeerIps,
-      stateDir: this.config.stateDir
+      stateDir: this.config.stateDir,
+      // loopback only, a fresh password per start; the config file holding it is the owner's only
+      cli: { host: '127.0.0.1', port: await freeTcpPort('127.0.0.1'), password: randomBytes(24).toString('hex') }
     })
 
     await stopLeftoverCoturn(pidFile, configFile, this.logger)
@@ -126,5 +138,33 @@ export class TurnService implements Startable {
     })
     await this.supervisor.start()
     this.logger.info({ urls: this.urls }, 'TURN server running')
+    const admin = new CoturnAdmin(cli, join(resolve(this.config.stateDir), 'sessions.txt'))
+    this.sweepTimer = setInterval(() => { void this.endExpiredAllocations(admin) }, this.config.expirySweepMs)
+  }
+
+  /**
+   * coturn checks a credential's expiry only when an allocation is made: Refresh, CreatePermission and
+   * ChannelBind go on working with the key it cached. So the gateway ends, through coturn's CLI, every
+   * session whose credential has expired.
+   */
+  private async endExpiredAllocations (admin: CoturnAdmin): Promise<void> {
+    if (this.sweeping || this.supervisor?.pid == null) return
+    this.sweeping = true
+    try {
+      const now = Math.floor(Date.now() / 1000)
+      // coturn's own rule for a new allocation: valid while the expiry is not before now
+      const expired = (await admin.sessions()).filter(session => (expiryOf(session.username) ?? Infinity) < now)
+      await admin.cancel(expired.map(session => session.id))
+      this.expiredAllocationsEnded += expired.length
+      if (expired.length > 0) this.logger.info({ users: expired.map(session => session.username) }, `ended ${expired.length} TURN allocation(s) whose credential expired`)
+      if (this.sweepFailing) this.logger.info('coturn CLI answers again: expired TURN allocations are ended again')
+      this.sweepFailing = false
+    } catch (err: any) {
+      // logged once per outage; coturn may be restarting
+      if (!this.sweepFailing) this.logger.warn(`cannot end expired TURN allocations: ${err.message as string}`)
+      this.sweepFailing = true
+    } finally {
+      this.sweeping = false
+    }
   }
 }
