@@ -1,7 +1,7 @@
 import { Counter, Gauge } from 'prom-client'
 import type { Registry } from 'prom-client'
 import type { PunchOutcome, PunchStrategyKind } from '../gateway/punch-reports.js'
-import type { OverlayTransport, Path, PeerEvent } from './events.js'
+import type { OverlayTransport, Path } from './events.js'
 import type { NatmeshPeer } from './peer.js'
 
 const PATHS: readonly Path[] = ['relay', 'direct']
@@ -9,12 +9,8 @@ const OUTCOMES: readonly PunchOutcome[] = ['success', 'failure', 'skipped']
 const STRATEGIES: readonly PunchStrategyKind[] = ['dcutr', 'birthday', 'skip']
 const LINK_STATES: ReadonlyArray<OverlayTransport | 'none'> = ['udx', 'tcp', 'none']
 
-/**
- * A peer's own series for its /metrics, read from the peer on every scrape (hole punches are counted as the peer
- * reports them, from the moment this is registered: the CLI does so right after start-up). Returns a function
- * that stops the counting.
- */
-export function registerPeerMetrics (registry: Registry, peer: NatmeshPeer): () => void {
+/** A peer's own series for its /metrics, read from the peer on every scrape */
+export function registerPeerMetrics (registry: Registry, peer: NatmeshPeer): void {
   const registers = [registry]
 
   new Gauge({
@@ -53,20 +49,20 @@ export function registerPeerMetrics (registry: Registry, peer: NatmeshPeer): () 
     }
   })
 
-  const holePunches = new Counter({
+  new Counter({
     name: 'natmesh_peer_hole_punches_total',
     help: 'Hole punches this peer finished (all attempts to one peer count once), by outcome and strategy',
     labelNames: ['outcome', 'strategy'] as const,
-    registers
+    registers,
+    collect () {
+      this.reset()
+      // every series from 0, so rate() and absent() work before the first punch
+      for (const outcome of OUTCOMES) {
+        for (const strategy of STRATEGIES) this.inc({ outcome, strategy }, 0)
+      }
+      for (const { outcome, strategy, count } of peer.holePunchCounts()) this.inc({ outcome, strategy }, count)
+    }
   })
-  for (const outcome of OUTCOMES) {
-    for (const strategy of STRATEGIES) holePunches.inc({ outcome, strategy }, 0)
-  }
-  const onEvent = ({ detail }: CustomEvent<PeerEvent>): void => {
-    // a punch with no strategy was a plain DCUtR one
-    if (detail.event === 'hole-punch') holePunches.inc({ outcome: detail.outcome, strategy: detail.strategy ?? 'dcutr' })
-  }
-  peer.addEventListener('event', onEvent)
 
   new Gauge({
     name: 'natmesh_peer_reservations',
@@ -84,7 +80,6 @@ export function registerPeerMetrics (registry: Registry, peer: NatmeshPeer): () 
       for (const transport of LINK_STATES) this.set({ transport }, gateways.filter(gateway => gateway.transport === transport).length)
     }
   })
-  return () => { peer.removeEventListener('event', onEvent) }
 }
 
 /** a counter that shows a total the peer keeps (only ever growing) */

@@ -18,7 +18,7 @@ import type { PeerConfig } from '../config/index.js'
 import { sendPunchReport } from '../gateway/punch-reports.js'
 import { isUdxMultiaddr, toUdpEndpoint, udxOverlay } from '../transport/index.js'
 import { ConnectionStats } from './connection-stats.js'
-import type { PeerConnectionStats } from './connection-stats.js'
+import type { HolePunchCount, PeerConnectionStats } from './connection-stats.js'
 import type { OverlayTransport, Path, PeerEvent } from './events.js'
 import type { GatewayLink } from './gateway-link.js'
 import { GatewayPool } from './gateway-pool.js'
@@ -337,6 +337,11 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
 
   stats (): PeerConnectionStats[] {
     return this.connectionStats.list()
+  }
+
+  /** finished hole punches since start, by outcome and strategy */
+  holePunchCounts (): HolePunchCount[] {
+    return this.connectionStats.holePunchCounts()
   }
 
   /** open connections to other peers (not gateways), by path */

@@ -11,8 +11,8 @@ import { registerPeerMetrics } from './peer-metrics.js'
  */
 export async function startStatusApi (peer: NatmeshPeer, init: { host: string, port: number, logger: Logger }): Promise<JsonApi> {
   const registry = createDaemonRegistry()
-  const stopCounting = registerPeerMetrics(registry, peer)
-  const api = await startJsonApi({
+  registerPeerMetrics(registry, peer)
+  return startJsonApi({
     ...init,
     peerId: () => peer.peerId.toString(),
     routes: (app) => {
@@ -31,15 +31,5 @@ export async function startStatusApi (peer: NatmeshPeer, init: { host: string, p
       app.get('/api/v1/sessions', async () => peer.sessionStats().map(stats => ({ ...stats })))
       app.get('/metrics', async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()))
     }
-  }).catch((err: Error) => {
-    stopCounting()
-    throw err
   })
-  return {
-    url: api.url,
-    close: async () => {
-      stopCounting()
-      await api.close()
-    }
-  }
 }
