@@ -1,3 +1,4 @@
+import { createSocket } from 'node:dgram'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -33,6 +34,12 @@ describe('TURN credential expiry on existing allocations (real coturn on 127.0.0
     allocations.push(allocation)
     return allocation
   }
+  /** whether coturn holds this relayed port: binding it fails while the allocation lives */
+  const portHeld = async (port: number): Promise<boolean> => new Promise((resolve) => {
+    const socket = createSocket('udp4')
+    socket.once('error', () => { socket.close(); resolve(true) })
+    socket.bind(port, '127.0.0.1', () => { socket.close(); resolve(false) })
+  })
   const refusal = async (request: Promise<void>): Promise<number | undefined> => request.then(() => undefined, (err: unknown) => {
     if (err instanceof TurnAllocationError) return err.code
     throw err
@@ -73,8 +80,11 @@ turn:
     // while the credential is valid, the allocation takes both requests
     await expiring.refresh(600)
     await expiring.createPermission(PEER_IP)
+    expect(await portHeld(expiring.relayedAddress.port)).toBe(true)
 
     await waitFor(() => gateway.turn?.expiredAllocationsEnded === 1, 10_000, 'the gateway to end the expired allocation')
+    // coturn ends the session on its relay thread, shortly after the CLI took the command
+    await waitFor(async () => !(await portHeld(expiring.relayedAddress.port)), 5000, 'coturn to release the relayed port')
     // the allocation is gone; coturn sees a new client on the 5-tuple, whose credential has expired
     expect(await refusal(expiring.refresh(600))).toBe(401)
     expect(await refusal(expiring.createPermission(PEER_IP))).toBe(401)
@@ -82,6 +92,7 @@ turn:
     // the allocation made with a valid credential is untouched
     await lasting.refresh(600)
     await lasting.createPermission(PEER_IP)
+    expect(await portHeld(lasting.relayedAddress.port)).toBe(true)
     const { samples } = await scrape(`${gateway.apiUrl ?? ''}/metrics`)
     expect(valueOf(samples, 'natmesh_turn_expired_allocations_ended_total')).toBe(1)
   })
