@@ -153,6 +153,12 @@ describe('metrics of a gateway started through the CLI, scraped over HTTP', () =
     expect(valueOf(samples, 'natmesh_hole_punch_duration_seconds_count', { strategy: 'dcutr', outcome: 'success' })).toBeGreaterThanOrEqual(1)
     expect(valueOf(samples, 'natmesh_relay_reservations')).toBe(4)
     expect(valueOf(samples, 'natmesh_connected_peers', { transport: 'udx' })).toBe(4)
+
+    // a peer given only the gateway's TCP address
+    await startPeer('tcp-only', { mode: 'relay-only', gateways: gatewayAddrs.filter(address => address.includes('/tcp/')) })
+    samples = await metricsWhere(s => valueOf(s, 'natmesh_relay_reservations') === 5, 'a fifth reservation')
+    expect(valueOf(samples, 'natmesh_connected_peers', { transport: 'tcp' })).toBe(1)
+    expect(valueOf(samples, 'natmesh_connected_peers', { transport: 'udx' })).toBe(4)
   })
 
   it('a peer serves its own /metrics: connections, sessions, migrations, bytes per path, punches, reservations, links', async () => {
