@@ -65,7 +65,6 @@ export interface CoturnFiles {
   configFile: string
   /** where coturn writes its pid */
   pidFile: string
-  cli: CoturnCliEndpoint
 }
 
 /** Writes turnserver.conf into the state directory, readable by its owner only (it holds the secret) */
@@ -75,7 +74,7 @@ export async function writeCoturnConfig (settings: CoturnSettings): Promise<Cotu
   await writeFile(path, renderCoturnConfig(settings), { mode: 0o600 })
   // writeFile's mode only applies to a new file: an older, laxer one gets tightened too
   await chmod(path, 0o600)
-  return { configFile: path, pidFile: pidFileOf(settings.stateDir), cli: settings.cli }
+  return { configFile: path, pidFile: pidFileOf(settings.stateDir) }
 }
 
 function pidFileOf (stateDir: string): string {

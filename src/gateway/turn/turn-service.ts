@@ -43,6 +43,8 @@ export class TurnService implements Startable {
   private sweepTimer?: NodeJS.Timeout
   private sweeping = false
   private sweepFailing = false
+  /** sessions already cancelled: coturn may list one for a moment after, and it must not count twice */
+  private readonly cancelled = new Set<string>()
   unavailableReason?: string
   /** allocations ended because their credential had expired */
   expiredAllocationsEnded = 0
@@ -114,7 +116,9 @@ export class TurnService implements Startable {
     if (created) this.logger.info(`created TURN secret in ${this.config.secretFile}`)
     this.secret = secret
 
-    const { configFile, pidFile, cli } = await writeCoturnConfig({
+    // loopback only, a fresh password per start; the config file holding it is the owner's only
+    const cli = { host: '127.0.0.1', port: await freeTcpPort('127.0.0.1'), password: randomBytes(24).toString('hex') }
+    const { configFile, pidFile } = await writeCoturnConfig({
       listenIp: this.listenIp,
       externalIp: this.config.externalIp ?? (this.publicIp === this.listenIp ? undefined : this.publicIp),
       port: this.config.port,
@@ -124,8 +128,7 @@ export class TurnService implements Startable {
       deniedPeerIps: this.config.deniedPeerIps,
       allowedPeerIps: this.config.allowedPeerIps,
       stateDir: this.config.stateDir,
-      // loopback only, a fresh password per start; the config file holding it is the owner's only
-      cli: { host: '127.0.0.1', port: await freeTcpPort('127.0.0.1'), password: randomBytes(24).toString('hex') }
+      cli
     })
 
     await stopLeftoverCoturn(pidFile, configFile, this.logger)
@@ -153,15 +156,19 @@ export class TurnService implements Startable {
     try {
       const now = Math.floor(Date.now() / 1000)
       // coturn's own rule for a new allocation: valid while the expiry is not before now
-      const expired = (await admin.sessions()).filter(session => (expiryOf(session.username) ?? Infinity) < now)
+      const sessions = await admin.sessions()
+      const listed = new Set(sessions.map(session => session.id))
+      for (const id of this.cancelled) if (!listed.has(id)) this.cancelled.delete(id)
+      const expired = sessions.filter(session => !this.cancelled.has(session.id) && (expiryOf(session.username) ?? Infinity) < now)
       await admin.cancel(expired.map(session => session.id))
+      for (const session of expired) this.cancelled.add(session.id)
       this.expiredAllocationsEnded += expired.length
       if (expired.length > 0) this.logger.info({ users: expired.map(session => session.username) }, `ended ${expired.length} TURN allocation(s) whose credential expired`)
       if (this.sweepFailing) this.logger.info('coturn CLI answers again: expired TURN allocations are ended again')
       this.sweepFailing = false
     } catch (err: any) {
-      // logged once per outage; coturn may be restarting
-      if (!this.sweepFailing) this.logger.warn(`cannot end expired TURN allocations: ${err.message as string}`)
+      // logged once per outage (coturn may be restarting), and not at all once the gateway is stopping
+      if (!this.sweepFailing && this.sweepTimer != null) this.logger.warn(`cannot end expired TURN allocations: ${err.message as string}`)
       this.sweepFailing = true
     } finally {
       this.sweeping = false
