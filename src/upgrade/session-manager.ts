@@ -138,7 +138,8 @@ export class SessionManager {
   }
 
   private async openCarrier (connection: Connection): Promise<Carrier> {
-    const stream = await connection.newStream(SESSION_PROTOCOL, { runOnLimitedConnection: true, signal: AbortSignal.timeout(HANDSHAKE_TIMEOUT_MS) })
+    // the protocol name goes out with the OPEN or RESUME frame (one round trip, not two): both ends are natmesh
+    const stream = await connection.newStream(SESSION_PROTOCOL, { runOnLimitedConnection: true, negotiateFully: false, signal: AbortSignal.timeout(HANDSHAKE_TIMEOUT_MS) })
     return new Carrier(stream, connection, this.options.maxMessageBytes)
   }
 
