@@ -19,6 +19,8 @@ import { ObservedAddressBook, observeConnections } from './address-book.js'
 import { startHttpApi } from './http-api.js'
 import type { HttpApi } from './http-api.js'
 import { createDaemonRegistry } from '../metrics/registry.js'
+import { explainListenFailure } from './listen-error.js'
+import type { ListenSetting } from './listen-error.js'
 import { GatewayMetrics } from './metrics.js'
 import { punchReports } from './punch-reports.js'
 import type { PunchReports } from './punch-reports.js'
@@ -80,9 +82,11 @@ export class Gateway {
   private stopObserving?: () => void
   private unregisterStunMetrics?: () => void
   private readonly bootstrap: DhtBootstrap
+  private readonly listen: readonly ListenSetting[]
 
-  constructor (init: { node: Libp2p<GatewayServices>, config: GatewayConfig, registry: Registry, logger: Logger, addressBook: ObservedAddressBook, metrics: GatewayMetrics, stun?: StunServer, turn?: TurnService, iceServers: IceServersDirectory }) {
+  constructor (init: { node: Libp2p<GatewayServices>, config: GatewayConfig, registry: Registry, logger: Logger, addressBook: ObservedAddressBook, metrics: GatewayMetrics, stun?: StunServer, turn?: TurnService, iceServers: IceServersDirectory, listen: readonly ListenSetting[] }) {
     this.node = init.node
+    this.listen = init.listen
     this.stun = init.stun
     this.turn = init.turn
     this.iceServers = init.iceServers
@@ -117,7 +121,12 @@ export class Gateway {
   }
 
   private async startRelayAndApi (): Promise<void> {
-    await this.node.start()
+    try {
+      await this.node.start()
+    } catch (err) {
+      await Promise.resolve(this.node.stop()).catch(() => {})
+      throw explainListenFailure(err, this.listen)
+    }
     if (this.stun != null) {
       await this.stun.start().catch(async (err: Error) => {
         await this.node.stop()
@@ -183,6 +192,10 @@ export async function createGateway (config: GatewayConfig, options: CreateGatew
     const family = ip.includes(':') ? 'ip6' : 'ip4'
     return [`/${family}/${ip}/udp/${config.udpPort}/udx`, `/${family}/${ip}/tcp/${config.tcpPort}`]
   })
+  const listen: ListenSetting[] = [
+    { multiaddr: `/ip4/${config.host}/udp/${config.udpPort}/udx`, what: 'UDP port', host: config.host, port: config.udpPort, flag: '--udp-port' },
+    { multiaddr: `/ip4/${config.host}/tcp/${config.tcpPort}`, what: 'TCP port', host: config.host, port: config.tcpPort, flag: '--tcp-port' }
+  ]
   node = await createLibp2p({
     privateKey: options.privateKey,
     start: false,
@@ -190,7 +203,7 @@ export async function createGateway (config: GatewayConfig, options: CreateGatew
     // station records and peer data, in memory (records are republished by their owners)
     datastore: new CompactMemoryDatastore(),
     addresses: {
-      listen: [`/ip4/${config.host}/udp/${config.udpPort}/udx`, `/ip4/${config.host}/tcp/${config.tcpPort}`],
+      listen: listen.map(setting => setting.multiaddr),
       // a gateway knows its public address from config; it must not wait for AutoNAT to advertise it
       ...(announce.length > 0 ? { announce } : {})
     },
@@ -229,6 +242,6 @@ export async function createGateway (config: GatewayConfig, options: CreateGatew
   }) as Libp2p<GatewayServices>
   renewReservationsProperly(node.services.relay, config.relay.reservationTtlMs)
   allowUnlimitedCircuits(node.services.relay, config.relay.allowlist)
-  return new Gateway({ node, config, registry, logger: options.logger, addressBook, metrics, stun, turn, iceServers })
+  return new Gateway({ node, config, registry, logger: options.logger, addressBook, metrics, stun, turn, iceServers, listen })
 }
 
