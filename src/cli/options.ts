@@ -15,6 +15,7 @@ export function addGatewayOptions (command: Command): Command {
     .option('--tcp-port <port>', 'TCP port (default 4001)')
     .option('--announce <ips...>', 'public IPs to announce (comma-separated or repeated)')
     .option('--api <host:port>', 'HTTP API, /metrics and /healthz (default 127.0.0.1:8080)')
+    .option('--dashboard', 'serve the dashboard page at /dashboard on the HTTP API (default off)')
     .option('--bootstrap <multiaddrs...>', 'other gateways to join the station DHT through (ending in /p2p/<id>); one is enough')
     .option('--identity-file <path>', 'key file, created with mode 0600 on first run (default ./.natmesh/gateway.key)')
     .option('--max-reservations <n>', 'relay reservations held at once (default 1024)')

@@ -19,6 +19,10 @@ import { ObservedAddressBook, observeConnections } from './address-book.js'
 import { startHttpApi } from './http-api.js'
 import type { HttpApi } from './http-api.js'
 import { createDaemonRegistry } from '../metrics/registry.js'
+import { PunchHistory } from './dashboard/punch-history.js'
+import { RelayedCircuits } from './dashboard/relayed-circuits.js'
+import { dashboardSnapshot } from './dashboard/snapshot.js'
+import type { DashboardSnapshot } from './dashboard/snapshot.js'
 import { explainListenFailure } from './listen-error.js'
 import type { ListenSetting } from './listen-error.js'
 import { GatewayMetrics } from './metrics.js'
@@ -83,10 +87,15 @@ export class Gateway {
   private unregisterStunMetrics?: () => void
   private readonly bootstrap: DhtBootstrap
   private readonly listen: readonly ListenSetting[]
+  private readonly circuits: RelayedCircuits
+  private readonly punches: PunchHistory
+  private readonly startedAt = Date.now()
 
-  constructor (init: { node: Libp2p<GatewayServices>, config: GatewayConfig, registry: Registry, logger: Logger, addressBook: ObservedAddressBook, metrics: GatewayMetrics, stun?: StunServer, turn?: TurnService, iceServers: IceServersDirectory, listen: readonly ListenSetting[] }) {
+  constructor (init: { node: Libp2p<GatewayServices>, config: GatewayConfig, registry: Registry, logger: Logger, addressBook: ObservedAddressBook, metrics: GatewayMetrics, stun?: StunServer, turn?: TurnService, iceServers: IceServersDirectory, listen: readonly ListenSetting[], circuits: RelayedCircuits, punches: PunchHistory }) {
     this.node = init.node
     this.listen = init.listen
+    this.circuits = init.circuits
+    this.punches = init.punches
     this.stun = init.stun
     this.turn = init.turn
     this.iceServers = init.iceServers
@@ -144,7 +153,25 @@ export class Gateway {
       registry: this.registry,
       info: () => ({ peerId: this.node.peerId.toString(), addresses: this.node.getMultiaddrs().map(String) }),
       logger: this.logger.child({ component: 'http-api' }),
-      iceServers: this.iceServersRoute()
+      iceServers: this.iceServersRoute(),
+      ...(this.config.api.dashboard ? { dashboard: async () => this.dashboard() } : {})
+    })
+  }
+
+  /** what the dashboard shows: peers, their NATs, reservations, relayed circuits, paths and punch reports */
+  async dashboard (): Promise<DashboardSnapshot> {
+    return dashboardSnapshot({
+      gateway: {
+        peerId: this.node.peerId.toString(),
+        addresses: this.node.getMultiaddrs().map(String),
+        uptimeS: Math.floor((Date.now() - this.startedAt) / 1000),
+        turn: this.turn == null ? 'off' : this.turn.pid == null ? 'down' : 'up'
+      },
+      peers: this.addressBook.list(),
+      reservations: [...this.node.services.relay.reservations.entries()].map(([peer, reservation]) => ({ peer: peer.toString(), expiresAt: reservation.expiry.toISOString() })),
+      circuits: this.circuits.current(peer => this.node.getConnections(peer)),
+      relayedBytes: await relayedBytes(this.registry),
+      punches: this.punches
     })
   }
 
@@ -188,6 +215,9 @@ export async function createGateway (config: GatewayConfig, options: CreateGatew
     ? new StunServer({ ...config.stun, host: config.host, publicAddress: config.announce[0], logger: options.logger.child({ component: 'stun' }) })
     : undefined
   const iceServers = gatewayIceServers(config, turn, () => stun?.addresses()[0]?.port)
+  const circuits = new RelayedCircuits()
+  const punches = new PunchHistory()
+  const circuitGate = circuitsPerPeerGate(config.relay.maxCircuitsPerPeer, (peer) => node?.getConnections(peer) ?? [])
   const announce = config.announce.flatMap(ip => {
     const family = ip.includes(':') ? 'ip6' : 'ip4'
     return [`/${family}/${ip}/udp/${config.udpPort}/udx`, `/${family}/${ip}/tcp/${config.tcpPort}`]
@@ -212,7 +242,12 @@ export async function createGateway (config: GatewayConfig, options: CreateGatew
     streamMuxers: [yamux()],
     connectionGater: {
       denyDialMultiaddr: () => false,
-      ...circuitsPerPeerGate(config.relay.maxCircuitsPerPeer, (peer) => node?.getConnections(peer) ?? [])
+      // the gate is where the relay server names both ends of a circuit: the dashboard learns the pair there
+      denyOutboundRelayedConnection: async (source, destination) => {
+        const denied = await circuitGate.denyOutboundRelayedConnection(source, destination)
+        if (!denied) circuits.opened(source, destination)
+        return denied
+      }
     },
     connectionManager: { maxConnections: Math.max(config.relay.maxReservations * 2, 300) },
     // the process defaults are in the registry already. The library also clears its own module-wide metric cache
@@ -234,7 +269,10 @@ export async function createGateway (config: GatewayConfig, options: CreateGatew
         }
       }),
       punchReports: punchReports({
-        onReport: (report) => { metrics.holePunchReported(report) }
+        onReport: (report, connection) => {
+          metrics.holePunchReported(report)
+          punches.record(connection.remotePeer.toString(), report)
+        }
       }),
       iceServers: iceServersProtocol({ serversFor: (peer) => iceServers.serversFor(peer.toString()) }),
       dht: stationDht({ role: 'server', claims: new StationClaims() })
@@ -242,6 +280,6 @@ export async function createGateway (config: GatewayConfig, options: CreateGatew
   }) as Libp2p<GatewayServices>
   renewReservationsProperly(node.services.relay, config.relay.reservationTtlMs)
   allowUnlimitedCircuits(node.services.relay, config.relay.allowlist)
-  return new Gateway({ node, config, registry, logger: options.logger, addressBook, metrics, stun, turn, iceServers, listen })
+  return new Gateway({ node, config, registry, logger: options.logger, addressBook, metrics, stun, turn, iceServers, listen, circuits, punches })
 }
 

@@ -443,15 +443,18 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
     }
     const gateway = this.links.map(link => this.node.getConnections(link.gateway).find(conn => conn.status === 'open')).find(conn => conn != null)
     if (gateway != null) {
-      sendPunchReport(gateway, {
+      this.natMapping().then(async (mapping) => sendPunchReport(gateway, {
         outcome: outcome.outcome,
         attempts: outcome.attempts,
         msSinceRelay,
         strategy: outcome.strategy,
         sockets: outcome.cost?.sockets,
         probes: outcome.cost == null ? undefined : outcome.cost.probes + outcome.cost.sprays,
-        durationMs: outcome.cost?.ms
-      }).catch(() => {
+        durationMs: outcome.cost?.ms,
+        mapping: mapping.kind,
+        natType: this.natDetector?.current()?.natType,
+        remotePeer: peer
+      })).catch(() => {
         // metrics only: a gateway that can't take the report must not disturb the peer
       })
     }

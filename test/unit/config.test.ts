@@ -37,7 +37,7 @@ describe('gateway config', () => {
       udpPort: 4001,
       tcpPort: 4001,
       announce: [],
-      api: { host: '127.0.0.1', port: 8080 },
+      api: { host: '127.0.0.1', port: 8080, dashboard: false },
       bootstrap: [],
       identityFile: './.natmesh/gateway.key',
       relay: {
@@ -89,7 +89,7 @@ describe('gateway config', () => {
 
     const config = await loadGatewayConfig({
       file,
-      env: { NATMESH_TCP_PORT: '6002', NATMESH_MAX_RESERVATIONS: '20', NATMESH_ANNOUNCE: '11.0.113.2, 2001:db8::1', NATMESH_API: '[::1]:0' },
+      env: { NATMESH_TCP_PORT: '6002', NATMESH_MAX_RESERVATIONS: '20', NATMESH_ANNOUNCE: '11.0.113.2, 2001:db8::1', NATMESH_API: '[::1]:0', NATMESH_DASHBOARD: 'true' },
       flags: { maxReservations: '30', logLevel: 'debug' }
     })
 
@@ -100,7 +100,7 @@ describe('gateway config', () => {
     expect(config.relay.reservationTtlMs).toBe(7_200_000) // default
     expect(config.relay.allowlist).toEqual([GATEWAY_ID])
     expect(config.announce).toEqual(['11.0.113.2', '2001:db8::1'])
-    expect(config.api).toEqual({ host: '::1', port: 0 })
+    expect(config.api).toEqual({ host: '::1', port: 0, dashboard: true }) // host:port and the dashboard switch side by side
     expect(config.logLevel).toBe('debug')
   })
 
