@@ -35,6 +35,7 @@ export function addGatewayOptions (command: Command): Command {
     .option('--turn-port <port>', 'TURN port, UDP and TCP (default 3480)')
     .option('--turn-external-ip <ip>', 'address in the turn: URLs handed out (default the first --announce)')
     .option('--turn-secret-file <path>', 'TURN shared secret, created with mode 0600 on first run (default ./.natmesh/turn-secret)')
+    .option('--ice-cors-origin <origins...>', 'web origins whose pages may fetch /api/v1/ice/servers cross-origin, e.g. https://app.example.com (comma-separated or repeated; default none)')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default info)')
     .option('--json', 'print events as JSON lines on stdout')
 }

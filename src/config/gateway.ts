@@ -94,6 +94,8 @@ export interface GatewayFlags {
   turnSecretFile?: string
   /** env only in practice (NATMESH_ICE_API_TOKEN): a token on the command line shows in `ps` */
   iceApiToken?: string
+  /** iceServers.corsOrigins; comma-separated or repeated */
+  iceCorsOrigin?: string | string[]
   logLevel?: string
 }
 
@@ -123,6 +125,7 @@ const gatewaySettings: Settings<GatewayFlags> = {
   turnExternalIp: { path: ['turn', 'externalIp'], kind: 'string' },
   turnSecretFile: { path: ['turn', 'secretFile'], kind: 'string' },
   iceApiToken: { path: ['iceServers', 'apiToken'], kind: 'string' },
+  iceCorsOrigin: { path: ['iceServers', 'corsOrigins'], kind: 'list' },
   logLevel: { path: ['logLevel'], kind: 'string' }
 }
 

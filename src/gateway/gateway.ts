@@ -176,12 +176,12 @@ export class Gateway {
   }
 
   private iceServersRoute (): IceServersRouteInit | undefined {
-    const { apiToken, rateLimit } = this.config.iceServers
+    const { apiToken, rateLimit, corsOrigins } = this.config.iceServers
     if (apiToken == null) {
       this.logger.info('ICE servers HTTP endpoint off: no iceServers.apiToken (NATMESH_ICE_API_TOKEN) configured; peers still get them over libp2p')
       return undefined
     }
-    return { token: apiToken, rateLimit, serversFor: (identity) => this.iceServers.serversFor(identity) }
+    return { token: apiToken, rateLimit, corsOrigins, serversFor: (identity) => this.iceServers.serversFor(identity) }
   }
 
   async stop (): Promise<void> {

@@ -56,6 +56,18 @@ describe('gateway config', () => {
     })
   })
 
+  it('takes the ICE servers CORS origins from flags and the environment, and refuses what is not an origin', async () => {
+    const fromEnv = await loadGatewayConfig({ env: { NATMESH_ICE_CORS_ORIGIN: 'https://app.example.com, http://127.0.0.1:5173' }, flags: {} })
+    expect(fromEnv.iceServers.corsOrigins).toEqual(['https://app.example.com', 'http://127.0.0.1:5173'])
+    const fromFlags = await loadGatewayConfig({ env: {}, flags: { iceCorsOrigin: ['https://a.example', 'https://b.example'] } })
+    expect(fromFlags.iceServers.corsOrigins).toEqual(['https://a.example', 'https://b.example'])
+    expect((await loadGatewayConfig({ env: {}, flags: {} })).iceServers.corsOrigins).toEqual([])
+
+    const err = await configError(loadGatewayConfig({ env: {}, flags: { iceCorsOrigin: ['https://app.example.com/', '*', 'ftp://x.example'] } }))
+    expect(err.issues.map(issue => String(issue.path))).toEqual(['gateway.iceServers.corsOrigins.0', 'gateway.iceServers.corsOrigins.1', 'gateway.iceServers.corsOrigins.2'])
+    expect(err.message).toContain('expected an origin like https://app.example.com')
+  })
+
   it('takes STUN settings from flags and the environment, and checks them', async () => {
     const config = await loadGatewayConfig({
       env: { NATMESH_STUN_ALTERNATE_ADDRESS: '11.0.113.200', NATMESH_STUN_RATE_PER_SECOND: '0' },
