@@ -1,8 +1,9 @@
 import type { Logger } from '../logging.js'
+import { stopWithin } from './stop-deadline.js'
 
 /**
  * Keeps a daemon up through stray errors (a malformed packet must never take it down) and stops it cleanly on
- * SIGINT/SIGTERM. Resolves once the daemon is stopped.
+ * SIGINT/SIGTERM, within a deadline (see stopWithin). Resolves once the daemon is stopped.
  */
 export async function runUntilSignal (name: string, logger: Logger, stop: () => Promise<void>): Promise<void> {
   process.on('unhandledRejection', (err) => { logger.error({ err }, `${name}: unhandled rejection (kept running)`) })
@@ -16,7 +17,7 @@ export async function runUntilSignal (name: string, logger: Logger, stop: () => 
       }
       stopping = true
       logger.info(`${name}: ${signal} received, stopping`)
-      stop().then(resolve, (err) => {
+      stopWithin(name, logger, stop).then(resolve, (err) => {
         logger.error({ err }, `${name}: error while stopping`)
         resolve()
       })

@@ -4,6 +4,7 @@ import { loadOrCreateIdentity } from '../identity.js'
 import { createLogger } from '../logging.js'
 import type { Logger } from '../logging.js'
 import { createPeer } from '../peer/peer.js'
+import { releaseWebRtc } from '../peer/ice/webrtc-transport.js'
 import { startStatusApi } from '../peer/status-api.js'
 import type { NatmeshPeer } from '../peer/peer.js'
 import { runUntilSignal } from './daemon.js'
@@ -20,6 +21,8 @@ export async function startPeerFromOptions (options: Record<string, unknown>, pr
   const peer = await createPeer(config, { privateKey: identity.privateKey })
   if (printEvents) peer.addEventListener('event', (evt) => { printEvent(evt.detail, json) })
   else peer.addEventListener('event', (evt) => { logger.info(evt.detail, evt.detail.event) })
+  // this process runs one peer: once it stopped, nothing else needs WebRTC's threads
+  if (config.mode === 'ice') peer.addEventListener('stopped', () => { releaseWebRtc() })
   await peer.start()
   if (config.api != null) {
     const api = await startStatusApi(peer, { ...config.api, logger: logger.child({ component: 'status-api' }) })

@@ -1,0 +1,38 @@
+import type { Logger } from '../logging.js'
+
+/** how long a daemon may take to stop, and may linger after it stopped, before it is made to exit */
+export const STOP_TIMEOUT_MS = 10_000
+
+/**
+ * What keeps the event loop alive, as Node reports it ("TCPServerWrap ×2, Timeout"). Threads of native addons
+ * (node-datachannel's, under WebRTC) hold the process without being listed.
+ */
+export function openResources (): string {
+  const counts = new Map<string, number>()
+  for (const name of process.getActiveResourcesInfo()) counts.set(name, (counts.get(name) ?? 0) + 1)
+  const listed = [...counts].map(([name, n]) => n > 1 ? `${name} ×${n}` : name).join(', ')
+  return listed === '' ? 'nothing Node lists (a native addon\'s thread, such as WebRTC\'s)' : listed
+}
+
+/**
+ * Runs a daemon's `stop` and makes sure the process then ends: a stop still unfinished after `timeoutMs` is
+ * given up (exit 1), and a process that something keeps alive `timeoutMs` after a finished stop exits (0), each
+ * time with a log line naming what was still open. A clean stop exits on its own long before.
+ */
+export async function stopWithin (name: string, logger: Logger, stop: () => Promise<void>, timeoutMs = STOP_TIMEOUT_MS): Promise<void> {
+  const deadline = setTimeout(() => {
+    logger.error(`${name}: still stopping after ${timeoutMs} ms, exiting; still open: ${openResources()}`)
+    process.exit(1)
+  }, timeoutMs)
+  deadline.unref()
+  try {
+    await stop()
+  } finally {
+    clearTimeout(deadline)
+    // unref'd: it fires only if something else keeps the process running
+    setTimeout(() => {
+      logger.warn(`${name}: stopped, but still running ${timeoutMs} ms later, exiting; still open: ${openResources()}`)
+      process.exit(0)
+    }, timeoutMs).unref()
+  }
+}
