@@ -1,7 +1,14 @@
 import type { Logger } from '../logging.js'
 
-/** how long a daemon may take to stop, and may linger after it stopped, before it is made to exit */
-export const STOP_TIMEOUT_MS = 10_000
+/** how long a daemon may take to stop (a peer's station withdrawal alone may take 10 s) before it is made to exit */
+export const STOP_TIMEOUT_MS = 30_000
+/** how long a stopped daemon may still run (nothing of natmesh's needs it) before it is made to exit */
+export const LINGER_TIMEOUT_MS = 5000
+
+export interface StopDeadlines {
+  stopMs: number
+  lingerMs: number
+}
 
 /**
  * What keeps the event loop alive, as Node reports it ("TCPServerWrap ×2, Timeout"). Threads of native addons
@@ -15,15 +22,15 @@ export function openResources (): string {
 }
 
 /**
- * Runs a daemon's `stop` and makes sure the process then ends: a stop still unfinished after `timeoutMs` is
- * given up (exit 1), and a process that something keeps alive `timeoutMs` after a finished stop exits (0), each
- * time with a log line naming what was still open. A clean stop exits on its own long before.
+ * Runs a daemon's `stop` and makes sure the process then ends: a stop still unfinished after `stopMs` is given
+ * up (exit 1), and a process that something keeps alive `lingerMs` after a finished stop exits (0), each time
+ * with a log line naming what was still open. A clean stop exits on its own long before.
  */
-export async function stopWithin (name: string, logger: Logger, stop: () => Promise<void>, timeoutMs = STOP_TIMEOUT_MS): Promise<void> {
+export async function stopWithin (name: string, logger: Logger, stop: () => Promise<void>, deadlines: StopDeadlines = { stopMs: STOP_TIMEOUT_MS, lingerMs: LINGER_TIMEOUT_MS }): Promise<void> {
   const deadline = setTimeout(() => {
-    logger.error(`${name}: still stopping after ${timeoutMs} ms, exiting; still open: ${openResources()}`)
+    logger.error(`${name}: still stopping after ${deadlines.stopMs} ms, exiting; still open: ${openResources()}`)
     process.exit(1)
-  }, timeoutMs)
+  }, deadlines.stopMs)
   deadline.unref()
   try {
     await stop()
@@ -31,8 +38,8 @@ export async function stopWithin (name: string, logger: Logger, stop: () => Prom
     clearTimeout(deadline)
     // unref'd: it fires only if something else keeps the process running
     setTimeout(() => {
-      logger.warn(`${name}: stopped, but still running ${timeoutMs} ms later, exiting; still open: ${openResources()}`)
+      logger.warn(`${name}: stopped, but still running ${deadlines.lingerMs} ms later, exiting; still open: ${openResources()}`)
       process.exit(0)
-    }, timeoutMs).unref()
+    }, deadlines.lingerMs).unref()
   }
 }

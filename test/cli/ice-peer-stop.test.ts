@@ -52,7 +52,7 @@ it('an ice-mode peer that carried a WebRTC connection exits by itself after SIGT
     expect(peer.describeExit()).toBe('exited with code 0')
     expect(peer.stderr.text()).toContain('stopping')
     // without node-datachannel's cleanup the answering peer lingered here until the deadline ended it
-    // ("stopped, but still running 10000 ms later, exiting; still open: PipeWrap ×2")
+    // ("stopped, but still running 10000 ms later, exiting; still open: PipeWrap ×2", with a 10 s deadline)
     expect(peer.stderr.text()).not.toMatch(/still (running|stopping)/)
   }
 })

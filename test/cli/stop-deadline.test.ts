@@ -19,7 +19,7 @@ async function runStop (stop: 'hangs' | 'finishes, server left open' | 'finishes
     await stopWithin('test', createLogger({ level: 'info' }), async () => {
       if (stop === 'hangs') await new Promise(() => {})
       if (stop === 'finishes, all closed') await new Promise(resolve => server.close(resolve))
-    }, 300)
+    }, { stopMs: 300, lingerMs: 200 })
   `
   return promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { timeout: 30_000 })
     .then(({ stdout, stderr }) => ({ code: 0, output: stdout + stderr }), (err: { code: number, stdout: string, stderr: string }) => ({ code: err.code, output: err.stdout + err.stderr }))
@@ -34,7 +34,7 @@ it('gives up a stop that does not finish, naming what is still open, and exits 1
 it('ends a process that something keeps alive after its stop finished, naming it, with exit 0', async () => {
   const { code, output } = await runStop('finishes, server left open')
   expect(code).toBe(0)
-  expect(output).toMatch(/test: stopped, but still running 300 ms later, exiting; still open: .*TCPServerWrap/)
+  expect(output).toMatch(/test: stopped, but still running 200 ms later, exiting; still open: .*TCPServerWrap/)
 })
 
 it('lets a clean stop end the process on its own, with nothing logged', async () => {
