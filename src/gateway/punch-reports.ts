@@ -124,21 +124,7 @@ export class PunchReports implements Startable {
   private async receive (stream: Stream, connection: Connection): Promise<void> {
     try {
       const report = await pbStream(stream, { maxDataLength: MAX_REPORT_SIZE }).pb(PunchReport).read({ signal: AbortSignal.timeout(5000) })
-      const outcome = report.outcome == null ? undefined : outcomes[report.outcome]
-      if (outcome == null) throw new Error(`unknown outcome ${report.outcome ?? '(missing)'}`)
-      this.init.onReport({
-        outcome,
-        attempts: report.attempts ?? 0,
-        msSinceRelay: report.msSinceRelay,
-        strategy: report.strategy == null ? undefined : strategies[report.strategy],
-        sockets: report.sockets,
-        probes: report.probes,
-        durationMs: report.durationMs,
-        mapping: report.mapping == null ? undefined : mappings[report.mapping],
-        natType: report.natType == null ? undefined : natTypes[report.natType],
-        remotePeer: report.remotePeer == null ? undefined : peerIdFromBytes(report.remotePeer).toString(),
-        transport: isUdxMultiaddr(connection.remoteAddr) ? 'udx' : 'tcp'
-      }, connection)
+      this.init.onReport(punchReportFromWire(report, isUdxMultiaddr(connection.remoteAddr) ? 'udx' : 'tcp'), connection)
       await stream.close()
     } catch (err) {
       this.log('rejected punch report from %p - %e', connection.remotePeer, err)
@@ -154,6 +140,32 @@ export function punchReports (init: PunchReportsInit): (components: PunchReports
 /** Peer side: one report per hole punch, sent to a gateway over an existing connection. */
 export async function sendPunchReport (connection: Connection, report: PunchSummary): Promise<void> {
   const signal = AbortSignal.timeout(5000)
+  const stream = await connection.newStream(PUNCH_REPORT_PROTOCOL, { signal })
+  await pbStream(stream).pb(PunchReport).write(punchReportToWire(report), { signal })
+  await stream.close({ signal })
+}
+
+/** A report as it came over the wire; @throws when it names no known outcome */
+export function punchReportFromWire (report: PunchReport, transport: PunchReportFromPeer['transport']): PunchReportFromPeer {
+  const outcome = report.outcome == null ? undefined : outcomes[report.outcome]
+  if (outcome == null) throw new Error(`unknown outcome ${report.outcome ?? '(missing)'}`)
+  return {
+    outcome,
+    attempts: report.attempts ?? 0,
+    msSinceRelay: report.msSinceRelay,
+    strategy: report.strategy == null ? undefined : strategies[report.strategy],
+    sockets: report.sockets,
+    probes: report.probes,
+    durationMs: report.durationMs,
+    mapping: report.mapping == null ? undefined : mappings[report.mapping],
+    natType: report.natType == null ? undefined : natTypes[report.natType],
+    remotePeer: report.remotePeer == null ? undefined : peerIdFromBytes(report.remotePeer).toString(),
+    transport
+  }
+}
+
+/** What a peer sends; without the remote peer when the report would not fit what older gateways accept. */
+export function punchReportToWire (report: PunchSummary): PunchReport {
   const outcome = report.outcome === 'success' ? PunchReport.Outcome.SUCCESS : report.outcome === 'failure' ? PunchReport.Outcome.FAILURE : PunchReport.Outcome.SKIPPED
   const message: PunchReport = {
     outcome,
@@ -169,9 +181,7 @@ export async function sendPunchReport (connection: Connection, report: PunchSumm
   }
   // an older gateway refuses the whole report when it is longer; the remote peer is what the metrics do without
   if (PunchReport.encode(message).byteLength > OLD_GATEWAY_MAX_REPORT_SIZE) delete message.remotePeer
-  const stream = await connection.newStream(PUNCH_REPORT_PROTOCOL, { signal })
-  await pbStream(stream).pb(PunchReport).write(message, { signal })
-  await stream.close({ signal })
+  return message
 }
 
 function peerIdFromBytes (bytes: Uint8Array): PeerId {

@@ -113,5 +113,14 @@ describe('gateway dashboard', () => {
     expect(requested.length).toBeGreaterThanOrEqual(4)
     expect(requested.filter(url => !url.startsWith(`${api}/`))).toEqual([])
     expect(errors).toEqual([])
+
+    // a circuit that ends leaves the list; the pair keeps its reported direct path
+    await relayed.close()
+    const after = await waitFor(async () => {
+      const s = await gateway.dashboard()
+      return s.totals.circuits === 0 ? s : undefined
+    }, 5000, 'the closed circuit to leave the dashboard')
+    expect(after.paths).toEqual([expect.objectContaining({ path: 'direct', circuits: 0 })])
+    expect(after.peers.map(p => [p.circuitsOut, p.circuitsIn])).toEqual([[0, 0], [0, 0]])
   })
 })
