@@ -26,7 +26,7 @@ describe('gateway dashboard', () => {
 
   it('is off unless configured', async () => {
     mesh = new LoopbackMesh()
-    const gateway = await mesh.startGateway({ stunPort: 0, stunOtherPort: 0 })
+    const gateway = await mesh.startGateway()
     for (const path of ['/dashboard', '/api/v1/dashboard']) {
       const response = await fetch(`${gateway.apiUrl!}${path}`)
       expect(response.status).toBe(404)
@@ -35,7 +35,7 @@ describe('gateway dashboard', () => {
 
   it('shows peers, their reservations, the relayed circuit, the path and the punch report, in a real browser', async () => {
     mesh = new LoopbackMesh()
-    const gateway = await mesh.startGateway({ stunPort: 0, stunOtherPort: 0, dashboard: true })
+    const gateway = await mesh.startGateway({ dashboard: true })
     const stunPorts = gateway.stun!.addresses().map(e => String(e.port))
     const a = await mesh.startPeer({ stunPorts })
     const b = await mesh.startPeer({ stunPorts })

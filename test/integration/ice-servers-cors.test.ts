@@ -55,7 +55,7 @@ describe('ICE servers API from other origins', () => {
 
   it('has no CORS unless origins are configured: the preflight finds nothing', async () => {
     mesh = new LoopbackMesh()
-    const gateway = await mesh.startGateway({ stunPort: 0, stunOtherPort: 0, iceApiToken: TOKEN })
+    const gateway = await mesh.startGateway({ iceApiToken: TOKEN })
     const response = await preflight(`${gateway.apiUrl!}/api/v1/ice/servers`, 'https://app.example.com')
     expect(response.status).toBe(404)
     expect(response.headers.get('access-control-allow-origin')).toBeNull()
@@ -63,7 +63,7 @@ describe('ICE servers API from other origins', () => {
 
   it('answers preflights and requests of allowed origins only, over real HTTP', async () => {
     mesh = new LoopbackMesh()
-    const gateway = await mesh.startGateway({ stunPort: 0, stunOtherPort: 0, iceApiToken: TOKEN, iceCorsOrigin: 'https://app.example.com,https://other.example.com' })
+    const gateway = await mesh.startGateway({ iceApiToken: TOKEN, iceCorsOrigin: 'https://app.example.com,https://other.example.com' })
     const url = `${gateway.apiUrl!}/api/v1/ice/servers`
 
     const allowed = await preflight(url, 'https://app.example.com')
@@ -96,7 +96,7 @@ describe('ICE servers API from other origins', () => {
   it('lets a page of an allowed origin fetch ICE servers in a real browser, and not another', async () => {
     mesh = new LoopbackMesh()
     const [allowedOrigin, otherOrigin] = [await appOrigin(servers), await appOrigin(servers)]
-    const gateway = await mesh.startGateway({ stunPort: 0, stunOtherPort: 0, iceApiToken: TOKEN, iceCorsOrigin: allowedOrigin })
+    const gateway = await mesh.startGateway({ iceApiToken: TOKEN, iceCorsOrigin: allowedOrigin })
     const url = `${gateway.apiUrl!}/api/v1/ice/servers`
 
     profile = await mkdtemp(join(tmpdir(), 'natmesh-chromium-'))
@@ -120,7 +120,7 @@ describe('ICE servers API from other origins', () => {
 
   it('serves a page ICE servers through a same-origin proxy, no CORS and no token in the page', async () => {
     mesh = new LoopbackMesh()
-    const gateway = await mesh.startGateway({ stunPort: 0, stunOtherPort: 0, iceApiToken: TOKEN })
+    const gateway = await mesh.startGateway({ iceApiToken: TOKEN })
     const app = await appOrigin(servers, gateway.apiUrl!)
     profile = await mkdtemp(join(tmpdir(), 'natmesh-chromium-'))
     browser = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS })
