@@ -71,9 +71,10 @@ function renderGateway (snapshot) {
   document.getElementById('total-reservations').textContent = String(t.reservations)
   document.getElementById('total-circuits').textContent = String(t.circuits)
   document.getElementById('total-relayed').textContent = bytes(t.relayedBytes)
+  document.getElementById('total-turn').textContent = t.turnAllocations == null ? 'off' : String(t.turnAllocations)
   document.getElementById('total-punches').replaceChildren(
     el('span', { id: 'punch-success', title: 'succeeded' }, `${t.punches.success} ok`),
-    el('span', { class: 'sub' }, ' · ', el('span', { id: 'punch-failure' }, `${t.punches.failure} failed`), ' · ',
+    el('span', { class: 'sub' }, el('span', { id: 'punch-failure' }, `${t.punches.failure} failed`), ' · ',
       el('span', { id: 'punch-skipped' }, `${t.punches.skipped} skipped`))
   )
 }
@@ -89,9 +90,10 @@ function renderPeers (snapshot, now) {
     el('td', {}, peer.natType ?? el('span', { class: 'muted' }, 'not reported')),
     el('td', {}, peer.mapping ?? el('span', { class: 'muted' }, 'not reported')),
     el('td', {}, peer.reservationExpiresAt == null ? el('span', { class: 'muted' }, 'none') : `expires ${relative(peer.reservationExpiresAt, now)}`),
-    el('td', { class: 'circuits' }, `${peer.circuitsOut} / ${peer.circuitsIn}`)
+    el('td', { class: 'circuits' }, `${peer.circuitsOut} / ${peer.circuitsIn}`),
+    el('td', { class: 'turn' }, String(peer.turnAllocations))
   ))
-  fillBody(document.getElementById('peers'), rows, 7, 'No peers yet.')
+  fillBody(document.getElementById('peers'), rows, 8, 'No peers yet.')
 }
 
 function punchSummary (punch, now) {

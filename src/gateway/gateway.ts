@@ -38,6 +38,7 @@ import { gatewayIceServers } from './ice-servers-directory.js'
 import type { IceServersDirectory } from './ice-servers-directory.js'
 import { iceServersProtocol } from './ice-servers-protocol.js'
 import type { IceServersRouteInit } from './ice-servers-route.js'
+import { identityOf } from './turn/credentials.js'
 import { TurnMetrics } from './turn/turn-metrics.js'
 import { TurnService } from './turn/turn-service.js'
 import { StationClaims } from '../stations/claims.js'
@@ -171,6 +172,7 @@ export class Gateway {
       reservations: [...this.node.services.relay.reservations.entries()].map(([peer, reservation]) => ({ peer: peer.toString(), expiresAt: reservation.expiry.toISOString() })),
       circuits: this.circuits.current(peer => this.node.getConnections(peer)),
       relayedBytes: await relayedBytes(this.registry),
+      ...(this.turn != null ? { turnAllocations: this.turn.sessions.map(session => identityOf(session.username) ?? session.username) } : {}),
       punches: this.punches
     })
   }

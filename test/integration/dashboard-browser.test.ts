@@ -1,9 +1,11 @@
-import { mkdtemp, rm, stat } from 'node:fs/promises'
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { chromium } from 'playwright-core'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { BrowserContext } from 'playwright-core'
+import { TurnAllocation } from '../../src/turn/allocate.js'
+import { freeUdpTcpPort } from '../helpers/free-port.js'
 import { LoopbackMesh } from '../helpers/loopback-mesh.js'
 import { waitFor } from '../helpers/wait-for.js'
 
@@ -18,10 +20,11 @@ describe('gateway dashboard', () => {
   let mesh: LoopbackMesh | undefined
   let browser: BrowserContext | undefined
   let profile: string | undefined
+  let dir: string | undefined
   afterEach(async () => {
     await browser?.close()
-    if (profile != null) await rm(profile, { recursive: true, force: true })
     await mesh?.stop()
+    for (const path of [profile, dir]) if (path != null) await rm(path, { recursive: true, force: true })
   })
 
   it('is off unless configured', async () => {
@@ -71,6 +74,7 @@ describe('gateway dashboard', () => {
     expect(await page.textContent('#punch-failure')).toBe('0 failed')
     expect(await page.textContent('#total-relayed')).toMatch(/^\d+(\.\d)? (B|KiB|MiB)$/)
     expect(await page.textContent('#total-relayed')).not.toBe('0 B')
+    expect(await page.textContent('#total-turn')).toBe('off')
 
     for (const [peer, other] of [[a, b], [b, a]] as const) {
       const row = page.locator(`#peers tr[data-peer="${peer.peerId.toString()}"]`)
@@ -82,6 +86,7 @@ describe('gateway dashboard', () => {
       expect(cells[5]).toMatch(/^expires in \d+ h \d+ min$/)
       // a dialled b: a opened the circuit, b received it
       expect(cells[6]).toBe(peer === a ? '1 / 0' : '0 / 1')
+      expect(cells[7]).toBe('0')
       expect(other).toBeDefined()
     }
     // whoever reported said what it knows of its NAT (on loopback: no NAT, an open mapping)
@@ -122,5 +127,31 @@ describe('gateway dashboard', () => {
     }, 5000, 'the closed circuit to leave the dashboard')
     expect(after.paths).toEqual([expect.objectContaining({ path: 'direct', circuits: 0 })])
     expect(after.peers.map(p => [p.circuitsOut, p.circuitsIn])).toEqual([[0, 0], [0, 0]])
+  })
+
+  it('counts a peer\'s allocations on the gateway\'s TURN server (real coturn)', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'natmesh-dashboard-turn-'))
+    const file = join(dir, 'gateway.yaml')
+    const turnPort = await freeUdpTcpPort()
+    await writeFile(file, `turn: { enabled: true, required: true, port: ${turnPort}, stateDir: ${join(dir, 'turn')}, secretFile: ${join(dir, 'turn-secret')}, expirySweepMs: 200 }\n`)
+    mesh = new LoopbackMesh()
+    const gateway = await mesh.startGateway({ dashboard: true }, file)
+    const peer = await mesh.startPeer({ mode: 'relay-only' })
+    expect((await gateway.dashboard()).totals.turnAllocations).toBe(0)
+
+    const credential = gateway.turn!.credentialFor(peer.peerId.toString())
+    const allocation = await TurnAllocation.open({ host: '127.0.0.1', port: turnPort, ...credential }, { rtoMs: 200, retransmissions: 3 })
+    try {
+      const snapshot = await waitFor(async () => {
+        const s = await gateway.dashboard()
+        return s.totals.turnAllocations === 1 ? s : undefined
+      }, 10_000, 'the TURN allocation in the dashboard')
+      expect(snapshot.gateway.turn).toBe('up')
+      expect(snapshot.peers.find(p => p.peerId === peer.peerId.toString())?.turnAllocations).toBe(1)
+      const json = await (await fetch(`${gateway.apiUrl!}/api/v1/dashboard`)).json() as { totals: { turnAllocations: number } }
+      expect(json.totals.turnAllocations).toBe(1)
+    } finally {
+      allocation.close()
+    }
   })
 })

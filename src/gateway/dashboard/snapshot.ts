@@ -25,6 +25,8 @@ export interface DashboardPeer {
   /** relayed connections through this gateway it opened, and that were opened to it */
   circuitsOut: number
   circuitsIn: number
+  /** allocations it holds on this gateway's TURN server (coturn), by the identity its credential names */
+  turnAllocations: number
 }
 
 export type DashboardPathKind = 'direct' | 'relay' | 'none'
@@ -55,6 +57,8 @@ export interface DashboardSnapshot {
     reservations: number
     circuits: number
     relayedBytes: number
+    /** allocations coturn holds, whoever for; null while TURN is off */
+    turnAllocations: number | null
     punches: Record<PunchOutcome, number>
   }
   peers: DashboardPeer[]
@@ -69,6 +73,8 @@ export interface SnapshotSources {
   reservations: DashboardReservation[]
   circuits: RelayedCircuit[]
   relayedBytes: number
+  /** the identity each TURN allocation's credential names; undefined while TURN is off */
+  turnAllocations?: string[]
   punches: PunchHistory
 }
 
@@ -77,6 +83,7 @@ export function dashboardSnapshot (sources: SnapshotSources, now = Date.now()): 
   const reservations = new Map(sources.reservations.map(r => [r.peer, r.expiresAt]))
   const circuitsOut = countBy(sources.circuits.map(c => c.source))
   const circuitsIn = countBy(sources.circuits.map(c => c.destination))
+  const turnAllocations = countBy(sources.turnAllocations ?? [])
 
   // a peer holding a reservation is listed even before the address book has it (a relayed-only connection)
   const known = new Map(sources.peers.map(p => [p.peerId, p]))
@@ -95,7 +102,8 @@ export function dashboardSnapshot (sources: SnapshotSources, now = Date.now()): 
       ...(nat != null ? { natReportedAt: nat.reportedAt } : {}),
       ...(expiresAt != null ? { reservationExpiresAt: expiresAt } : {}),
       circuitsOut: circuitsOut.get(peer.peerId) ?? 0,
-      circuitsIn: circuitsIn.get(peer.peerId) ?? 0
+      circuitsIn: circuitsIn.get(peer.peerId) ?? 0,
+      turnAllocations: turnAllocations.get(peer.peerId) ?? 0
     }
   })
 
@@ -130,6 +138,7 @@ export function dashboardSnapshot (sources: SnapshotSources, now = Date.now()): 
       reservations: sources.reservations.length,
       circuits: sources.circuits.length,
       relayedBytes: sources.relayedBytes,
+      turnAllocations: sources.turnAllocations?.length ?? null,
       punches: { ...sources.punches.totals }
     },
     peers,

@@ -4,6 +4,7 @@ import type { Startable } from '@libp2p/interface'
 import type { TurnConfig } from '../../config/index.js'
 import type { Logger } from '../../logging.js'
 import { CoturnAdmin, freeTcpPort } from './coturn-admin.js'
+import type { CoturnSession } from './coturn-admin.js'
 import { writeCoturnConfig } from './coturn-config.js'
 import { expiryOf, mintTurnCredential } from './credentials.js'
 import { stopLeftoverCoturn } from './leftover.js'
@@ -48,6 +49,8 @@ export class TurnService implements Startable {
   unavailableReason?: string
   /** allocations ended because their credential had expired */
   expiredAllocationsEnded = 0
+  /** the sessions (allocations) coturn held at the last sweep, every expirySweepMs; the dashboard shows them */
+  sessions: readonly CoturnSession[] = []
 
   constructor (init: TurnServiceInit) {
     this.config = init.config
@@ -162,6 +165,7 @@ export class TurnService implements Startable {
       const expired = sessions.filter(session => !this.cancelled.has(session.id) && (expiryOf(session.username) ?? Infinity) < now)
       await admin.cancel(expired.map(session => session.id))
       for (const session of expired) this.cancelled.add(session.id)
+      this.sessions = sessions.filter(session => !this.cancelled.has(session.id))
       this.expiredAllocationsEnded += expired.length
       if (expired.length > 0) this.logger.info({ users: expired.map(session => session.username) }, `ended ${expired.length} TURN allocation(s) whose credential expired`)
       if (this.sweepFailing) this.logger.info('coturn CLI answers again: expired TURN allocations are ended again')
