@@ -1,15 +1,23 @@
+import { readFileSync } from 'node:fs'
 import { Command, CommanderError } from 'commander'
 import { ConfigError } from '../config/index.js'
 import { catCommand } from './cat-command.js'
 import { demoCommand } from './demo-command.js'
+import { acceptLauncherStops } from './daemon.js'
 import { doctorCommand } from './doctor-command.js'
 import { gatewayCommand } from './gateway-command.js'
 import { labCommand } from './lab-command.js'
 import { lookupCommand } from './lookup-command.js'
 import { peerCommand } from './peer-command.js'
 
+// dist/cli/index.js and src/cli/index.ts both sit two levels below package.json
+const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+
+acceptLauncherStops()
+
 const program = new Command('natmesh')
   .description('mesh networking for edge nodes behind NATs')
+  .version(version, '-V, --version', 'print the natmesh version')
   .showHelpAfterError()
   .addCommand(gatewayCommand())
   .addCommand(peerCommand())
@@ -18,6 +26,7 @@ const program = new Command('natmesh')
   .addCommand(labCommand())
   .addCommand(demoCommand())
   .addCommand(doctorCommand())
+  .addCommand(new Command('version').description('print the natmesh version').action(() => { process.stdout.write(version + '\n') }))
 
 try {
   await program.parseAsync(process.argv)
