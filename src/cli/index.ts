@@ -9,6 +9,8 @@ import { gatewayCommand } from './gateway-command.js'
 import { labCommand } from './lab-command.js'
 import { lookupCommand } from './lookup-command.js'
 import { peerCommand } from './peer-command.js'
+import { pingCommand } from './ping-command.js'
+import { statusCommand } from './status-command.js'
 
 // dist/cli/index.js and src/cli/index.ts both sit two levels below package.json
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
@@ -21,6 +23,8 @@ const program = new Command('natmesh')
   .showHelpAfterError()
   .addCommand(gatewayCommand())
   .addCommand(peerCommand())
+  .addCommand(statusCommand())
+  .addCommand(pingCommand())
   .addCommand(catCommand())
   .addCommand(lookupCommand())
   .addCommand(labCommand())
