@@ -112,7 +112,7 @@ async function dialOnce (peer: NatmeshPeer, target: string, logger: Logger, json
   try {
     await waitForGateway(peer)
     const last = await probe(peer, target, logger)
-    printEvent({ event: 'dial-result', target, reached: true, ...last }, json)
+    printEvent({ event: 'dial-result', target, reached: true, peer: last.peer, path: last.path, rttMs: last.rttMs }, json)
     return true
   } catch (err) {
     printEvent({ event: 'error', message: `dial ${target} failed: ${err instanceof Error ? err.message : String(err)}` }, json)
