@@ -33,7 +33,7 @@ import { SessionManager } from '../upgrade/session-manager.js'
 import type { SessionHandler } from '../upgrade/session-manager.js'
 import { SessionError } from '../upgrade/session.js'
 import type { Session, SessionOptions } from '../upgrade/session.js'
-import { isRelayed, relayAddress, webRtcAddress } from './relay-address.js'
+import { isRelayed, relayAddress, splitRelayAddress, webRtcAddress } from './relay-address.js'
 import type { IceMode } from './ice/ice-mode.js'
 import { fetchIceServers } from './ice-servers.js'
 import type { IceStatus } from './ice/ice-mode.js'
@@ -75,6 +75,8 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
   private readonly publisher?: StationPublisher
   /** peers we reached by station name: a resumed session looks them up again, their gateways may have changed */
   private readonly stationOf = new Map<string, string>()
+  /** gateways other than ours that relayed a dial of ours (a station's): their connections are no peer paths */
+  private readonly otherGateways = new Set<string>()
   private readonly connectionStats = new ConnectionStats()
   private readonly sessions: SessionManager
   /** our public UDP overlay address per gateway, as that gateway observed it */
@@ -251,6 +253,10 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
    */
   async connect (target: string | Multiaddr, signal: AbortSignal = AbortSignal.timeout(15_000), options: { force?: boolean } = {}): Promise<Connection> {
     const addresses = await this.targetAddresses(target, signal)
+    for (const address of addresses) {
+      const gateway = splitRelayAddress(address)?.gateway.getComponents().findLast(c => c.name === 'p2p')?.value
+      if (gateway != null) this.otherGateways.add(gateway)
+    }
     const dialable = await reachableCircuits(this.node, addresses, { gatewayDialTimeoutMs: this.config.gatewayDialTimeoutMs, signal })
     return this.node.dial(dialable, { signal, force: options.force })
   }
@@ -373,7 +379,7 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
 
   private onConnection (connection: Connection, change: 'open' | 'close'): void {
     const peer = connection.remotePeer
-    if (this.pool.isGateway(peer)) return
+    if (this.pool.isGateway(peer) || this.otherGateways.has(peer.toString())) return
     const path = pathOf(connection)
     const remoteAddr = connection.remoteAddr.toString()
     if (change === 'open') {
