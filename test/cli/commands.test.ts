@@ -1,14 +1,27 @@
+import { spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parse } from 'yaml'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { LabProcess } from '../../src/lab/trial-process.js'
-import { LOOPBACK_PEER, runCli, startCli, startCliGateway } from '../helpers/cli.js'
+import { BUNDLED_NODE, CLI, LOOPBACK_PEER, runCli, startCli, startCliGateway } from '../helpers/cli.js'
 import type { CliGateway } from '../helpers/cli.js'
 
 const GATEWAY_ID = '12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN'
 const gw = (ip: string, transport = 'udp/4001/udx'): string => `/ip4/${ip}/${transport}/p2p/${GATEWAY_ID}`
+
+/** a process's stderr as it comes */
+function collect (child: ChildProcess): { text: string } {
+  const log = { text: '' }
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => { log.text += chunk })
+  return log
+}
+
+async function exitCode (child: ChildProcess): Promise<number | null> {
+  return new Promise(resolve => { child.once('close', (code) => { resolve(code) }) })
+}
 
 let root: string
 beforeAll(async () => { root = await mkdtemp(join(tmpdir(), 'natmesh-cli-')) })
@@ -151,6 +164,33 @@ describe('commands against a running gateway and peers', () => {
     const twin = await runCli(['peer', '--gateway', gateway.udx, ...LOOPBACK_PEER, '--no-nat-detection', '--identity-file', 'other.key', '--control-socket', './.natmesh/peer.sock'], { cwd: alpha.dir })
     expect(twin.code).toBe(1)
     expect(twin.stderr).toContain('a running daemon is serving this socket')
+  })
+
+  it('cat: both sides\' byte counts add up to the 1,000,000 bytes sent, whatever the paths', async () => {
+    const catArgs = ['--gateway', gateway.udx, ...LOOPBACK_PEER.filter(f => f !== '--json'), '--no-nat-detection']
+    const listener = spawn(BUNDLED_NODE, [CLI, 'cat', '--listen', ...catArgs], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
+    const listenerLog = collect(listener)
+    let received = 0
+    listener.stdout.on('data', (chunk: Buffer) => { received += chunk.byteLength })
+    const listenerId = await new Promise<string>((resolve, reject) => {
+      listener.stderr.on('data', () => {
+        const match = /natmesh cat (\S+) --gateway/.exec(listenerLog.text)
+        if (match != null) resolve(match[1] as string)
+      })
+      listener.once('exit', () => { reject(new Error(`cat --listen exited: ${listenerLog.text}`)) })
+    })
+    const sender = spawn(BUNDLED_NODE, [CLI, 'cat', listenerId, ...catArgs], { cwd: root, stdio: ['pipe', 'ignore', 'pipe'] })
+    const senderLog = collect(sender)
+    sender.stdin.end(Buffer.alloc(1_000_000, 7))
+    const [senderCode, listenerCode] = await Promise.all([exitCode(sender), exitCode(listener)])
+    expect({ senderCode, listenerCode, received }).toEqual({ senderCode: 0, listenerCode: 0, received: 1_000_000 })
+    const done = (log: string): { sent: number, received: number, total: number } => {
+      const match = /cat done: (\d+) bytes sent, (\d+) received; (\d+) bytes direct, (\d+) via the relay/.exec(log)
+      if (match == null) throw new Error(`no "cat done" line in: ${log}`)
+      return { sent: Number(match[1]), received: Number(match[2]), total: Number(match[3]) + Number(match[4]) }
+    }
+    expect(done(senderLog.text)).toEqual({ sent: 1_000_000, received: 0, total: 1_000_000 })
+    expect(done(listenerLog.text)).toEqual({ sent: 0, received: 1_000_000, total: 1_000_000 })
   })
 
   it('lookup and cat in a peer\'s directory do not take its identity; lookup --help shows its own flags only', async () => {
