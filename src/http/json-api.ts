@@ -62,6 +62,8 @@ export async function startJsonApi (init: JsonApiInit): Promise<JsonApi> {
 
   try {
     if ('path' in init) {
+      // longer names do not fit a sockaddr_un: the kernel would bind a truncated one
+      if (Buffer.byteLength(init.path) > MAX_SOCKET_PATH_BYTES) throw Object.assign(new Error('path too long'), { code: 'ENAMETOOLONG' })
       await removeStaleSocket(init.path)
       await app.listen({ path: init.path })
       await chmod(init.path, 0o600)
@@ -90,6 +92,9 @@ export async function startJsonApi (init: JsonApiInit): Promise<JsonApi> {
   }
 }
 
+/** sun_path is 108 bytes on Linux, the terminating NUL included */
+const MAX_SOCKET_PATH_BYTES = 107
+
 /**
  * A socket file left by a daemon that was killed is removed; one a live daemon still answers on is not taken
  * over, and neither is a file that is no socket.
@@ -112,6 +117,7 @@ function describeListenError (err: { code?: string, message: string }, unixSocke
     case 'EADDRINUSE': return unixSocket
       ? 'a running daemon is serving this socket (give each daemon its own --control-socket)'
       : 'the port is already in use (choose another with --api host:port)'
+    case 'ENAMETOOLONG': return `a unix socket path has at most ${MAX_SOCKET_PATH_BYTES} bytes (choose a shorter --control-socket, or --no-control-socket)`
     case 'EADDRNOTAVAIL': return 'no network interface has this address'
     case 'EACCES': return 'permission denied (ports below 1024 need privileges)'
     default: return err.message
