@@ -87,12 +87,12 @@ export function addPeerOptions (command: Command): Command {
 type Options = Record<string, unknown>
 
 export function gatewayFlags (options: Options): GatewayFlags {
-  const { config: _config, json: _json, ...flags } = options
+  const { config: _config, json: _json, printConfig: _print, ...flags } = options
   return flags as GatewayFlags
 }
 
 export function peerFlags (options: Options): PeerFlags {
-  const { config: _config, json: _json, gateway, station, dial: _dial, listen: _listen, ...flags } = options
+  const { config: _config, json: _json, printConfig: _print, gateway, station, dial: _dial, listen: _listen, ...flags } = options
   return {
     ...flags,
     ...(gateway != null ? { gateways: gateway as string[] } : {}),

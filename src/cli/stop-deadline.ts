@@ -23,7 +23,7 @@ export function openResources (): string {
 
 /**
  * Runs a daemon's `stop` and makes sure the process then ends: a stop still unfinished after `stopMs` is given
- * up (exit 1), and a process that something keeps alive `lingerMs` after a finished stop exits (0), each time
+ * up (exit 1), and a process that something keeps alive `lingerMs` after a finished stop exits (with the status its command set, else 0), each time
  * with a log line naming what was still open. A clean stop exits on its own long before.
  */
 export async function stopWithin (name: string, logger: Logger, stop: () => Promise<void>, deadlines: StopDeadlines = { stopMs: STOP_TIMEOUT_MS, lingerMs: LINGER_TIMEOUT_MS }): Promise<void> {
@@ -39,7 +39,8 @@ export async function stopWithin (name: string, logger: Logger, stop: () => Prom
     // unref'd: it fires only if something else keeps the process running
     setTimeout(() => {
       logger.warn(`${name}: stopped, but still running ${deadlines.lingerMs} ms later, exiting; still open: ${openResources()}`)
-      process.exit(0)
+      // the status the command chose (a one-shot job that failed says 1), not a blanket 0
+      process.exit(process.exitCode ?? 0)
     }, deadlines.lingerMs).unref()
   }
 }

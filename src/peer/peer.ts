@@ -45,7 +45,7 @@ import { NatDetector } from '../nat/nat-detector.js'
 import type { NatReport } from '../nat/types.js'
 import { reachableCircuits } from './relay-dial.js'
 import { CompactMemoryDatastore } from '../stations/compact-datastore.js'
-import { stationDht } from '../stations/dht.js'
+import { NATMESH_DHT_PROTOCOL, stationDht } from '../stations/dht.js'
 import { lookupStation } from '../stations/lookup.js'
 import type { LookupOptions, StationLookup } from '../stations/lookup.js'
 import { StationPublisher } from '../stations/publisher.js'
@@ -69,6 +69,9 @@ type PeerServices = { holePuncher?: HolePuncher, identify: unknown, ping: unknow
 /** `station:<name>` targets are looked up in the gateways' DHT */
 export const STATION_PREFIX = 'station:'
 
+/** how long a direct connection's identify is waited for before it is taken for a peer path */
+const IDENTIFY_WAIT_MS = 5000
+
 /** reservations are renewed this long before the gateway would drop them */
 const REFRESH_BEFORE_EXPIRY_MS = 5 * 60_000
 
@@ -84,6 +87,10 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
   private readonly publisher?: StationPublisher
   /** peers we reached by station name: a resumed session looks them up again, their gateways may have changed */
   private readonly stationOf = new Map<string, string>()
+  /** gateways other than ours (a station's, ones the DHT queried): their connections are no peer paths */
+  private readonly otherGateways = new Set<string>()
+  /** the connections reported as peer paths (`connection` events), so that only those get `connection-closed` */
+  private readonly peerPaths = new Set<string>()
   private readonly connectionStats = new ConnectionStats()
   private readonly sessions: SessionManager
   /** our public UDP overlay address per gateway, as that gateway observed it */
@@ -397,17 +404,53 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
 
   private onConnection (connection: Connection, change: 'open' | 'close'): void {
     const peer = connection.remotePeer
-    if (this.pool.isGateway(peer)) return
+    if (this.pool.isGateway(peer) || this.otherGateways.has(peer.toString())) return
+    if (change === 'close') {
+      if (!this.peerPaths.delete(connection.id)) return
+      this.connectionStats.closed(peer.toString(), connection.id)
+      this.emit({ event: 'connection-closed', peer: peer.toString(), path: pathOf(connection), remoteAddr: connection.remoteAddr.toString() })
+      return
+    }
+    const upgrade = isRelayed(connection.remoteAddr) || this.node.getConnections(peer).some(conn => conn.id !== connection.id && isRelayed(conn.remoteAddr))
+    if (upgrade) {
+      this.onPeerPath(connection)
+      return
+    }
+    // a direct connection no relayed one came before may be a gateway's (a DHT query, a station's gateway):
+    // gateways are the DHT's servers, so identify tells
+    void this.speaksDht(connection).then((gateway) => {
+      if (gateway) this.otherGateways.add(peer.toString())
+      else if (connection.status === 'open') this.onPeerPath(connection)
+    })
+  }
+
+  private onPeerPath (connection: Connection): void {
+    const peer = connection.remotePeer
     const path = pathOf(connection)
     const remoteAddr = connection.remoteAddr.toString()
-    if (change === 'open') {
-      this.connectionStats.opened(peer.toString(), connection.id, path, remoteAddr)
-      this.emit({ event: 'connection', peer: peer.toString(), path, remoteAddr, direction: connection.direction })
-      if (isWebRtc(connection.remoteAddr)) void this.onIcePath(connection)
-    } else {
-      this.connectionStats.closed(peer.toString(), connection.id)
-      this.emit({ event: 'connection-closed', peer: peer.toString(), path, remoteAddr })
-    }
+    this.peerPaths.add(connection.id)
+    this.connectionStats.opened(peer.toString(), connection.id, path, remoteAddr)
+    this.emit({ event: 'connection', peer: peer.toString(), path, remoteAddr, direction: connection.direction })
+    if (isWebRtc(connection.remoteAddr)) void this.onIcePath(connection)
+  }
+
+  /** Whether the remote serves natmesh's DHT, by identify on this connection (false when identify does not come) */
+  private async speaksDht (connection: Connection): Promise<boolean> {
+    return new Promise((resolve) => {
+      const done = (result: boolean): void => {
+        clearTimeout(timer)
+        this.node.removeEventListener('peer:identify', onIdentify)
+        this.node.removeEventListener('connection:close', onClose)
+        resolve(result)
+      }
+      const onIdentify = (evt: CustomEvent<IdentifyResult>): void => {
+        if (evt.detail.connection.id === connection.id) done(evt.detail.protocols.includes(NATMESH_DHT_PROTOCOL))
+      }
+      const onClose = (evt: CustomEvent<Connection>): void => { if (evt.detail.id === connection.id) done(false) }
+      const timer = setTimeout(() => { done(false) }, IDENTIFY_WAIT_MS)
+      this.node.addEventListener('peer:identify', onIdentify)
+      this.node.addEventListener('connection:close', onClose)
+    })
   }
 
   private async onIcePath (connection: Connection): Promise<void> {

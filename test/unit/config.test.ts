@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { ConfigError, loadGatewayConfig, loadPeerConfig } from '../../src/config/index.js'
+import type { PeerFlags } from '../../src/config/index.js'
 
 const GATEWAY_ID = '12D3KooWGsBbWvM9uYU8Yj8w6M12KxSt7SgymfCDikk7BE3bVBZ3'
 const OTHER_ID = 'QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N'
@@ -210,8 +211,24 @@ describe('peer config', () => {
       reconnect: { initialDelayMs: 500, maxDelayMs: 30_000 },
       natDetection: { enabled: true, cacheMs: 300_000, stunPorts: [3478, 3479], timeoutMs: 1500 },
       identityFile: './.natmesh/peer.key',
+      controlSocket: './.natmesh/peer.sock',
       logLevel: 'info'
     })
+  })
+
+  it('puts the control socket next to the identity file unless it is named or turned off', async () => {
+    const load = async (flags: PeerFlags): Promise<unknown> => (await loadPeerConfig({ env: { NATMESH_GATEWAYS: GATEWAY }, flags })).controlSocket
+    expect(await load({ identityFile: '/var/lib/natmesh/alpha.key' })).toBe('/var/lib/natmesh/alpha.sock')
+    expect(await load({ identityFile: './id' })).toBe('./id.sock')
+    expect(await load({ controlSocket: '/run/natmesh/peer.sock' })).toBe('/run/natmesh/peer.sock')
+    expect(await load({ controlSocket: false })).toBe(false)
+  })
+
+  it('splits list flags given repeated and comma-separated alike', async () => {
+    const config = await loadPeerConfig({ env: {}, flags: { gateways: [`${GATEWAY},${GATEWAY}`, GATEWAY], stunPorts: ['3478,3479'], stations: ['a', 'b,c'] } })
+    expect(config.gateways).toEqual([GATEWAY, GATEWAY, GATEWAY])
+    expect(config.natDetection.stunPorts).toEqual([3478, 3479])
+    expect(config.stations).toEqual(['a', 'b', 'c'])
   })
 
   it('takes the NAT mapping and birthday punch bounds from flags and env, and checks them', async () => {
