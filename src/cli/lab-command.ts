@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError } from 'commander'
 import {
-  assertRoot, cleanupStale, createTopology, isNated, NAT_FLAVOURS, parseFlavour, recommendedPeerArgs, REQUIRED_PREFIX, runTrials
+  assertRoot, createTopology, isNated, NAT_FLAVOURS, parseFlavour, recommendedPeerArgs, removeLab, REQUIRED_PREFIX, runTrials
 } from '../lab/index.js'
 import type { NatFlavour, TrialResult, TrialSummary } from '../lab/index.js'
 
@@ -77,7 +77,7 @@ function runCommand (): Command {
     .requiredOption('--b <flavour>', `NAT flavour of peer B, the one dialled (${FLAVOURS})`, flavourArg)
     .option('--trials <n>', 'number of trials, each with fresh peers and flushed NAT tables', positiveInt('--trials', 10_000), 1)
     .option('--json', 'one JSON object per trial, then the summary object last')
-    .option('--keep', 'leave the namespaces and the work directory behind for inspection (remove with `natmesh lab down`)')
+    .option('--keep', 'leave the namespaces and the work directory behind for inspection (remove with `natmesh lab down --prefix <the printed prefix>`)')
     .option('--hole-punch-timeout-ms <ms>', 'peers\' hole-punch attempt timeout (default: 5000, or 500 where a punch cannot work)', positiveInt('--hole-punch-timeout-ms', 600_000))
     .option('--hole-punch-retries <n>', 'peers\' hole-punch attempts (default: 3, or 1 where a punch cannot work)', positiveInt('--hole-punch-retries', 100))
     .option('--trial-timeout-ms <ms>', 'stop a trial that has not ended after this long', positiveInt('--trial-timeout-ms', 3_600_000))
@@ -158,12 +158,12 @@ function upCommand (): Command {
 
 function downCommand (): Command {
   return new Command('down')
-    .description('remove lab namespaces (and kill what runs in them): leftovers of `lab up`, `--keep` or a crashed run')
-    .option('--prefix <prefix>', 'remove every namespace whose name starts with this', prefixArg, REQUIRED_PREFIX)
+    .description('remove the namespaces of one lab (and kill what runs in them): what `lab up`, `lab run --keep` or a crashed run left')
+    .requiredOption('--prefix <prefix>', 'the lab\'s prefix, as `lab up` or `lab run --keep` printed it; other labs\' namespaces are left alone', prefixArg)
     .action(async (options: { prefix: string }) => {
       assertRoot()
-      const removed = await cleanupStale(options.prefix)
-      out(removed.length === 0 ? `no namespaces start with "${options.prefix}"` : `removed ${removed.length} namespace(s): ${removed.sort().join(' ')}`)
+      const removed = await removeLab(options.prefix)
+      out(removed.length === 0 ? `no lab namespaces with prefix "${options.prefix}"` : `removed ${removed.length} namespace(s): ${removed.sort().join(' ')}`)
     })
 }
 

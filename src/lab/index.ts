@@ -1,4 +1,4 @@
-export { createTopology, type Role, type Topology, type TopologyOptions } from './topology.js'
+export { createTopology, isLabNamespace, removeLab, type Role, type Topology, type TopologyOptions } from './topology.js'
 export { NAT_FLAVOURS, NAT_RULES_SCRIPT, isNatFlavour, isNated, natRuleset, parseFlavour, type NatFlavour, type NatedFlavour } from './nat.js'
 export { gatewayAltIp, gatewayIp, slotWanIp, lanPeerIp, lanRouterIp, WAN_PREFIX, WAN_PREFIX_LEN } from './addressing.js'
 export { cleanupStale, REQUIRED_PREFIX } from './netns.js'

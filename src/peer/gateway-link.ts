@@ -82,7 +82,6 @@ export class GatewayLink {
 
   start (): void {
     this.stopped = false
-    this.init.node.addEventListener('connection:close', this.onConnectionClose)
     this.schedule(0)
   }
 
@@ -91,17 +90,23 @@ export class GatewayLink {
     clearTimeout(this.timer)
     clearTimeout(this.udpTimer)
     clearInterval(this.idleTimer)
-    this.init.node.removeEventListener('connection:close', this.onConnectionClose)
   }
 
-  private readonly onConnectionClose = (evt: CustomEvent<Connection>): void => {
-    const closed = evt.detail
+  /** The connection's own close event carries why it closed (e.g. its path fell silent); libp2p's does not. */
+  private adopt (connection: Connection): void {
+    if (connection === this.connection) return
+    this.connection = connection
+    connection.addEventListener('close', (evt) => { this.onConnectionClose(connection, evt.error) }, { once: true })
+  }
+
+  private onConnectionClose (closed: Connection, error?: Error): void {
     if (this.stopped || closed !== this.connection) return
     this.connection = undefined
     this.relayAddrs = []
     this.expiresAt = 0
     const retryInMs = this.backoff()
-    this.init.emit({ event: 'gateway-lost', gateway: this.init.gateway.toString(), reason: 'connection closed', retryInMs })
+    const reason = error == null ? 'connection closed' : `connection closed: ${error.message}`
+    this.init.emit({ event: 'gateway-lost', gateway: this.init.gateway.toString(), reason, retryInMs })
     this.schedule(retryInMs)
   }
 
@@ -122,7 +127,7 @@ export class GatewayLink {
     if (this.stopped) return
     try {
       const connection = this.connection?.status === 'open' ? this.connection : await this.connect()
-      this.connection = connection
+      this.adopt(connection)
       const expiresAt = await this.reserve(connection)
       this.expiresAt = expiresAt
       this.failures = 0
@@ -197,7 +202,7 @@ export class GatewayLink {
     this.movingToUdp = true
     try {
       const expiresAt = await this.reserve(udp)
-      this.connection = udp
+      this.adopt(udp)
       this.expiresAt = expiresAt
       this.failures = 0
       clearTimeout(this.udpTimer)

@@ -3,6 +3,7 @@ import type { AbortOptions, Logger, MultiaddrConnection } from '@libp2p/interfac
 import type { AbstractMultiaddrConnectionInit, SendResult } from '@libp2p/utils'
 import type { Uint8ArrayList } from 'uint8arraylist'
 import type { UDXStream } from 'udx-native'
+import type { LivenessWatch } from './liveness.js'
 
 interface UdxConnectionInit extends Omit<AbstractMultiaddrConnectionInit, 'log'> {
   stream: UDXStream
@@ -10,6 +11,8 @@ interface UdxConnectionInit extends Omit<AbstractMultiaddrConnectionInit, 'log'>
   firstChunk?: Uint8Array
   log: Logger
   closeTimeoutMs: number
+  /** aborts the connection when its remote falls silent; absent: udx's own timeouts alone */
+  liveness?: LivenessWatch
 }
 
 /** A libp2p MultiaddrConnection over one udx stream; noise and yamux run on top of it like on TCP. */
@@ -31,6 +34,11 @@ class UdxMultiaddrConnection extends AbstractMultiaddrConnection {
     this.stream.once('end', () => { this.onTransportClosed() })
     this.stream.once('close', () => { this.onTransportClosed() })
     this.stream.on('drain', () => { this.safeDispatchEvent('drain') })
+    const unwatch = init.liveness?.watch(this.stream, (silentMs) => {
+      this.log('no packet from %a for %d ms - aborting', this.remoteAddr, silentMs)
+      this.abort(new Error(`no packet from the remote for ${silentMs} ms: it is gone, or the path to it is`))
+    })
+    if (unwatch != null) this.stream.once('close', unwatch)
   }
 
   sendData (data: Uint8ArrayList): SendResult {

@@ -189,7 +189,8 @@ export class HolePuncher extends TypedEventEmitter<HolePuncherEvents> implements
     let stream: Stream | undefined
     let sockets: OverlaySocket[] = []
     try {
-      stream = await relayed.newStream(DCUTR_PROTOCOL, { signal, runOnLimitedConnection: true })
+      // the protocol name goes out with CONNECT, saving the negotiation's round trip (identify said it is supported)
+      stream = await relayed.newStream(DCUTR_PROTOCOL, { signal, runOnLimitedConnection: true, negotiateFully: false })
       const messages = pbStream(stream, { maxDataLength: MAX_MESSAGE_SIZE }).pb(HolePunch)
       const ownMapping = await this.init.natMapping()
       // the token offers a birthday punch; the responder echoes it to accept
