@@ -182,6 +182,7 @@ function verdictCommand (): Command {
       const stop = (): void => { controller.abort() }
       process.once('SIGTERM', stop)
       process.once('SIGINT', stop)
+      process.stderr.write(`verdict: judging A (${options.a}, ${options.aEvents}) -> B (${options.b}, ${options.bEvents})\n`)
       const run = await judgeEventFiles({
         signal: controller.signal,
         a: options.a,
