@@ -40,8 +40,26 @@ if [[ -n $DIAL_EVENTS_FILE ]]; then
   dial=(--dial "$target")
 fi
 
-# --gateway is repeatable: the UDP overlay address first, the TCP one as the fallback when UDP is blocked
-exec natmesh peer \
+# --gateway is repeatable: the UDP overlay address first, the TCP one as the fallback when UDP is blocked.
+# Run as a child (not exec'd) so its events are all in EVENTS_FILE before anything else happens, with SIGTERM
+# passed on for a clean shutdown.
+natmesh peer \
   --gateway "/ip4/$GATEWAY_IP/udp/$GATEWAY_UDP_PORT/udx/p2p/$gateway_id" \
   --gateway "/ip4/$GATEWAY_IP/tcp/$GATEWAY_TCP_PORT/p2p/$gateway_id" \
-  --json "${dial[@]}" "$@" > >(tee -a "$EVENTS_FILE")
+  --json "${dial[@]}" "$@" > >(tee -a "$EVENTS_FILE") &
+pid=$!
+stopping=""
+trap 'stopping=1; kill -TERM "$pid" 2>/dev/null || true' TERM INT
+status=0
+wait "$pid" || status=$?
+# wait returns early (> 128) when a trapped signal arrives: wait again until the daemon has really exited
+while kill -0 "$pid" 2>/dev/null; do
+  status=0
+  wait "$pid" || status=$?
+done
+if [[ -z $stopping && $status -eq 0 ]]; then
+  # a dialler whose check is over: the lab service, not this container, ends the run once it has judged
+  echo "peer: natmesh exited 0; staying up until the run is stopped" >&2
+  exec sleep infinity
+fi
+exit "$status"

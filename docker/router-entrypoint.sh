@@ -1,17 +1,25 @@
 #!/usr/bin/env bash
 # NAT router container: applies the lab's NAT rules (lab/nat-rules.sh, shared with the namespace lab) between its
 # internet and LAN interfaces, optionally adds netem delay/loss, marks itself ready (the healthcheck) and idles.
-# A setting it cannot apply stops it with a non-zero exit: the router never turns healthy, so nothing behind it
-# starts and `docker compose up` fails rather than measure a lab that is not the one asked for.
+# A setting it cannot apply stops it with exit code 1, once its healthcheck (router-health.sh) has failed: the
+# router never turns healthy, so nothing behind it starts and `docker compose up` fails rather than measure a lab
+# that is not the one asked for.
 # env: WAN_IP, LAN_IP (this router's addresses), NAT_FLAVOUR (one of `lab/nat-rules.sh --list`, default cone),
 #      DELAY_MS, JITTER_MS, LOSS_PCT (netem, applied on both interfaces, so each direction gets it once)
 set -euo pipefail
 : "${WAN_IP:?}" "${LAN_IP:?}" "${NAT_FLAVOUR:=cone}" "${DELAY_MS:=0}" "${JITTER_MS:=0}" "${LOSS_PCT:=0}"
 here=$(dirname "$(readlink -f "$0")")
-ready=/run/natmesh-router-ready
-rm -f "$ready"
+state=/run/natmesh-router
+rm -rf "$state" && mkdir -p "$state"
+# the Dockerfile's HEALTHCHECK --retries, and two to spare
+unhealthy_after=7
 
-fail() { echo "router: $*" >&2; exit 1; }
+fail() {
+  echo "router: $*" >&2
+  touch "$state/failed"
+  while (( $(wc -l 2>/dev/null < "$state/failed-checks" || echo 0) < unhealthy_after )); do sleep 0.2; done
+  exit 1
+}
 
 for knob in DELAY_MS JITTER_MS; do
   [[ ${!knob} =~ ^[0-9]+$ ]] || fail "$knob=${!knob}: expected a whole number of milliseconds"
@@ -43,5 +51,5 @@ if (( 10#$DELAY_MS > 0 || 10#$JITTER_MS > 0 )) || awk -v loss="$LOSS_PCT" 'BEGIN
   echo "router: netem delay ${DELAY_MS}ms jitter ${JITTER_MS}ms loss ${LOSS_PCT}% each way"
 fi
 
-touch "$ready"
+touch "$state/ready"
 exec sleep infinity

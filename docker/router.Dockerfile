@@ -3,7 +3,8 @@
 FROM natmesh-lab/base
 # same layout as the repository, so the entrypoint finds lab/nat-rules.sh beside docker/
 COPY lab/nat-rules.sh /natmesh/lab/nat-rules.sh
-COPY docker/router-entrypoint.sh /natmesh/docker/router-entrypoint.sh
-# healthy once every rule (and any netem) is in place; a router whose setup failed has exited
-HEALTHCHECK --interval=1s --timeout=2s --retries=30 CMD test -e /run/natmesh-router-ready
+COPY docker/router-entrypoint.sh docker/router-health.sh /natmesh/docker/
+# healthy once every rule (and any netem) is in place; 5 retries: setup takes well under a second, and a router
+# whose setup failed exits after 7 failed checks (router-entrypoint.sh)
+HEALTHCHECK --interval=1s --timeout=2s --retries=5 CMD ["/natmesh/docker/router-health.sh"]
 ENTRYPOINT ["/natmesh/docker/router-entrypoint.sh"]

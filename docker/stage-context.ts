@@ -6,7 +6,7 @@
  *             Node 22 binary from node_modules/node), usr/local/bin/natmesh, and app/ with package.json, bin/, dist/
  *             (build it first), the peer entrypoint and the production packages of package-lock.json (neither dev
  *             nor peer-only ones: react-native, a peer of react-native-webrtc, never loads in Node)
- *   router/   Dockerfile, lab/nat-rules.sh, docker/router-entrypoint.sh
+ *   router/   Dockerfile, lab/nat-rules.sh, docker/router-entrypoint.sh, docker/router-health.sh
  *
  *   node docker/stage-context.ts     (npm run docker:stage builds dist/ and runs this)
  */
@@ -67,7 +67,7 @@ export function stageContexts (repo = REPO, out = CONTEXT_DIR): void {
 
   const router = join(out, 'router')
   copy(from('docker/router.Dockerfile'), join(router, 'Dockerfile'))
-  for (const path of ['lab/nat-rules.sh', 'docker/router-entrypoint.sh']) copy(from(path), join(router, path))
+  for (const path of ['lab/nat-rules.sh', 'docker/router-entrypoint.sh', 'docker/router-health.sh']) copy(from(path), join(router, path))
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

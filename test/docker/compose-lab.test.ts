@@ -106,6 +106,7 @@ describe('Docker lab (docker-compose.nat-test.yml)', () => {
     const netem = await runCommand('docker', ['run', '--rm', '--network', 'none', '--cap-add', 'NET_ADMIN', '--entrypoint', 'tc',
       'natmesh-lab/router', 'qdisc', 'add', 'dev', 'lo', 'root', 'netem', 'delay', '1ms'], docker().env(), 60_000)
     // this lab's kernel has no netem; on one that has it, the same settings must simply work
+    const before = Date.now()
     const up = await compose(['up', '--exit-code-from', 'lab'], { NAT1_FLAVOUR: 'cone', NAT2_FLAVOUR: 'cone', NAT1_DELAY_MS: '20' })
     if (netem.code === 0) {
       expect(up.code, up.stdout.slice(-4000)).toBe(0)
@@ -118,12 +119,14 @@ describe('Docker lab (docker-compose.nat-test.yml)', () => {
     expect(router.stdout).toContain('router: cannot apply DELAY_MS=20 JITTER_MS=0 LOSS_PCT=0: tc netem failed')
     const inspect = await must('docker inspect', runCommand('docker', ['inspect', '--format', '{{.State.Running}} {{.State.ExitCode}}', await containerId('router1')], docker().env(), 30_000))
     expect(inspect.stdout.trim()).toBe('false 1')
-    // neither the peer behind it nor the lab ran: no verdict is printed for a lab that is not the one asked for
+    // neither the peer behind it nor the lab ran this time: no verdict for a lab that is not the one asked for
     for (const service of ['peer1', 'lab']) {
       const id = await containerId(service)
-      if (id === '') continue
-      const state = await must('docker inspect', runCommand('docker', ['inspect', '--format', '{{.State.Running}}', id], docker().env(), 30_000))
-      expect(state.stdout.trim(), service).toBe('false')
+      expect(id, service).not.toBe('')
+      const state = await must('docker inspect', runCommand('docker', ['inspect', '--format', '{{.State.Running}} {{.State.StartedAt}}', id], docker().env(), 30_000))
+      const [running, startedAt] = state.stdout.trim().split(' ')
+      expect(running, service).toBe('false')
+      expect(Date.parse(startedAt as string), service).toBeLessThan(before)
     }
   }, 180_000)
 })

@@ -92,7 +92,7 @@ describe('docker-compose.nat-test.yml', () => {
 
   it('references files that exist, with scripts executable and valid bash', () => {
     for (const f of ['docker/natmesh.Dockerfile', 'docker/router.Dockerfile']) accessSync(new URL(f, repo))
-    const scripts = ['docker/router-entrypoint.sh', 'docker/peer-entrypoint.sh', 'docker/make-base-image.sh', 'lab/nat-rules.sh', 'lab/cleanup.sh']
+    const scripts = ['docker/router-entrypoint.sh', 'docker/router-health.sh', 'docker/peer-entrypoint.sh', 'docker/make-base-image.sh', 'lab/nat-rules.sh', 'lab/cleanup.sh']
     for (const script of scripts) {
       const path = new URL(script, repo)
       accessSync(path, constants.X_OK)
