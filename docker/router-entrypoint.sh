@@ -35,6 +35,8 @@ if_with() {
 }
 wan=$(if_with "$WAN_IP")
 lan=$(if_with "$LAN_IP")
+# the lab has no way out: a router with a default route (a network that is not internal) would forward there
+[[ -z $(ip -4 route show default) ]] || fail "has a default route ($(ip -4 route show default)): every lab network must be internal"
 
 rules=$(bash "$here/../lab/nat-rules.sh" "$NAT_FLAVOUR" "$wan" "$lan") || fail "NAT_FLAVOUR=$NAT_FLAVOUR: not a flavour lab/nat-rules.sh knows"
 nft -f - <<<"$rules"

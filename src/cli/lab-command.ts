@@ -200,7 +200,7 @@ function verdictCommand (): Command {
 
 export function labCommand (): Command {
   return new Command('lab')
-    .description('network-namespace NAT lab (needs root)')
+    .description('NAT lab: network namespaces (run, up, down: need root), and the Docker lab\'s verdict')
     .addCommand(runCommand())
     .addCommand(upCommand())
     .addCommand(downCommand())
