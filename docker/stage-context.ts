@@ -4,8 +4,8 @@
  * repository with node_modules (~600 MB). Nothing is downloaded, here or while building:
  *   natmesh/  Dockerfile and natmesh.tar.gz, unpacked by ADD over the base image: usr/local/bin/node (the bundled
  *             Node 22 binary from node_modules/node), usr/local/bin/natmesh, and app/ with package.json, bin/, dist/
- *             (build it first), the peer entrypoint and the production packages of package-lock.json (neither dev
- *             nor peer-only ones: react-native, a peer of react-native-webrtc, never loads in Node)
+ *             (build it first), the peer and gateway entrypoints and the production packages of package-lock.json
+ *             (neither dev nor peer-only ones: react-native, a peer of react-native-webrtc, never loads in Node)
  *   router/   Dockerfile, lab/nat-rules.sh, docker/router-entrypoint.sh, docker/router-health.sh
  *
  *   node docker/stage-context.ts     (npm run docker:stage builds dist/ and runs this)
@@ -51,7 +51,7 @@ export function stageContexts (repo = REPO, out = CONTEXT_DIR): void {
   try {
     copy(from('node_modules/node/bin/node'), join(tree, 'usr/local/bin/node'))
     symlinkSync('/app/bin/natmesh.js', join(tree, 'usr/local/bin/natmesh'))
-    for (const path of ['package.json', 'bin', 'dist', 'docker/peer-entrypoint.sh']) copy(from(path), join(tree, 'app', path))
+    for (const path of ['package.json', 'bin', 'dist', 'docker/peer-entrypoint.sh', 'docker/gateway-entrypoint.sh']) copy(from(path), join(tree, 'app', path))
     // a nested package is copied with its parent's folder, minus the parent's other nested packages
     for (const path of productionPackages(repo)) {
       cpSync(from(path), join(tree, 'app', path), {

@@ -119,6 +119,12 @@ describe('Docker lab (docker-compose.nat-test.yml)', () => {
     expect(router.stdout).toContain('router: cannot apply DELAY_MS=20 JITTER_MS=0 LOSS_PCT=0: tc netem failed')
     const inspect = await must('docker inspect', runCommand('docker', ['inspect', '--format', '{{.State.Running}} {{.State.ExitCode}}', await containerId('router1')], docker().env(), 30_000))
     expect(inspect.stdout.trim()).toBe('false 1')
+    // the gateway and router2 (healthy, so set up) have no way out of the lab: docker's default route via its host
+    // bridge is gone (the peers point theirs at their router)
+    const routes = async (service: string): Promise<string> =>
+      (await must(`ip route in ${service}`, runCommand('docker', ['exec', await containerId(service), 'ip', '-4', 'route', 'show', 'default'], docker().env(), 30_000))).stdout.trim()
+    expect(await routes('gateway')).toBe('')
+    expect(await routes('router2')).toBe('')
     // neither the peer behind it nor the lab ran this time: no verdict for a lab that is not the one asked for
     for (const service of ['peer1', 'lab']) {
       const id = await containerId(service)

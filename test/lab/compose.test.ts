@@ -86,13 +86,14 @@ describe('docker-compose.nat-test.yml', () => {
   })
 
   it('runs the gateway as specified', () => {
+    expect(svc('gateway').entrypoint).toEqual(['/app/docker/gateway-entrypoint.sh'])
     expect(svc('gateway').command?.join(' ')).toBe(
-      `gateway --identity-file /data/gateway.key --announce ${gatewayIp(0)} --udp-port 4001 --tcp-port 4001 --api 0.0.0.0:8080 --json`)
+      `--identity-file /data/gateway.key --announce ${gatewayIp(0)} --udp-port 4001 --tcp-port 4001 --api 0.0.0.0:8080 --json`)
   })
 
   it('references files that exist, with scripts executable and valid bash', () => {
     for (const f of ['docker/natmesh.Dockerfile', 'docker/router.Dockerfile']) accessSync(new URL(f, repo))
-    const scripts = ['docker/router-entrypoint.sh', 'docker/router-health.sh', 'docker/peer-entrypoint.sh', 'docker/make-base-image.sh', 'lab/nat-rules.sh', 'lab/cleanup.sh']
+    const scripts = ['docker/router-entrypoint.sh', 'docker/router-health.sh', 'docker/peer-entrypoint.sh', 'docker/gateway-entrypoint.sh', 'docker/make-base-image.sh', 'lab/nat-rules.sh', 'lab/cleanup.sh']
     for (const script of scripts) {
       const path = new URL(script, repo)
       accessSync(path, constants.X_OK)
