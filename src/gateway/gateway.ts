@@ -32,6 +32,8 @@ import { relayedBytes } from './relayed-bytes.js'
 import { allowUnlimitedCircuits } from './relay-allowlist.js'
 import { renewReservationsProperly } from './reservation-store.js'
 import { circuitsPerPeerGate, openCircuits } from './circuit-limit.js'
+import { spliceCircuitsWithBackpressure } from './relay/connect.js'
+import { RelayBuffers } from './relay/splice.js'
 import { registerStunMetrics } from './stun/stun-metrics.js'
 import { StunServer } from './stun/stun-server.js'
 import { gatewayIceServers } from './ice-servers-directory.js'
@@ -76,6 +78,8 @@ export class Gateway {
   /** coturn, when turn.enabled */
   readonly turn?: TurnService
   readonly iceServers: IceServersDirectory
+  /** bytes the relay holds for its circuits (read buffers of paused sides, write buffers of full ones) */
+  readonly relayBuffers: RelayBuffers
   private readonly turnMetrics?: TurnMetrics
   private readonly config: GatewayConfig
   private readonly registry: Registry
@@ -92,11 +96,12 @@ export class Gateway {
   private readonly punches: PunchHistory
   private readonly startedAt = Date.now()
 
-  constructor (init: { node: Libp2p<GatewayServices>, config: GatewayConfig, registry: Registry, logger: Logger, addressBook: ObservedAddressBook, metrics: GatewayMetrics, stun?: StunServer, turn?: TurnService, iceServers: IceServersDirectory, listen: readonly ListenSetting[], circuits: RelayedCircuits, punches: PunchHistory }) {
+  constructor (init: { node: Libp2p<GatewayServices>, config: GatewayConfig, registry: Registry, logger: Logger, addressBook: ObservedAddressBook, metrics: GatewayMetrics, stun?: StunServer, turn?: TurnService, iceServers: IceServersDirectory, listen: readonly ListenSetting[], circuits: RelayedCircuits, punches: PunchHistory, relayBuffers: RelayBuffers }) {
     this.node = init.node
     this.listen = init.listen
     this.circuits = init.circuits
     this.punches = init.punches
+    this.relayBuffers = init.relayBuffers
     this.stun = init.stun
     this.turn = init.turn
     this.iceServers = init.iceServers
@@ -282,6 +287,8 @@ export async function createGateway (config: GatewayConfig, options: CreateGatew
   }) as Libp2p<GatewayServices>
   renewReservationsProperly(node.services.relay, config.relay.reservationTtlMs)
   allowUnlimitedCircuits(node.services.relay, config.relay.allowlist)
-  return new Gateway({ node, config, registry, logger: options.logger, addressBook, metrics, stun, turn, iceServers, listen, circuits, punches })
+  const relayBuffers = new RelayBuffers()
+  spliceCircuitsWithBackpressure(node.services.relay, relayBuffers)
+  return new Gateway({ node, config, registry, logger: options.logger, addressBook, metrics, stun, turn, iceServers, listen, circuits, punches, relayBuffers })
 }
 
