@@ -49,6 +49,13 @@ import { DhtBootstrap } from '../stations/dht-bootstrap.js'
 import { stationDht } from '../stations/dht.js'
 import { PING_STREAMS } from '../peer/ping-path.js'
 
+/**
+ * The most a gateway stream lets its sender have in flight (yamux grows windows up to 16 MiB by default). A
+ * relayed circuit is two such streams, so this also caps what a circuit holds at the gateway, and how much of a
+ * peer's relayed data queues ahead of its pings.
+ */
+const STREAM_WINDOW_BYTES = 2 * 1024 * 1024
+
 /** hop streams per connection beyond the circuit limit, so reservation renewals always get through */
 const RESERVE_HEADROOM = 2
 
@@ -246,7 +253,7 @@ export async function createGateway (config: GatewayConfig, options: CreateGatew
     },
     transports: [udxOverlay(), tcp()],
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
+    streamMuxers: [yamux({ streamOptions: { maxStreamWindowSize: STREAM_WINDOW_BYTES } })],
     connectionGater: {
       denyDialMultiaddr: () => false,
       // the gate is where the relay server names both ends of a circuit: the dashboard learns the pair there
@@ -257,6 +264,9 @@ export async function createGateway (config: GatewayConfig, options: CreateGatew
       }
     },
     connectionManager: { maxConnections: Math.max(config.relay.maxReservations * 2, 300) },
+    // a ping that waits behind relayed data on a busy gateway is no sign of a dead peer, and aborting the
+    // connection would end every circuit on it (peers do the same; their gateway pool has its own health check)
+    connectionMonitor: { abortConnectionOnPingFailure: false },
     // the process defaults are in the registry already. The library also clears its own module-wide metric cache
     // and prom-client's global registry here (preserveExistingMetrics: false): natmesh keeps nothing in the
     // global one, and a fresh cache is what puts this gateway's libp2p metrics into this gateway's registry

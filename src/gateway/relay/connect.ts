@@ -78,10 +78,20 @@ export function spliceCircuitsWithBackpressure (relay: CircuitRelayService, buff
       await answer(Status.NO_RESERVATION)
       return
     }
-    const stop = await server.stopHop({
-      connection: targetConnection,
-      request: { type: relayPb.StopMessage.Type.CONNECT, peer: { id: connection.remotePeer.toMultihash().bytes, addrs: [] }, limit: reservation.limit }
-    }, options)
+    // the hop request's deadline must not reach the stop stream: a signal given to newStream stays with the
+    // stream, and the stock relay's 30 s hop timeout then resets every circuit 30 s after it opened
+    const negotiation = new AbortController()
+    const giveUp = (): void => { negotiation.abort(options.signal?.reason) }
+    options.signal?.addEventListener('abort', giveUp, { once: true })
+    let stop: Stream | undefined
+    try {
+      stop = await server.stopHop({
+        connection: targetConnection,
+        request: { type: relayPb.StopMessage.Type.CONNECT, peer: { id: connection.remotePeer.toMultihash().bytes, addrs: [] }, limit: reservation.limit }
+      }, { signal: negotiation.signal })
+    } finally {
+      options.signal?.removeEventListener('abort', giveUp)
+    }
     if (stop == null) {
       await answer(Status.CONNECTION_FAILED)
       return
