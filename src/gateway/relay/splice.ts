@@ -64,6 +64,8 @@ export function splice (a: Stream, b: Stream, init: SpliceInit): void {
   }
   init.signal.addEventListener('abort', onAbort, { once: true })
 
+  /** sides paused, or about to be, until the other side drains */
+  const waiting = new Set<Stream>()
   const forward = (from: Stream, to: Stream): void => {
     from.addEventListener('message', (evt) => {
       if (remaining != null) {
@@ -79,9 +81,17 @@ export function splice (a: Stream, b: Stream, init: SpliceInit): void {
       }
       const more = to.send(evt.data)
       init.buffers.observe(held())
-      if (!more && from.readStatus === 'readable') {
-        from.pause()
-        to.addEventListener('drain', () => { if (from.readStatus === 'paused') from.resume() }, { once: true })
+      if (!more && !waiting.has(from)) {
+        waiting.add(from)
+        let drained = false
+        to.addEventListener('drain', () => {
+          drained = true
+          waiting.delete(from)
+          if (from.readStatus === 'paused') from.resume()
+        }, { once: true })
+        // not now: this message may be the paused-up data that resume() is handing over, and resume() grants the
+        // muxer window again after it; a pause from inside it would be undone and the sender never stopped
+        queueMicrotask(() => { if (!drained && from.readStatus === 'readable') from.pause() })
       }
     })
     // a half-close passes through; the other direction goes on until its own end
