@@ -5,11 +5,16 @@
 #   docker/make-base-image.sh [--cache FILE]
 #
 # --cache FILE: a tarball of the root filesystem; imported if it exists, written after a fresh debootstrap if not
-# (saves the ~60 s debootstrap on reruns). DEBIAN_MIRROR (default http://deb.debian.org/debian) names the mirror.
+# (saves the ~60 s debootstrap on reruns). DEBIAN_MIRROR names the mirror (default: the Debian archive apt uses).
 # Needs root and debootstrap (apt-get install debootstrap); talks to the Docker engine $DOCKER_HOST names.
 set -euo pipefail
 image=natmesh-lab/base
-mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+# the Debian archive apt is set up with (deb822 .sources or one-line .list files), not its security archive
+apt_mirror () {
+  { grep -hs '^URIs:' /etc/apt/sources.list.d/*.sources | awk '{ print $2 }'
+    grep -hs '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list | awk '{ print $2 }'; } | grep -E '/debian/?$' | head -1
+}
+mirror=${DEBIAN_MIRROR:-$(apt_mirror)}
 cache=""
 case "${1:-}" in
   --cache) cache=${2:?--cache needs a file}; [[ $# -eq 2 ]] || { echo "usage: $0 [--cache FILE]" >&2; exit 2; } ;;
@@ -23,6 +28,7 @@ if [[ -n $cache && -s $cache ]]; then
   exit 0
 fi
 
+[[ -n $mirror ]] || { echo "$0: no Debian archive in apt's sources: set DEBIAN_MIRROR" >&2; exit 1; }
 command -v debootstrap >/dev/null || { echo "$0: debootstrap is missing (apt-get install debootstrap)" >&2; exit 1; }
 root=$(mktemp -d /tmp/natmesh-base.XXXXXX)
 trap 'rm -rf "$root"' EXIT
