@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError } from 'commander'
 import {
-  assertRoot, createTopology, isNated, NAT_FLAVOURS, parseFlavour, recommendedPeerArgs, removeLab, REQUIRED_PREFIX, runTrials
+  assertRoot, createTopology, isNated, judgeEventFiles, NAT_FLAVOURS, parseFlavour, recommendedPeerArgs, removeLab, REQUIRED_PREFIX, runTrials
 } from '../lab/index.js'
 import type { NatFlavour, TrialResult, TrialSummary } from '../lab/index.js'
 
@@ -167,10 +167,42 @@ function downCommand (): Command {
     })
 }
 
+function verdictCommand (): Command {
+  return new Command('verdict')
+    .description('judge one trial from two peers\' event files (`natmesh peer --json` output, e.g. the Docker lab\'s containers): ' +
+      'prints the trial and summary JSON like `lab run --json`; exit 0 when the path is the one the flavours allow (direct where a punch can work)')
+    .requiredOption('--a <flavour>', `NAT flavour of peer A, the one that dials (${FLAVOURS})`, flavourArg)
+    .requiredOption('--b <flavour>', `NAT flavour of peer B, the one dialled (${FLAVOURS})`, flavourArg)
+    .requiredOption('--a-events <file>', 'where peer A\'s JSON events are written')
+    .requiredOption('--b-events <file>', 'where peer B\'s JSON events are written')
+    .option('--timeout-ms <ms>', 'give up on a verdict after this long (default: every punch attempt\'s time and 10 s)', positiveInt('--timeout-ms', 3_600_000))
+    .action(async (options: { a: NatFlavour, b: NatFlavour, aEvents: string, bEvents: string, timeoutMs?: number }) => {
+      // stopped (docker compose ending the run, ^C): judge what the peers wrote so far rather than print nothing
+      const controller = new AbortController()
+      const stop = (): void => { controller.abort() }
+      process.once('SIGTERM', stop)
+      process.once('SIGINT', stop)
+      process.stderr.write(`verdict: judging A (${options.a}, ${options.aEvents}) -> B (${options.b}, ${options.bEvents})\n`)
+      const run = await judgeEventFiles({
+        signal: controller.signal,
+        a: options.a,
+        b: options.b,
+        aEvents: options.aEvents,
+        bEvents: options.bEvents,
+        ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {})
+      })
+      out(JSON.stringify(run.result))
+      out(JSON.stringify(run.summary))
+      process.stderr.write(`verdict: ${options.a} -> ${options.b} went ${run.result.path}, expected ${run.expected}: ${run.ok ? 'ok' : 'FAIL'}\n`)
+      if (!run.ok) process.exitCode = 1
+    })
+}
+
 export function labCommand (): Command {
   return new Command('lab')
-    .description('network-namespace NAT lab (needs root)')
+    .description('NAT lab: network namespaces (run, up, down: need root), and the Docker lab\'s verdict')
     .addCommand(runCommand())
     .addCommand(upCommand())
     .addCommand(downCommand())
+    .addCommand(verdictCommand())
 }

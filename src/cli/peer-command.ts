@@ -6,7 +6,7 @@ import { loadOrCreateIdentity } from '../identity.js'
 import { createLogger } from '../logging.js'
 import type { Logger } from '../logging.js'
 import { createPeer } from '../peer/peer.js'
-import { releaseWebRtc } from '../peer/ice/webrtc-transport.js'
+import { MAX_TIMEOUT_MS as MAX_ICE_TIMEOUT_MS } from '../peer/ice/strategy-history.js'
 import { startStatusApi } from '../peer/status-api.js'
 import type { JsonApi } from '../http/json-api.js'
 import type { NatmeshPeer } from '../peer/peer.js'
@@ -52,7 +52,11 @@ export async function startPeerFromOptions (options: Record<string, unknown>, st
   if (start.printEvents) peer.addEventListener('event', (evt) => { printEvent(evt.detail, json) })
   else peer.addEventListener('event', (evt) => { logger.info(evt.detail, evt.detail.event) })
   // this process runs one peer: once it stopped, nothing else needs WebRTC's threads
-  if (config.mode === 'ice') peer.addEventListener('stopped', () => { releaseWebRtc() })
+  // (loaded in ice mode only: @libp2p/webrtc costs every other peer ~0.5 s of start-up)
+  if (config.mode === 'ice') {
+    const { releaseWebRtc } = await import('../peer/ice/webrtc-transport.js')
+    peer.addEventListener('stopped', () => { releaseWebRtc() })
+  }
   await peer.start()
   const apis: JsonApi[] = []
   try {
@@ -77,9 +81,11 @@ async function probe (peer: NatmeshPeer, target: string, logger: Logger): Promis
   const relayed = await peer.connect(target)
   const remote = relayed.remotePeer
   const overRelay = await peer.ping(remote, relayed)
-  if (peer.config.mode !== 'opportunistic' || !peer.config.natTraversal.enabled) return { peer: remote.toString(), ...overRelay }
+  if (peer.config.mode === 'relay-only' || (peer.config.mode === 'opportunistic' && !peer.config.natTraversal.enabled)) return { peer: remote.toString(), ...overRelay }
   const { holePunchTimeoutMs, holePunchRetries } = peer.config.natTraversal
-  const direct = await peer.waitForDirect(remote, holePunchTimeoutMs * Math.max(holePunchRetries, 1) + 1000)
+  // ice mode: the WebRTC attempt may take the longest timeout its strategy history allows
+  const directWithinMs = peer.config.mode === 'ice' ? MAX_ICE_TIMEOUT_MS + 1000 : holePunchTimeoutMs * Math.max(holePunchRetries, 1) + 1000
+  const direct = await peer.waitForDirect(remote, directWithinMs)
   if (direct == null) {
     logger.warn(`no direct path to ${remote.toString()}; traffic stays on the relay`)
     return { peer: remote.toString(), ...overRelay }

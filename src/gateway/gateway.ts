@@ -32,6 +32,8 @@ import { relayedBytes } from './relayed-bytes.js'
 import { allowUnlimitedCircuits } from './relay-allowlist.js'
 import { renewReservationsProperly } from './reservation-store.js'
 import { circuitsPerPeerGate, openCircuits } from './circuit-limit.js'
+import { spliceCircuitsWithBackpressure } from './relay/connect.js'
+import { RelayBuffers } from './relay/splice.js'
 import { registerStunMetrics } from './stun/stun-metrics.js'
 import { StunServer } from './stun/stun-server.js'
 import { gatewayIceServers } from './ice-servers-directory.js'
@@ -46,6 +48,13 @@ import { CompactMemoryDatastore } from '../stations/compact-datastore.js'
 import { DhtBootstrap } from '../stations/dht-bootstrap.js'
 import { stationDht } from '../stations/dht.js'
 import { PING_STREAMS } from '../peer/ping-path.js'
+
+/**
+ * The most a gateway stream lets its sender have in flight (yamux grows windows up to 16 MiB by default). A
+ * relayed circuit is two such streams, so this also caps what a circuit holds at the gateway, and how much of a
+ * peer's relayed data queues ahead of its pings.
+ */
+const STREAM_WINDOW_BYTES = 2 * 1024 * 1024
 
 /** hop streams per connection beyond the circuit limit, so reservation renewals always get through */
 const RESERVE_HEADROOM = 2
@@ -76,6 +85,8 @@ export class Gateway {
   /** coturn, when turn.enabled */
   readonly turn?: TurnService
   readonly iceServers: IceServersDirectory
+  /** bytes the relay holds for its circuits (read buffers of paused sides, write buffers of full ones) */
+  readonly relayBuffers: RelayBuffers
   private readonly turnMetrics?: TurnMetrics
   private readonly config: GatewayConfig
   private readonly registry: Registry
@@ -92,11 +103,12 @@ export class Gateway {
   private readonly punches: PunchHistory
   private readonly startedAt = Date.now()
 
-  constructor (init: { node: Libp2p<GatewayServices>, config: GatewayConfig, registry: Registry, logger: Logger, addressBook: ObservedAddressBook, metrics: GatewayMetrics, stun?: StunServer, turn?: TurnService, iceServers: IceServersDirectory, listen: readonly ListenSetting[], circuits: RelayedCircuits, punches: PunchHistory }) {
+  constructor (init: { node: Libp2p<GatewayServices>, config: GatewayConfig, registry: Registry, logger: Logger, addressBook: ObservedAddressBook, metrics: GatewayMetrics, stun?: StunServer, turn?: TurnService, iceServers: IceServersDirectory, listen: readonly ListenSetting[], circuits: RelayedCircuits, punches: PunchHistory, relayBuffers: RelayBuffers }) {
     this.node = init.node
     this.listen = init.listen
     this.circuits = init.circuits
     this.punches = init.punches
+    this.relayBuffers = init.relayBuffers
     this.stun = init.stun
     this.turn = init.turn
     this.iceServers = init.iceServers
@@ -241,7 +253,7 @@ export async function createGateway (config: GatewayConfig, options: CreateGatew
     },
     transports: [udxOverlay(), tcp()],
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
+    streamMuxers: [yamux({ streamOptions: { maxStreamWindowSize: STREAM_WINDOW_BYTES } })],
     connectionGater: {
       denyDialMultiaddr: () => false,
       // the gate is where the relay server names both ends of a circuit: the dashboard learns the pair there
@@ -252,6 +264,9 @@ export async function createGateway (config: GatewayConfig, options: CreateGatew
       }
     },
     connectionManager: { maxConnections: Math.max(config.relay.maxReservations * 2, 300) },
+    // a ping that waits behind relayed data on a busy gateway is no sign of a dead peer, and aborting the
+    // connection would end every circuit on it (peers do the same; their gateway pool has its own health check)
+    connectionMonitor: { abortConnectionOnPingFailure: false },
     // the process defaults are in the registry already. The library also clears its own module-wide metric cache
     // and prom-client's global registry here (preserveExistingMetrics: false): natmesh keeps nothing in the
     // global one, and a fresh cache is what puts this gateway's libp2p metrics into this gateway's registry
@@ -282,6 +297,8 @@ export async function createGateway (config: GatewayConfig, options: CreateGatew
   }) as Libp2p<GatewayServices>
   renewReservationsProperly(node.services.relay, config.relay.reservationTtlMs)
   allowUnlimitedCircuits(node.services.relay, config.relay.allowlist)
-  return new Gateway({ node, config, registry, logger: options.logger, addressBook, metrics, stun, turn, iceServers, listen, circuits, punches })
+  const relayBuffers = new RelayBuffers()
+  spliceCircuitsWithBackpressure(node.services.relay, relayBuffers)
+  return new Gateway({ node, config, registry, logger: options.logger, addressBook, metrics, stun, turn, iceServers, listen, circuits, punches, relayBuffers })
 }
 

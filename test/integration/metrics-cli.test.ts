@@ -194,6 +194,8 @@ describe('metrics of a gateway started through the CLI, scraped over HTTP', () =
       expect(session.path).toBe('direct')
       await session.send(new Uint8Array(1000))
       await next(1)
+      // a sender counts its bytes once the remote acknowledged them (on the path of the copy that got there)
+      await waitFor(() => session.stats().bytesViaDirect >= 1000, 5000, 'the first message to be acknowledged')
       samples = (await peerMetrics()).samples
       expect(valueOf(samples, 'natmesh_peer_connections', { path: 'direct' })).toBeGreaterThanOrEqual(1)
       expect(valueOf(samples, 'natmesh_peer_connections', { path: 'relay' })).toBeGreaterThanOrEqual(1)
@@ -210,6 +212,7 @@ describe('metrics of a gateway started through the CLI, scraped over HTTP', () =
       expect(session.path).toBe('relay')
       await session.send(new Uint8Array(2000))
       await next(2)
+      await waitFor(() => session.stats().bytesViaRelay >= 2000, 5000, 'the second message to be acknowledged')
       samples = (await peerMetrics()).samples
       expect(valueOf(samples, 'natmesh_peer_session_migrations_total')).toBe(1)
       expect(valueOf(samples, 'natmesh_peer_session_bytes_total', { path: 'relay' })).toBeGreaterThanOrEqual(2000)
