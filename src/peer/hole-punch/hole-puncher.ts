@@ -69,9 +69,10 @@ export interface HolePunchOutcome {
 /**
  * NO_UDP_PATH: one side has no UDP path (no UDP overlay address observed by a gateway: UDP blocked, or reached
  * over TCP only), so no punch is tried. CUT_SHORT: the attempt ended before the punch could finish because the
- * relayed connection closed or this peer stopped; the reason says which, and after how long.
+ * relayed connection closed or this peer stopped; the reason says which, and after how long. NO_DCUTR: the
+ * remote does not speak DCUtR (a libp2p peer without it).
  */
-export type HolePunchCode = 'NO_UDP_PATH' | 'CUT_SHORT'
+export type HolePunchCode = 'NO_UDP_PATH' | 'CUT_SHORT' | 'NO_DCUTR'
 
 export interface HolePuncherEvents {
   'hole-punch': CustomEvent<HolePunchOutcome>
@@ -113,6 +114,8 @@ export class HolePuncher extends TypedEventEmitter<HolePuncherEvents> implements
   private readonly birthdayBudget: AttemptBudget
   private readonly log: Logger
   private readonly inProgress = new Set<string>()
+  /** relayed connections a punch was started for: by connection:open, and again by identify's topology */
+  private readonly punched = new WeakSet<Connection>()
   private topologyId?: string
   private shutdown = new AbortController()
 
@@ -130,16 +133,29 @@ export class HolePuncher extends TypedEventEmitter<HolePuncherEvents> implements
     await this.components.registrar.handle(DCUTR_PROTOCOL, async (stream, connection) => {
       await this.respond(stream, connection)
     }, { runOnLimitedConnection: true, maxInboundStreams: 2 })
+    // a relayed connection is punched the moment it opens: waiting for identify to say the remote speaks DCUtR
+    // costs a round trip or two, and a short transfer could end before the punch started. The topology stays for
+    // connections that opened before this service started.
+    this.components.events.addEventListener('connection:open', this.onConnectionOpen)
     this.topologyId = await this.components.registrar.register(DCUTR_PROTOCOL, {
       notifyOnLimitedConnection: true,
-      onConnect: (_peerId, connection) => {
-        if (!isRelayed(connection.remoteAddr) || connection.direction !== 'inbound') return
-        void this.initiate(connection)
-      }
+      onConnect: (_peerId, connection) => { this.punchRelayed(connection) }
     })
   }
 
+  private readonly onConnectionOpen = (evt: CustomEvent<Connection>): void => {
+    this.punchRelayed(evt.detail)
+  }
+
+  /** B's side starts one punch per relayed connection it received. */
+  private punchRelayed (connection: Connection): void {
+    if (!isRelayed(connection.remoteAddr) || connection.direction !== 'inbound' || this.punched.has(connection)) return
+    this.punched.add(connection)
+    void this.initiate(connection)
+  }
+
   async stop (): Promise<void> {
+    this.components.events.removeEventListener('connection:open', this.onConnectionOpen)
     this.shutdown.abort(new PunchCutShort('this peer is stopping'))
     await this.components.registrar.unhandle(DCUTR_PROTOCOL)
     if (this.topologyId != null) this.components.registrar.unregister(this.topologyId)
@@ -189,8 +205,8 @@ export class HolePuncher extends TypedEventEmitter<HolePuncherEvents> implements
     let stream: Stream | undefined
     let sockets: OverlaySocket[] = []
     try {
-      // the protocol name goes out with CONNECT, saving the negotiation's round trip (identify said it is supported)
-      stream = await relayed.newStream(DCUTR_PROTOCOL, { signal, runOnLimitedConnection: true, negotiateFully: false })
+      // a remote without DCUtR refuses the protocol, which ends up as NO_DCUTR below
+      stream = await relayed.newStream(DCUTR_PROTOCOL, { signal, runOnLimitedConnection: true })
       const messages = pbStream(stream, { maxDataLength: MAX_MESSAGE_SIZE }).pb(HolePunch)
       const ownMapping = await this.init.natMapping()
       // the token offers a birthday punch; the responder echoes it to accept
@@ -227,6 +243,7 @@ export class HolePuncher extends TypedEventEmitter<HolePuncherEvents> implements
     } catch (err) {
       this.closeSockets(sockets)
       if (!(err instanceof PunchSkipped)) stream?.abort(err instanceof Error ? err : new Error(String(err)))
+      if (err instanceof Error && err.name === 'UnsupportedProtocolError') throw new PunchSkipped('the remote peer does not speak DCUtR', 'NO_DCUTR')
       // whatever the error looked like (a reset stream, a failed dial), the real cause was the cut
       throw cutShort(signal, started) ?? err
     } finally {
