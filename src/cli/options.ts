@@ -20,6 +20,7 @@ export function addGatewayOptions (command: Command): Command {
     .option('--identity-file <path>', 'key file, created with mode 0600 on first run (default ./.natmesh/gateway.key)')
     .option('--max-reservations <n>', 'relay reservations held at once (default 1024)')
     .option('--reservation-ttl-ms <ms>', 'reservation lifetime (default 7200000)')
+    .option('--reservation-grace-ms <ms>', 'how long a disconnected peer keeps its reservation (default 10000)')
     .option('--max-circuits-per-peer <n>', 'concurrent relayed connections one peer may open (default 16)')
     .option('--circuit-duration-ms <ms>', 'lifetime of one relayed connection (default 600000)')
     .option('--circuit-data-bytes <n>', 'bytes one relayed connection may carry (default 67108864)')

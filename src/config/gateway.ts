@@ -26,6 +26,8 @@ const gatewayConfigSchema = z.strictObject({
   relay: z.strictObject({
     maxReservations: integer(1).default(1024),
     reservationTtlMs: integer(1000).default(2 * HOUR_MS),
+    /** how long a departed peer's reservation outlives its last connection (a reconnect within it keeps the slot) */
+    reservationGraceMs: integer(0).default(10_000),
     maxCircuitsPerPeer: integer(1).default(16),
     /**
      * limits of one relayed connection. natmesh relays real traffic until the direct path is up (and for
@@ -76,6 +78,7 @@ export interface GatewayFlags {
   identityFile?: string
   maxReservations?: number | string
   reservationTtlMs?: number | string
+  reservationGraceMs?: number | string
   maxCircuitsPerPeer?: number | string
   circuitDurationMs?: number | string
   circuitDataBytes?: number | string
@@ -110,6 +113,7 @@ const gatewaySettings: Settings<GatewayFlags> = {
   identityFile: { path: ['identityFile'], kind: 'string' },
   maxReservations: { path: ['relay', 'maxReservations'], kind: 'integer' },
   reservationTtlMs: { path: ['relay', 'reservationTtlMs'], kind: 'integer' },
+  reservationGraceMs: { path: ['relay', 'reservationGraceMs'], kind: 'integer' },
   maxCircuitsPerPeer: { path: ['relay', 'maxCircuitsPerPeer'], kind: 'integer' },
   circuitDurationMs: { path: ['relay', 'circuitDurationMs'], kind: 'integer' },
   circuitDataBytes: { path: ['relay', 'circuitDataBytes'], kind: 'integer' },

@@ -30,7 +30,7 @@ import { punchReports } from './punch-reports.js'
 import type { PunchReports } from './punch-reports.js'
 import { relayedBytes } from './relayed-bytes.js'
 import { allowUnlimitedCircuits } from './relay-allowlist.js'
-import { renewReservationsProperly } from './reservation-store.js'
+import { releaseReservationsOfDepartedPeers, renewReservationsProperly } from './reservation-store.js'
 import { circuitsPerPeerGate, openCircuits } from './circuit-limit.js'
 import { spliceCircuitsWithBackpressure } from './relay/connect.js'
 import { RelayBuffers } from './relay/splice.js'
@@ -96,6 +96,7 @@ export class Gateway {
   readonly stun?: StunServer
   private api?: HttpApi
   private stopObserving?: () => void
+  private stopReleasing?: () => void
   private unregisterStunMetrics?: () => void
   private readonly bootstrap: DhtBootstrap
   private readonly listen: readonly ListenSetting[]
@@ -158,6 +159,10 @@ export class Gateway {
       this.unregisterStunMetrics = registerStunMetrics(this.registry, () => stun.stats())
     }
     this.stopObserving = observeConnections(this.node, this.addressBook)
+    const graceMs = this.config.relay.reservationGraceMs
+    this.stopReleasing = releaseReservationsOfDepartedPeers(this.node, this.node.services.relay, graceMs, (peer) => {
+      this.logger.debug({ peer: peer.toString() }, `released the reservation of ${peer.toString()}: no connection for ${graceMs} ms`)
+    })
     this.bootstrap.start()
     this.api = await startHttpApi({
       host: this.config.api.host,
@@ -202,6 +207,7 @@ export class Gateway {
     this.bootstrap.stop()
     await this.api?.close()
     this.stopObserving?.()
+    this.stopReleasing?.()
     await this.stun?.stop()
     this.unregisterStunMetrics?.()
     await this.node.stop()

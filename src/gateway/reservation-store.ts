@@ -1,5 +1,5 @@
 import type { CircuitRelayService, Limit } from '@libp2p/circuit-relay-v2'
-import type { PeerId } from '@libp2p/interface'
+import type { Libp2p, PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
 /** What natmesh touches of @libp2p/circuit-relay-v2's private reservation store. */
@@ -48,9 +48,52 @@ export function renewReservationsProperly (relay: CircuitRelayService, ttlMs: nu
       // the store's own timer would delete the reservation one TTL from now: stop it, ours takes over
       reservation.signal.clear?.()
       const signal = renewableSignal(ttlMs)
-      signal.addEventListener('abort', () => { store.removeReservation(peer) }, { once: true })
+      signal.addEventListener('abort', () => {
+        // a reservation released earlier and made anew has a signal of its own
+        if (store.get(peer)?.signal === signal) store.removeReservation(peer)
+      }, { once: true })
       reservation.signal = signal
     }
     return result
+  }
+}
+
+/**
+ * Frees the slots of peers that have gone. The relay server keeps a reservation until its TTL (2 h) whether or
+ * not its peer is still connected, so churn (or throwaway keys) would fill the store with departed peers and
+ * lock everybody else out. A peer without a connection for `graceMs` loses its reservation; one that
+ * reconnects within the grace keeps it, so a brief network change costs no slot. Returns the stop function.
+ */
+export function releaseReservationsOfDepartedPeers (node: Libp2p, relay: CircuitRelayService, graceMs: number, onReleased: (peer: PeerId) => void): () => void {
+  const store = reservationStoreOf(relay)
+  const timers = new Map<string, NodeJS.Timeout>()
+  const cancel = (peer: PeerId): void => {
+    clearTimeout(timers.get(peer.toString()))
+    timers.delete(peer.toString())
+  }
+  const release = (peer: PeerId): void => {
+    timers.delete(peer.toString())
+    const reservation = store.get(peer)
+    if (reservation == null || node.getConnections(peer).length > 0) return
+    reservation.signal.clear?.()
+    store.removeReservation(peer)
+    onReleased(peer)
+  }
+  const onDisconnect = (evt: CustomEvent<PeerId>): void => {
+    const peer = evt.detail
+    if (store.get(peer) == null) return
+    cancel(peer)
+    const timer = setTimeout(() => { release(peer) }, graceMs)
+    timer.unref()
+    timers.set(peer.toString(), timer)
+  }
+  const onConnect = (evt: CustomEvent<PeerId>): void => { cancel(evt.detail) }
+  node.addEventListener('peer:disconnect', onDisconnect)
+  node.addEventListener('peer:connect', onConnect)
+  return () => {
+    node.removeEventListener('peer:disconnect', onDisconnect)
+    node.removeEventListener('peer:connect', onConnect)
+    for (const timer of timers.values()) clearTimeout(timer)
+    timers.clear()
   }
 }

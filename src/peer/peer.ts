@@ -506,7 +506,7 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
   private emit (event: PeerEvent): void {
     if (event.event === 'reservation') this.ice?.gatewayReached(peerIdFromString(event.gateway))
     // where we can be reached changed: the station records must say so
-    if (event.event === 'reservation' || event.event === 'gateway-lost') this.publisher?.changed()
+    if (event.event === 'reservation' || event.event === 'gateway-lost' || event.event === 'reservation-refused') this.publisher?.changed()
     this.safeDispatchEvent('event', { detail: event })
   }
 }
