@@ -30,6 +30,7 @@ import { punchReports } from './punch-reports.js'
 import type { PunchReports } from './punch-reports.js'
 import { relayedBytes } from './relayed-bytes.js'
 import { allowUnlimitedCircuits } from './relay-allowlist.js'
+import { listUdxOnlyToOverlayPeers } from './reservation-addresses.js'
 import { releaseReservationsOfDepartedPeers, renewReservationsProperly } from './reservation-store.js'
 import { circuitsPerPeerGate, openCircuits } from './circuit-limit.js'
 import { spliceCircuitsWithBackpressure } from './relay/connect.js'
@@ -305,6 +306,7 @@ export async function createGateway (config: GatewayConfig, options: CreateGatew
   allowUnlimitedCircuits(node.services.relay, config.relay.allowlist)
   const relayBuffers = new RelayBuffers()
   spliceCircuitsWithBackpressure(node.services.relay, relayBuffers)
+  listUdxOnlyToOverlayPeers(node.services.relay, node)
   return new Gateway({ node, config, registry, logger: options.logger, addressBook, metrics, stun, turn, iceServers, listen, circuits, punches, relayBuffers })
 }
 

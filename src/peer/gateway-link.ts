@@ -154,7 +154,10 @@ export class GatewayLink {
         try { return [multiaddr(bytes)] } catch { return [] }
       })
       const gw = this.init.gateway.toString()
+      // a gateway lists its /udx addresses only to peers it knows speak the overlay (stock clients reject them);
+      // one reached over TCP before identify finished may leave them out, but others can still use them
       const bases = gatewayAddrs.length > 0 ? gatewayAddrs : [connection.remoteAddr]
+      if (!bases.some(isUdxMultiaddr)) bases.push(...this.init.addresses.filter(isUdxMultiaddr))
       this.relayAddrs = bases
         .filter(ma => !isRelayed(ma))
         .map(ma => relayAddress(ma, this.init.gateway, this.init.node.peerId))

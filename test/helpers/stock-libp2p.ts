@@ -1,0 +1,139 @@
+/**
+ * Stock js-libp2p clients in a process of their own: libp2p + @libp2p/tcp + noise + yamux + the circuit relay v2
+ * transport + identify, and nothing of natmesh (its /udx multiaddr codec must not be registered here, as it
+ * would be in any process that imports natmesh). Tests and benchmarks drive it over stdin/stdout, one JSON object
+ * a line each way; every answer carries the `id` of its command.
+ *
+ *   {"id":1,"cmd":"reserve","relay":"/ip4/…/tcp/…/p2p/<gw>","count":10,"host":"127.0.0.2"}
+ *      → {"id":1,"ok":true,"peers":[{"peerId":…,"circuit":"…/p2p-circuit/p2p/<peer>"}],"ms":…}
+ *   {"id":2,"cmd":"echo","target":"<circuit address>","bytes":65536}   (from this process's first node)
+ *      → {"id":2,"ok":true,"equal":true,"bytes":65536}
+ *   {"id":3,"cmd":"send","target":"<circuit address>","bytes":1048576} (write all, close; no reading)
+ *      → {"id":3,"ok":true,"closeError":"…"|undefined,"resetError":"…"|undefined}
+ *   {"id":4,"cmd":"stop","count":5}   → {"id":4,"ok":true,"stopped":5}   (the oldest nodes leave)
+ *   {"id":5,"cmd":"held"}             → {"id":5,"ok":true,"held":…}      (nodes with a relay address now)
+ *
+ *   node test/helpers/stock-libp2p.ts
+ */
+import { createInterface } from 'node:readline'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+import { identify } from '@libp2p/identify'
+import { tcp } from '@libp2p/tcp'
+import { multiaddr } from '@multiformats/multiaddr'
+import { createLibp2p } from 'libp2p'
+import type { Libp2p, Stream } from '@libp2p/interface'
+import { ECHO_PROTOCOL, SINK_PROTOCOL } from './stock-protocols.ts'
+
+type Command =
+  | { id: number, cmd: 'reserve', relay: string, count: number, host: string }
+  | { id: number, cmd: 'echo', target: string, bytes: number }
+  | { id: number, cmd: 'send', target: string, bytes: number }
+  | { id: number, cmd: 'stop', count: number }
+  | { id: number, cmd: 'held' }
+
+const nodes: Libp2p[] = []
+
+function circuitAddress (node: Libp2p): string | undefined {
+  return node.getMultiaddrs().map(String).find(ma => ma.includes('/p2p-circuit'))
+}
+
+async function startNode (relay: string, host: string): Promise<Libp2p> {
+  const node = await createLibp2p({
+    addresses: { listen: [`/ip4/${host}/tcp/0`, `${relay}/p2p-circuit`] },
+    transports: [tcp(), circuitRelayTransport()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    services: { identify: identify() }
+  })
+  await node.handle(ECHO_PROTOCOL, async (stream) => {
+    for await (const chunk of stream) {
+      if (!stream.send(chunk)) await stream.onDrain()
+    }
+    await stream.close()
+  }, { runOnLimitedConnection: true })
+  await node.handle(SINK_PROTOCOL, async (stream) => {
+    try {
+      for await (const _chunk of stream) {}
+      await stream.close()
+    } catch {}
+  }, { runOnLimitedConnection: true })
+  if (circuitAddress(node) == null) {
+    await new Promise<void>((resolve) => {
+      const onUpdate = (): void => {
+        if (circuitAddress(node) == null) return
+        node.removeEventListener('self:peer:update', onUpdate)
+        resolve()
+      }
+      node.addEventListener('self:peer:update', onUpdate)
+    })
+  }
+  return node
+}
+
+async function openStream (protocol: string, target: string): Promise<Stream> {
+  const node = nodes[0]
+  if (node == null) throw new Error('no node started')
+  return node.dialProtocol(multiaddr(target), protocol, { runOnLimitedConnection: true, signal: AbortSignal.timeout(10_000) })
+}
+
+async function writeAll (stream: Stream, payload: Uint8Array): Promise<void> {
+  for (let offset = 0; offset < payload.byteLength; offset += 16_384) {
+    if (!stream.send(payload.subarray(offset, offset + 16_384))) await stream.onDrain({ signal: AbortSignal.timeout(10_000) })
+  }
+}
+
+async function run (command: Command): Promise<Record<string, unknown>> {
+  switch (command.cmd) {
+    case 'reserve': {
+      const startedAt = Date.now()
+      const started = await Promise.all(Array.from({ length: command.count }, async () => startNode(command.relay, command.host)))
+      nodes.push(...started)
+      return { peers: started.map(node => ({ peerId: node.peerId.toString(), circuit: circuitAddress(node) })), ms: Date.now() - startedAt }
+    }
+    case 'echo': {
+      const stream = await openStream(ECHO_PROTOCOL, command.target)
+      const payload = crypto.getRandomValues(new Uint8Array(command.bytes))
+      const received: Uint8Array[] = []
+      const reading = (async () => { for await (const chunk of stream) received.push(chunk.subarray()) })()
+      await writeAll(stream, payload)
+      await stream.close()
+      await reading
+      const echoed = Buffer.concat(received)
+      return { equal: Buffer.from(payload).equals(echoed), bytes: echoed.byteLength }
+    }
+    case 'send': {
+      // what a plain sender sees: it writes everything, closes, and learns of a reset from the stream's close event
+      const stream = await openStream(SINK_PROTOCOL, command.target)
+      const closed = new Promise<string | undefined>((resolve) => {
+        stream.addEventListener('close', (evt) => { resolve(evt.error != null ? `${evt.error.name}: ${evt.error.message}` : undefined) }, { once: true })
+      })
+      let closeError: string | undefined
+      try {
+        await writeAll(stream, crypto.getRandomValues(new Uint8Array(command.bytes)))
+        await stream.close({ signal: AbortSignal.timeout(10_000) })
+      } catch (err) {
+        closeError = err instanceof Error ? `${err.name}: ${err.message}` : String(err)
+      }
+      return { closeError, resetError: await closed }
+    }
+    case 'stop': {
+      const leaving = nodes.splice(0, command.count)
+      await Promise.all(leaving.map(async node => { await node.stop() }))
+      return { stopped: leaving.length }
+    }
+    case 'held':
+      return { held: nodes.filter(node => circuitAddress(node) != null).length }
+  }
+}
+
+createInterface({ input: process.stdin }).on('line', (line) => {
+  const command = JSON.parse(line) as Command
+  run(command).then(
+    (result) => { process.stdout.write(JSON.stringify({ id: command.id, ok: true, ...result }) + '\n') },
+    (err: Error) => { process.stdout.write(JSON.stringify({ id: command.id, ok: false, error: `${err.name}: ${err.message}` }) + '\n') }
+  )
+}).on('close', () => {
+  void Promise.all(nodes.map(async node => { await node.stop() })).finally(() => process.exit(0))
+})
