@@ -31,7 +31,8 @@ import type { PunchReports } from './punch-reports.js'
 import { relayedBytes } from './relayed-bytes.js'
 import { allowUnlimitedCircuits } from './relay-allowlist.js'
 import { listUdxOnlyToOverlayPeers } from './reservation-addresses.js'
-import { releaseReservationsOfDepartedPeers, renewReservationsProperly } from './reservation-store.js'
+import { releaseReservationsOfDepartedPeers, renewReservationsProperly, shareReservationsFairly } from './reservation-store.js'
+import { pendingConnectionsPerIpGate } from './admission.js'
 import { circuitsPerPeerGate, openCircuits } from './circuit-limit.js'
 import { spliceCircuitsWithBackpressure } from './relay/connect.js'
 import { RelayBuffers } from './relay/splice.js'
@@ -258,7 +259,11 @@ export async function createGateway (config: GatewayConfig, options: CreateGatew
       // a gateway knows its public address from config; it must not wait for AutoNAT to advertise it
       ...(announce.length > 0 ? { announce } : {})
     },
-    transports: [udxOverlay(), tcp()],
+    transports: [udxOverlay({
+      maxPendingInboundPerHost: config.admission.maxPendingUdpSetupsPerIp,
+      inboundSetupsPerHostPerSecond: config.admission.udpSetupsPerIpPerSecond,
+      inboundSetupBurstPerHost: 2 * config.admission.udpSetupsPerIpPerSecond
+    }), tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux({ streamOptions: { maxStreamWindowSize: STREAM_WINDOW_BYTES } })],
     connectionGater: {
@@ -268,9 +273,14 @@ export async function createGateway (config: GatewayConfig, options: CreateGatew
         const denied = await circuitGate.denyOutboundRelayedConnection(source, destination)
         if (!denied) circuits.opened(source, destination)
         return denied
-      }
+      },
+      ...pendingConnectionsPerIpGate(config.admission.maxPendingConnectionsPerIp)
     },
-    connectionManager: { maxConnections: Math.max(config.relay.maxReservations * 2, 300) },
+    connectionManager: {
+      maxConnections: Math.max(config.relay.maxReservations * 2, 300),
+      inboundConnectionThreshold: config.admission.connectionsPerIpPerSecond,
+      maxIncomingPendingConnections: config.admission.maxPendingConnections
+    },
     // a ping that waits behind relayed data on a busy gateway is no sign of a dead peer, and aborting the
     // connection would end every circuit on it (peers do the same; their gateway pool has its own health check)
     connectionMonitor: { abortConnectionOnPingFailure: false },
@@ -307,6 +317,9 @@ export async function createGateway (config: GatewayConfig, options: CreateGatew
   const relayBuffers = new RelayBuffers()
   spliceCircuitsWithBackpressure(node.services.relay, relayBuffers)
   listUdxOnlyToOverlayPeers(node.services.relay, node)
+  shareReservationsFairly(node.services.relay, (peer, ip) => {
+    options.logger.debug({ peer: peer.toString() }, `the relay is full: the reservation of ${peer.toString()} went to a newcomer from ${ip}, which holds fewer`)
+  })
   return new Gateway({ node, config, registry, logger: options.logger, addressBook, metrics, stun, turn, iceServers, listen, circuits, punches, relayBuffers })
 }
 

@@ -1,12 +1,21 @@
 import type { CircuitRelayService, Limit } from '@libp2p/circuit-relay-v2'
 import type { Libp2p, PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
+import { ipOf } from './admission.js'
 
 /** What natmesh touches of @libp2p/circuit-relay-v2's private reservation store. */
 export interface ReservationStoreInternals {
   reserve: (peer: PeerId, addr: Multiaddr, limit?: Limit) => unknown
-  get: (peer: PeerId) => { signal: AbortSignal & { clear?: () => void } } | undefined
+  get: (peer: PeerId) => StoredReservation | undefined
   removeReservation: (peer: PeerId) => void
+  maxReservations: number
+  reservations: Iterable<[PeerId, StoredReservation]> & { size: number }
+}
+
+interface StoredReservation {
+  addr: Multiaddr
+  expiry: Date
+  signal: AbortSignal & { clear?: () => void, end?: (reason: Error) => void }
 }
 
 /** The relay server's reservation store; it offers no public hook, so natmesh reaches it this way. */
@@ -19,7 +28,7 @@ export function reservationStoreOf (relay: CircuitRelayService): ReservationStor
 }
 
 /** An abort signal that fires `ms` after its last reset. */
-function renewableSignal (ms: number): AbortSignal & { reset: (ms: number) => void, clear: () => void } {
+function renewableSignal (ms: number): AbortSignal & { reset: (ms: number) => void, clear: () => void, end: (reason: Error) => void } {
   const controller = new AbortController()
   let timer: NodeJS.Timeout | undefined
   const reset = (after: number): void => {
@@ -28,7 +37,12 @@ function renewableSignal (ms: number): AbortSignal & { reset: (ms: number) => vo
     timer.unref()
   }
   reset(ms)
-  return Object.assign(controller.signal, { reset, clear: () => { clearTimeout(timer) } })
+  const clear = (): void => { clearTimeout(timer) }
+  const end = (reason: Error): void => {
+    clear()
+    controller.abort(reason)
+  }
+  return Object.assign(controller.signal, { reset, clear, end })
 }
 
 /**
@@ -96,4 +110,49 @@ export function releaseReservationsOfDepartedPeers (node: Libp2p, relay: Circuit
     for (const timer of timers.values()) clearTimeout(timer)
     timers.clear()
   }
+}
+
+/**
+ * Shares a full relay fairly between source IPs. Any IP may fill a relay nobody else wants (a carrier NAT puts
+ * thousands of users behind one address), but when it is full, a newcomer from an IP that holds fewer
+ * reservations than the busiest IP takes that IP's newest reservation (its circuits end with it). So one source
+ * reserving with throwaway keys cannot lock the others out: they win their slots back one by one, and its
+ * own newcomers are refused while it is the busiest.
+ */
+export function shareReservationsFairly (relay: CircuitRelayService, onEvicted: (peer: PeerId, ip: string) => void): void {
+  const store = reservationStoreOf(relay)
+  const reserve = store.reserve.bind(store)
+  store.reserve = (peer, addr, limit) => {
+    const ip = ipOf(addr)
+    if (ip != null && store.reservations.size >= store.maxReservations && store.get(peer) == null) {
+      const victim = newestOfBusiestIp(store, ip)
+      if (victim != null) {
+        const reservation = store.get(victim)
+        const reason = new Error('reservation given to a peer from a less busy address')
+        if (reservation?.signal.end != null) reservation.signal.end(reason)
+        else store.removeReservation(victim)
+        onEvicted(victim, ip)
+      }
+    }
+    return reserve(peer, addr, limit)
+  }
+}
+
+/** the newest reservation of the IP holding the most, if that IP holds at least two more than `newcomerIp` */
+function newestOfBusiestIp (store: ReservationStoreInternals, newcomerIp: string): PeerId | undefined {
+  const byIp = new Map<string, { count: number, newest: PeerId, newestExpiry: number }>()
+  for (const [peer, reservation] of store.reservations) {
+    const ip = ipOf(reservation.addr) ?? ''
+    const entry = byIp.get(ip)
+    const expiry = reservation.expiry.getTime()
+    if (entry == null) byIp.set(ip, { count: 1, newest: peer, newestExpiry: expiry })
+    else {
+      entry.count++
+      if (expiry >= entry.newestExpiry) Object.assign(entry, { newest: peer, newestExpiry: expiry })
+    }
+  }
+  let busiest: { count: number, newest: PeerId } | undefined
+  for (const entry of byIp.values()) if (busiest == null || entry.count > busiest.count) busiest = entry
+  const newcomerCount = byIp.get(newcomerIp)?.count ?? 0
+  return busiest != null && busiest.count >= newcomerCount + 2 ? busiest.newest : undefined
 }

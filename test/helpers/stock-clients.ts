@@ -45,7 +45,7 @@ export class StockClients {
   }
 
   /** starts `count` stock nodes on `host` that reserve on the relay at `relay` (a TCP address with /p2p/) */
-  async reserve (relay: string, count = 1, host = '127.0.0.1'): Promise<{ peers: StockPeer[], ms: number }> {
+  async reserve (relay: string, count = 1, host = '127.0.0.1'): Promise<{ peers: StockPeer[], failed: number, errors: string[], ms: number }> {
     return this.command({ cmd: 'reserve', relay, count, host })
   }
 
