@@ -57,12 +57,14 @@ describe('gateway admission per source IP (CLI gateway)', () => {
   })
 
   it('connections from one IP that never finish their handshake do not lock out another IP', async () => {
-    gateway = await CliGateway.start([])
+    // no connection rate to speak of, so only the per-IP cap on pending handshakes stands between this source
+    // and the 1024 pending slots of all sources
+    gateway = await CliGateway.start(['--connections-per-ip-per-second', '100000'])
     const tcp = toUdpOrTcp(gateway.address('tcp'))
-    // 400 silent connections from 127.0.0.4: each would hold a pending-handshake slot until the upgrade timeout
+    // 1,100 silent connections from 127.0.0.4: each would hold a pending-handshake slot until the upgrade timeout
     const silent: TcpSocket[] = []
     cleanups.push(() => { for (const socket of silent) socket.destroy() })
-    await Promise.all(Array.from({ length: 400 }, async () => new Promise<void>((resolve) => {
+    await Promise.all(Array.from({ length: 1100 }, async () => new Promise<void>((resolve) => {
       const socket = connect({ host: tcp.host, port: tcp.port, localAddress: '127.0.0.4' }, () => { resolve() })
       socket.on('error', () => { resolve() })
       silent.push(socket)
