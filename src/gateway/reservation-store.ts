@@ -15,6 +15,7 @@ export interface ReservationStoreInternals {
 interface StoredReservation {
   addr: Multiaddr
   expiry: Date
+  limit?: Limit
   signal: AbortSignal & { clear?: () => void, end?: (reason: Error) => void }
 }
 

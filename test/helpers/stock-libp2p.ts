@@ -16,6 +16,7 @@
  *
  *   node test/helpers/stock-libp2p.ts
  */
+import { randomBytes } from 'node:crypto'
 import { createInterface } from 'node:readline'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
@@ -60,9 +61,11 @@ async function startNode (relay: string, host: string): Promise<Libp2p> {
   }, { runOnLimitedConnection: true })
   await node.handle(SINK_PROTOCOL, async (stream) => {
     try {
-      for await (const _chunk of stream) {}
+      let n = 0
+      for await (const chunk of stream) n += chunk.byteLength
+      process.stderr.write(`sink got ${n}\n`)
       await stream.close()
-    } catch {}
+    } catch (err) { process.stderr.write(`sink err ${String(err)}\n`) }
   }, { runOnLimitedConnection: true })
   if (circuitAddress(node) == null) {
     await new Promise<void>((resolve) => {
@@ -113,7 +116,7 @@ async function run (command: Command): Promise<Record<string, unknown>> {
     }
     case 'echo': {
       const stream = await openStream(ECHO_PROTOCOL, command.target)
-      const payload = crypto.getRandomValues(new Uint8Array(command.bytes))
+      const payload = randomBytes(command.bytes)
       const received: Uint8Array[] = []
       const reading = (async () => { for await (const chunk of stream) received.push(chunk.subarray()) })()
       await writeAll(stream, payload)
@@ -130,12 +133,13 @@ async function run (command: Command): Promise<Record<string, unknown>> {
       })
       let closeError: string | undefined
       try {
-        await writeAll(stream, crypto.getRandomValues(new Uint8Array(command.bytes)))
+        await writeAll(stream, randomBytes(command.bytes))
         await stream.close({ signal: AbortSignal.timeout(10_000) })
       } catch (err) {
         closeError = err instanceof Error ? `${err.name}: ${err.message}` : String(err)
       }
-      return { closeError, resetError: await closed }
+      const ended = await Promise.race([closed, new Promise<string>(resolve => setTimeout(resolve, 15_000, 'no close event within 15 s'))])
+      return { closeError, resetError: ended }
     }
     case 'stop': {
       const leaving = nodes.splice(0, command.count)

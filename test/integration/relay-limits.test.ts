@@ -134,7 +134,7 @@ describe('relay limits on the gateway', () => {
   let mesh: RelayMesh
   afterEach(async () => { await mesh.stop() })
 
-  it('cuts a relayed transfer at circuitDataBytes, but not to an allowlisted peer', async () => {
+  it('cuts a relayed transfer at circuitDataBytes, but not to or from an allowlisted peer', async () => {
     mesh = new RelayMesh()
     await mesh.init()
     const allowlisted = await mesh.identity('c')
@@ -170,6 +170,16 @@ describe('relay limits on the gateway', () => {
     // and the circuit is still usable afterwards
     expect(toC.status).toBe('open')
     expect((await a.ping(c.peerId, toC)).path).toBe('relay')
+
+    // from C (allowlisted) to B (not): unlimited too
+    const fromC = await c.connect(b.peerId.toString())
+    expect(isRelayed(fromC.remoteAddr)).toBe(true)
+    expect(fromC.limits).toBeUndefined()
+    expect(await transfer(fromC, payload)).toEqual({ ok: true, receipt: expectedReceipt(payload) })
+    expect(fromC.status).toBe('open')
+    // and B's side of that circuit carries no limit either
+    const bSide = b.node.getConnections(c.peerId).find(conn => isRelayed(conn.remoteAddr) && conn.status === 'open')
+    expect(bSide?.limits).toBeUndefined()
   })
 
   it('maxCircuitsPerPeer 1: a second concurrent circuit from the same peer is refused', async () => {
