@@ -31,9 +31,11 @@ export class CliGateway {
     this.stderr = init.stderr
   }
 
-  static async start (args: string[], host = '127.0.0.1'): Promise<CliGateway> {
+  /** `cli`: another build's dist/cli/index.js (benchmarks measure main's code with it) */
+  static async start (args: string[], options: { cli?: string } = {}): Promise<CliGateway> {
     const dir = await mkdtemp(join(tmpdir(), 'natmesh-cli-gw-'))
-    const child = spawn(process.execPath, [CLI, 'gateway', '--json', '--host', host, '--udp-port', '0', '--tcp-port', '0',
+    const host = '127.0.0.1'
+    const child = spawn(process.execPath, [options.cli ?? CLI, 'gateway', '--json', '--host', host, '--udp-port', '0', '--tcp-port', '0',
       '--api', '127.0.0.1:0', '--no-stun', '--identity-file', join(dir, 'gateway.key'), ...args], { stdio: ['pipe', 'pipe', 'pipe'] })
     const stderr: string[] = []
     createInterface({ input: child.stderr }).on('line', line => { stderr.push(line) })
@@ -53,6 +55,10 @@ export class CliGateway {
       await rm(dir, { recursive: true, force: true })
       throw err
     }
+  }
+
+  get pid (): number {
+    return this.child.pid ?? 0
   }
 
   /** the gateway's address on `transport` ('tcp' or 'udx'), with /p2p/<id> */

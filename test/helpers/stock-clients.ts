@@ -16,8 +16,10 @@ export class StockClients {
   private readonly pending = new Map<number, (answer: Answer) => void>()
   private nextId = 1
 
-  constructor () {
-    this.child = spawn(process.execPath, [PROGRAM], { stdio: ['pipe', 'pipe', 'pipe'] })
+  /** `knowsUdx`: let the clients parse /udx addresses (to measure gateways from before they left them out) */
+  constructor (options: { knowsUdx?: boolean } = {}) {
+    const env = { ...process.env, STOCK_KNOWS_UDX: options.knowsUdx === true ? '1' : '' }
+    this.child = spawn(process.execPath, [PROGRAM], { stdio: ['pipe', 'pipe', 'pipe'], env })
     createInterface({ input: this.child.stderr }).on('line', line => { this.stderr.push(line) })
     createInterface({ input: this.child.stdout }).on('line', (line) => {
       const answer = JSON.parse(line) as Answer
@@ -45,8 +47,8 @@ export class StockClients {
   }
 
   /** starts `count` stock nodes on `host` that reserve on the relay at `relay` (a TCP address with /p2p/) */
-  async reserve (relay: string, count = 1, host = '127.0.0.1'): Promise<{ peers: StockPeer[], failed: number, errors: string[], ms: number }> {
-    return this.command({ cmd: 'reserve', relay, count, host })
+  async reserve (relay: string, count = 1, host = '127.0.0.1', options: { concurrency?: number, attempts?: number } = {}): Promise<{ peers: StockPeer[], failed: number, failedAttempts: number, errors: string[], ms: number }> {
+    return this.command({ cmd: 'reserve', relay, count, host, ...options })
   }
 
   async stop (): Promise<void> {

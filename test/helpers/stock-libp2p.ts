@@ -5,8 +5,9 @@
  * a line each way; every answer carries the `id` of its command.
  *
  *   {"id":1,"cmd":"reserve","relay":"/ip4/…/tcp/…/p2p/<gw>","count":10,"host":"127.0.0.2"}
- *      → {"id":1,"ok":true,"peers":[{"peerId":…,"circuit":"…/p2p-circuit/p2p/<peer>"}],"failed":0,"errors":[],"ms":…}
- *      (`concurrency` nodes, default 32, start at a time; `ms` is until the last one holds its reservation or failed)
+ *      → {"id":1,"ok":true,"peers":[{"peerId":…,"circuit":"…/p2p-circuit/p2p/<peer>"}],"failed":0,"failedAttempts":0,"errors":[],"ms":…}
+ *      (`concurrency` nodes, default 32, start at a time, each tried up to `attempts` times, default 1; `ms` is
+ *      until the last one holds its reservation or gave up; `failed` gave up, `failedAttempts` were retried)
  *   {"id":2,"cmd":"echo","target":"<circuit address>","bytes":65536}   (from this process's first node)
  *      → {"id":2,"ok":true,"equal":true,"bytes":65536}
  *   {"id":3,"cmd":"send","target":"<circuit address>","bytes":1048576} (write all, close; no reading)
@@ -14,7 +15,7 @@
  *   {"id":4,"cmd":"stop","count":5}   → {"id":4,"ok":true,"stopped":5}   (the oldest nodes leave)
  *   {"id":5,"cmd":"held"}             → {"id":5,"ok":true,"held":…}      (nodes with a relay address now)
  *
- *   node test/helpers/stock-libp2p.ts
+ *   node test/helpers/stock-libp2p.ts          (STOCK_KNOWS_UDX=1: see below)
  */
 import { randomBytes } from 'node:crypto'
 import { createInterface } from 'node:readline'
@@ -24,19 +25,23 @@ import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { identify } from '@libp2p/identify'
 import { tcp } from '@libp2p/tcp'
 import type { TCPSocketOptions } from '@libp2p/tcp'
-import { multiaddr } from '@multiformats/multiaddr'
+import { multiaddr, registry } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import type { Libp2p, Stream } from '@libp2p/interface'
 import { ECHO_PROTOCOL, SINK_PROTOCOL } from './stock-protocols.ts'
 
 type Command =
-  | { id: number, cmd: 'reserve', relay: string, count: number, host: string, concurrency?: number }
+  | { id: number, cmd: 'reserve', relay: string, count: number, host: string, concurrency?: number, attempts?: number }
   | { id: number, cmd: 'echo', target: string, bytes: number }
   | { id: number, cmd: 'send', target: string, bytes: number }
   | { id: number, cmd: 'stop', count: number }
   | { id: number, cmd: 'held' }
 
 const nodes: Libp2p[] = []
+
+// STOCK_KNOWS_UDX=1 teaches the multiaddr parser natmesh's /udx code, so a benchmark can measure a gateway from
+// before it stopped listing /udx to clients that cannot parse it
+if (process.env.STOCK_KNOWS_UDX === '1') registry.addProtocol({ code: 0x3f_4e_58, name: 'udx', size: 0 })
 
 function circuitAddress (node: Libp2p): string | undefined {
   return node.getMultiaddrs().map(String).find(ma => ma.includes('/p2p-circuit'))
@@ -51,7 +56,8 @@ async function startNode (relay: string, host: string): Promise<Libp2p> {
     transports: [tcp({ dialOpts }), circuitRelayTransport()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
-    services: { identify: identify() }
+    services: { identify: identify() },
+    start: false
   })
   await node.handle(ECHO_PROTOCOL, async (stream) => {
     for await (const chunk of stream) {
@@ -61,12 +67,16 @@ async function startNode (relay: string, host: string): Promise<Libp2p> {
   }, { runOnLimitedConnection: true })
   await node.handle(SINK_PROTOCOL, async (stream) => {
     try {
-      let n = 0
-      for await (const chunk of stream) n += chunk.byteLength
-      process.stderr.write(`sink got ${n}\n`)
+      for await (const _chunk of stream) {}
       await stream.close()
-    } catch (err) { process.stderr.write(`sink err ${String(err)}\n`) }
+    } catch {}
   }, { runOnLimitedConnection: true })
+  try {
+    await node.start()
+  } catch (err) {
+    await node.stop()
+    throw err
+  }
   if (circuitAddress(node) == null) {
     await new Promise<void>((resolve) => {
       const onUpdate = (): void => {
@@ -101,18 +111,28 @@ async function run (command: Command): Promise<Record<string, unknown>> {
       const started: Libp2p[] = []
       const errors: string[] = []
       let next = 0
+      let failedAttempts = 0
       await Promise.all(Array.from({ length: Math.min(command.concurrency ?? 32, command.count) }, async () => {
         while (next < command.count) {
           next++
-          try {
-            started.push(await startNode(command.relay, command.host))
-          } catch (err) {
-            errors.push(String(err))
+          // like a real client, one that fails tries again (after a pause), up to `attempts` times in all
+          for (let attempt = 1; ; attempt++) {
+            try {
+              started.push(await startNode(command.relay, command.host))
+              break
+            } catch (err) {
+              if (attempt >= (command.attempts ?? 1)) {
+                errors.push(String(err))
+                break
+              }
+              failedAttempts++
+              await new Promise(resolve => setTimeout(resolve, 200 * attempt))
+            }
           }
         }
       }))
       nodes.push(...started)
-      return { peers: started.map(node => ({ peerId: node.peerId.toString(), circuit: circuitAddress(node) })), failed: errors.length, errors: errors.slice(0, 3), ms: Date.now() - startedAt }
+      return { peers: started.map(node => ({ peerId: node.peerId.toString(), circuit: circuitAddress(node) })), failed: errors.length, failedAttempts, errors: errors.slice(0, 3), ms: Date.now() - startedAt }
     }
     case 'echo': {
       const stream = await openStream(ECHO_PROTOCOL, command.target)
