@@ -44,6 +44,7 @@ import { gatewayStunServers } from '../nat/gateway-stun-servers.js'
 import { NatDetector } from '../nat/nat-detector.js'
 import type { NatReport } from '../nat/types.js'
 import { reachableCircuits } from './relay-dial.js'
+import { abortStreamsOnReset } from './stream-muxer.js'
 import { CompactMemoryDatastore } from '../stations/compact-datastore.js'
 import { NATMESH_DHT_PROTOCOL, stationDht } from '../stations/dht.js'
 import { lookupStation } from '../stations/lookup.js'
@@ -572,7 +573,7 @@ export async function createPeer (config: PeerConfig, options: CreatePeerOptions
       ...(ice != null ? [ice.transport()] : [])
     ],
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
+    streamMuxers: [abortStreamsOnReset(yamux())],
     // gateways and lab peers may sit on private addresses; what to dial is decided by config, not by range
     connectionGater: { denyDialMultiaddr: () => false },
     // libp2p's monitor aborts a connection on one failed ping; measured here, that took down healthy relayed
