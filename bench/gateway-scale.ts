@@ -63,6 +63,8 @@ interface CaseResult {
   rssMiB: number
   rssPerReservationKiB: number
   idleCpuPercent: number
+  /** the gateway's counts after the idle window (clients can lose their connection on a loaded machine) */
+  afterIdle: { reservations: number, connected: number }
   churn: { rounds: number, left: number, joined: number, joinFailed: number, reservations: number, connected: number, stale: number }
 }
 
@@ -116,7 +118,8 @@ async function runCase (name: string, clients: number, ipOf: (process: number) =
     const ticksBefore = await cpuTicks(gateway.pid)
     await sleep(idleS * 1000)
     const idleCpuPercent = Math.round((await cpuTicks(gateway.pid) - ticksBefore) / TICKS_PER_SECOND / idleS * 1000) / 10
-    console.log(`${name}: RSS ${mib(rssBefore)} → ${mib(rss)} MiB (${Math.round((rss - rssBefore) / Math.max(held, 1) / 1024)} KiB per reservation), idle CPU ${idleCpuPercent} % of a core over ${idleS} s`)
+    const afterIdle = await gatewayCounts(gateway)
+    console.log(`${name}: RSS ${mib(rssBefore)} → ${mib(rss)} MiB (${Math.round((rss - rssBefore) / Math.max(held, 1) / 1024)} KiB per reservation), idle CPU ${idleCpuPercent} % of a core over ${idleS} s; then ${afterIdle.reservations} reservations, ${afterIdle.connected} connected`)
 
     const churn = { rounds: churnRounds, left: 0, joined: 0, joinFailed: 0, reservations: 0, connected: 0, stale: 0 }
     for (let round = 0; round < churnRounds; round++) {
@@ -152,6 +155,7 @@ async function runCase (name: string, clients: number, ipOf: (process: number) =
       rssMiB: mib(rss),
       rssPerReservationKiB: Math.round((rss - rssBefore) / Math.max(held, 1) / 1024),
       idleCpuPercent,
+      afterIdle,
       churn
     }
   } finally {
