@@ -319,6 +319,11 @@ export async function createGateway (config: GatewayConfig, options: CreateGatew
   listUdxOnlyToOverlayPeers(node.services.relay, node)
   shareReservationsFairly(node.services.relay, (peer, ip) => {
     options.logger.debug({ peer: peer.toString() }, `the relay is full: the reservation of ${peer.toString()} went to a newcomer from ${ip}, which holds fewer`)
+    // a peer keeps a reservation in mind until it renews it: closing its connections tells it now, and its
+    // client reserves again (refused while its address is the busiest) or turns to another relay
+    for (const connection of node?.getConnections(peer) ?? []) {
+      connection.close().catch((err: Error) => { connection.abort(err) })
+    }
   })
   return new Gateway({ node, config, registry, logger: options.logger, addressBook, metrics, stun, turn, iceServers, listen, circuits, punches, relayBuffers })
 }

@@ -52,6 +52,8 @@ describe('gateway admission per source IP (CLI gateway)', () => {
     const quiet = await stockClients().reserve(gateway.address('tcp'), 5, '127.0.0.3')
     expect(quiet.errors).toEqual([])
     expect(quiet.peers).toHaveLength(5)
+    // the busy IP's evicted clients are told at once (their connection to the gateway is closed)
+    await waitFor(async () => (await busy.command<{ held: number }>({ cmd: 'held' })).held === 15, 10_000, 'the busy IP to hold 15 reservations')
     // while the busy IP holds the most, its own newcomers are refused
     const more = await busy.reserve(gateway.address('tcp'), 3, '127.0.0.2')
     expect(more.peers).toHaveLength(0)
