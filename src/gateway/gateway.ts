@@ -313,9 +313,10 @@ export async function createGateway (config: GatewayConfig, options: CreateGatew
     }
   }) as Libp2p<GatewayServices>
   renewReservationsProperly(node.services.relay, config.relay.reservationTtlMs)
-  allowUnlimitedCircuits(node.services.relay, config.relay.allowlist)
   const relayBuffers = new RelayBuffers()
   spliceCircuitsWithBackpressure(node.services.relay, relayBuffers)
+  // after the splice: the allowlist wraps the CONNECT handler the splice put in
+  allowUnlimitedCircuits(node.services.relay, config.relay.allowlist)
   listUdxOnlyToOverlayPeers(node.services.relay, node)
   shareReservationsFairly(node.services.relay, (peer, ip) => {
     options.logger.debug({ peer: peer.toString() }, `the relay is full: the reservation of ${peer.toString()} went to a newcomer from ${ip}, which holds fewer`)
