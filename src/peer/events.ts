@@ -13,6 +13,8 @@ export type PeerEvent =
   | { event: 'started', peerId: string, mode: string, listenAddrs: string[] }
   | { event: 'gateway-connected', gateway: string, transport: OverlayTransport, remoteAddr: string }
   | { event: 'gateway-lost', gateway: string, reason: string, retryInMs: number }
+  /** the gateway was reached but answered the RESERVE with `status` (e.g. RESERVATION_REFUSED when it is full) */
+  | { event: 'reservation-refused', gateway: string, code: 'RESERVATION_REFUSED', status: string, reason: string, retryInMs: number }
   | { event: 'observed-address', gateway: string, address: string }
   /** a relay slot was reserved; relayAddrs are the addresses other peers dial to reach this one */
   | { event: 'reservation', gateway: string, relayAddrs: string[] }

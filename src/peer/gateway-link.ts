@@ -139,8 +139,14 @@ export class GatewayLink {
       if (Date.now() >= this.expiresAt) this.relayAddrs = []
       const retryInMs = this.backoff()
       const reason = err instanceof Error ? err.message : String(err)
+      const gateway = this.init.gateway.toString()
       this.log('gateway %p unavailable - %s; retrying in %d ms', this.init.gateway, reason, retryInMs)
-      this.init.emit({ event: 'gateway-lost', gateway: this.init.gateway.toString(), reason, retryInMs })
+      if (err instanceof ReservationRefusedError) {
+        // reached, but it said no: a full relay is not an unreachable one
+        this.init.emit({ event: 'reservation-refused', gateway, code: 'RESERVATION_REFUSED', status: err.status, reason, retryInMs })
+      } else {
+        this.init.emit({ event: 'gateway-lost', gateway, reason, retryInMs })
+      }
       this.schedule(retryInMs)
     }
   }
@@ -234,14 +240,17 @@ export class GatewayLink {
       const hop = pbStream(stream, { maxDataLength: 16 * 1024 }).pb(HopMessage)
       await hop.write({ type: HopMessage.Type.RESERVE }, { signal })
       const response = await hop.read({ signal })
-      if (response.status !== Status.OK) throw new Error(`gateway refused the reservation: ${response.status ?? 'no status'}`)
+      if (response.status !== Status.OK) throw new ReservationRefusedError(response.status ?? Status.UNUSED)
       const expire = Number(response.reservation?.expire ?? 0n) * 1000
       if (!(expire > Date.now())) throw new Error('gateway sent a reservation that has already expired')
       const gatewayAddrs = (response.reservation?.addrs ?? []).flatMap(bytes => {
         try { return [multiaddr(bytes)] } catch { return [] }
       })
       const gw = this.init.gateway.toString()
+      // a gateway lists its /udx addresses only to peers it knows speak the overlay (stock clients reject them);
+      // one reached over TCP before identify finished may leave them out, but others can still use them
       const bases = gatewayAddrs.length > 0 ? gatewayAddrs : [connection.remoteAddr]
+      if (!bases.some(isUdxMultiaddr)) bases.push(...this.init.addresses.filter(isUdxMultiaddr))
       this.relayAddrs = bases
         .filter(ma => !isRelayed(ma))
         .map(ma => relayAddress(ma, this.init.gateway, this.init.node.peerId))
@@ -252,6 +261,23 @@ export class GatewayLink {
       stream.abort(err instanceof Error ? err : new Error(String(err)))
       throw err
     }
+  }
+}
+
+/** why a relay answers a RESERVE with each refusing status (circuit relay v2 spec) */
+const REFUSALS: Partial<Record<Status, string>> = {
+  [Status.RESERVATION_REFUSED]: 'the relay is full or takes no reservations',
+  [Status.RESOURCE_LIMIT_EXCEEDED]: 'too many reservations or requests from this peer or its address',
+  [Status.PERMISSION_DENIED]: 'this peer may not reserve on the relay'
+}
+
+/** The gateway answered a RESERVE with a status other than OK. */
+export class ReservationRefusedError extends Error {
+  readonly status: Status
+  constructor (status: Status) {
+    super(`gateway refused the reservation: ${status} (${REFUSALS[status] ?? 'unexpected answer'})`)
+    this.name = 'ReservationRefusedError'
+    this.status = status
   }
 }
 

@@ -155,7 +155,7 @@ export class GatewayPool {
       log: this.init.log,
       emit: (event) => {
         this.init.emit(event)
-        if (event.event === 'gateway-lost') this.lost(event.gateway)
+        if (event.event === 'gateway-lost' || event.event === 'reservation-refused') this.lost(event.gateway)
       }
     })
     this.active.set(gateway.toString(), link)

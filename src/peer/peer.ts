@@ -46,6 +46,7 @@ import { gatewayStunServers } from '../nat/gateway-stun-servers.js'
 import { NatDetector } from '../nat/nat-detector.js'
 import type { NatReport } from '../nat/types.js'
 import { reachableCircuits } from './relay-dial.js'
+import { abortStreamsOnReset } from './stream-muxer.js'
 import { CompactMemoryDatastore } from '../stations/compact-datastore.js'
 import { NATMESH_DHT_PROTOCOL, stationDht } from '../stations/dht.js'
 import { lookupStation } from '../stations/lookup.js'
@@ -509,7 +510,7 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
   private emit (event: PeerEvent): void {
     if (event.event === 'reservation') this.ice?.gatewayReached(peerIdFromString(event.gateway))
     // where we can be reached changed: the station records must say so
-    if (event.event === 'reservation' || event.event === 'gateway-lost') this.publisher?.changed()
+    if (event.event === 'reservation' || event.event === 'gateway-lost' || event.event === 'reservation-refused') this.publisher?.changed()
     this.safeDispatchEvent('event', { detail: event })
   }
 }
@@ -575,7 +576,7 @@ export async function createPeer (config: PeerConfig, options: CreatePeerOptions
       ...(ice != null ? [ice.transport()] : [])
     ],
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
+    streamMuxers: [abortStreamsOnReset(yamux())],
     // gateways and lab peers may sit on private addresses; what to dial is decided by config, not by range
     connectionGater: { denyDialMultiaddr: () => false },
     // libp2p's monitor aborts a connection on one failed ping; measured here, that took down healthy relayed
