@@ -28,7 +28,7 @@ const start = (ns: string, name: string, args: string[]): LabProcess => {
   return p
 }
 
-it('an ice-mode peer that carried a WebRTC connection exits by itself after SIGTERM', async () => {
+it('ice-mode peers that carried a WebRTC connection exit cleanly: the dialler once its dial is done, the answerer on SIGTERM', async () => {
   topo = await createTopology({ prefix: PREFIX, gateways: 1, peers: { A: 'public', B: 'public' } })
   const ip = topo.gatewayIp(0)
   dir = await mkdtemp(join(tmpdir(), 'natmesh-icestop-'))
@@ -49,6 +49,9 @@ it('an ice-mode peer that carried a WebRTC connection exits by itself after SIGT
   const a = start(topo.peer('A'), 'a', [...peerArgs('a'), '--dial', bId])
   const path = await a.waitFor(e => e.event === 'ice-path', 45_000, 'a WebRTC connection to b')
   expect(path.peer).toBe(bId)
+  // the dialler pings b over the WebRTC path, reports, and then stops by itself (its dial is its whole job)
+  const result = await a.waitFor(e => e.event === 'dial-result', 45_000, 'the dial result')
+  expect(result).toMatchObject({ reached: true, path: 'direct' })
 
   for (const peer of [a, b]) {
     // 30 s: far above the daemon's own stop deadline, so a SIGKILL here means the peer ignored it

@@ -68,4 +68,31 @@ describe('stock js-libp2p clients on a natmesh gateway', () => {
     await stream.close()
     expect((await reading).equals(payload)).toBe(true)
   })
+
+  it('a stock client reaches a natmesh peer through the gateway; the peer\'s hole punch is skipped as NO_DCUTR, not failed', async () => {
+    gateway = await CliGateway.start([])
+    dir = await mkdtemp(join(tmpdir(), 'natmesh-stock-'))
+    const config = await loadPeerConfig({
+      env: {},
+      flags: { gateways: [gateway.address('udx'), gateway.address('tcp')], host: '127.0.0.1', allowPrivateAddresses: true, natDetection: false, identityFile: join(dir, 'peer.key') }
+    })
+    peer = await createPeer(config, { privateKey: (await loadOrCreateIdentity(config.identityFile)).privateKey })
+    const punches: Array<Record<string, unknown>> = []
+    peer.addEventListener('event', (evt) => { if (evt.detail.event === 'hole-punch') punches.push(evt.detail) })
+    await peer.node.handle(ECHO_PROTOCOL, async (stream) => {
+      for await (const chunk of stream) if (!stream.send(chunk)) await stream.onDrain()
+      await stream.close()
+    }, { runOnLimitedConnection: true })
+    await peer.start()
+    const relayAddr = await waitFor(() => peer?.relayAddresses().map(String).find(a => a.includes('/tcp/')), 10_000, 'the natmesh peer to reserve')
+
+    const dialer = new StockClients()
+    clients.push(dialer)
+    await dialer.reserve(gateway.address('tcp'))
+    const echoed = await dialer.command<{ equal: boolean, bytes: number }>({ cmd: 'echo', target: relayAddr, bytes: 4096 })
+    expect(echoed).toMatchObject({ equal: true, bytes: 4096 })
+    // the natmesh side received the relayed connection, so it tried DCUtR; the stock client does not speak it
+    const punch = await waitFor(() => punches[0], 10_000, 'the hole-punch outcome')
+    expect(punch).toMatchObject({ outcome: 'skipped', code: 'NO_DCUTR' })
+  })
 })
