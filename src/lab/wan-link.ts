@@ -54,7 +54,11 @@ export function wanLinkArgs (link: WanLink): string[] {
     ...(link.seed !== undefined ? [String(link.seed)] : [])]
 }
 
-/** Resolves once the forwarder printed "ready" (both sockets bound); rejects with its stderr if it exits first. */
+/**
+ * Resolves once the forwarder printed "ready" (both sockets bound); rejects with its stderr if it exits first. Once
+ * ready it no longer holds this process open (`natmesh lab up` exits and leaves the lab running); the topology's
+ * down() still kills it.
+ */
 export async function waitForWanLink (child: ChildProcess): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     let stdout = ''
@@ -69,8 +73,14 @@ export async function waitForWanLink (child: ChildProcess): Promise<void> {
       child.stdout?.off('data', onOut)
       child.off('exit', onExit)
       child.off('error', onError)
-      if (err === undefined) resolve()
-      else reject(err)
+      if (err === undefined) {
+        child.stdout?.destroy()
+        child.stderr?.destroy()
+        child.unref()
+        resolve()
+      } else {
+        reject(err)
+      }
     }
     child.stdout?.setEncoding('utf8').on('data', onOut)
     child.stderr?.setEncoding('utf8').on('data', onErr)
