@@ -6,7 +6,7 @@
  * until a second on the direct path): direct k/N (the session moved and carried data directly), punched k/N (a
  * hole punch succeeded, moved or not), relayed -> direct (the punch's ms since the relayed connection) median and
  * p95 in ms and in RTTs, session open time (A's start -> session open; B already holds its reservation) median and
- * p95, intact k/N.
+ * p95, intact k/N, failed (transfers that never produced both results: an agent crashed or hung).
  *
  *   node bench/field.ts [--transfers 5] [--cells PATTERN[,PATTERN...]]
  *     PATTERN = pair[:rtt[:loss]], each part a value or *; pairs: cone-cone, cone-symmetric, symmetric-cone,
@@ -66,10 +66,10 @@ const row = (s: FieldCellSummary): string => [
   `${fmt(s.relayToDirectMs.median)} / ${fmt(s.relayToDirectMs.p95)}`.padStart(15),
   `${fmt(s.relayToDirectRtts.median)} / ${fmt(s.relayToDirectRtts.p95)}`.padStart(12),
   `${fmt(s.openMs.median)} / ${fmt(s.openMs.p95)}`.padStart(15),
-  `${s.intact}/${s.transfers}`.padStart(7)
+  `${s.intact}/${s.transfers}`.padStart(7), `${s.failed}`.padStart(6)
 ].join('  ')
 const HEADER = `${'pair'.padEnd(16)}  ${'rtt'.padStart(4)}  ${'loss%'.padStart(5)}  ${'direct'.padStart(7)}  ${'punched'.padStart(7)}  ` +
-  `${'r->d ms med/p95'.padStart(15)}  ${'RTTs med/p95'.padStart(12)}  ${'open ms med/p95'.padStart(15)}  ${'intact'.padStart(7)}`
+  `${'r->d ms med/p95'.padStart(15)}  ${'RTTs med/p95'.padStart(12)}  ${'open ms med/p95'.padStart(15)}  ${'intact'.padStart(7)}  ${'failed'.padStart(6)}`
 
 const started = Date.now()
 const summaries: FieldCellSummary[] = []

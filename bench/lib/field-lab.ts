@@ -55,6 +55,8 @@ export interface FieldTransfer {
   openMs: number | null
   /** both directions: every message arrived once, in order, uncorrupted, no error */
   intact: boolean
+  /** the transfer never produced both results (an agent crashed or hung): counted as not intact */
+  failed: boolean
   /** what went wrong; for a transfer that stayed relayed, the session's stats and every hole-punch event */
   error?: string
 }
@@ -67,6 +69,8 @@ export interface FieldCellSummary {
   direct: number
   punched: number
   intact: number
+  /** transfers without both results (see FieldTransfer.failed) */
+  failed: number
   relayToDirectMs: { median: number | null, p95: number | null }
   /** the same, divided by rttMs (null at 0 ms) */
   relayToDirectRtts: { median: number | null, p95: number | null }
@@ -131,7 +135,7 @@ export async function runFieldCell (opts: FieldCellOptions): Promise<FieldCellRe
     for (let n = 1; n <= opts.transfers; n++) {
       const { A, B } = next ?? spawnPair(n)
       next = undefined
-      const t: FieldTransfer = { n, direct: false, punched: false, relayToDirectMs: null, openMs: null, intact: false }
+      const t: FieldTransfer = { n, direct: false, punched: false, relayToDirectMs: null, openMs: null, intact: false, failed: true }
       try {
         await Promise.all([lab.flush('A'), lab.flush('B')])
         await Promise.all([A.waitFor((e) => e.event === 'agent-loaded', 30_000, 'agent-loaded'), B.waitFor((e) => e.event === 'agent-loaded', 30_000, 'agent-loaded')])
@@ -143,6 +147,7 @@ export async function runFieldCell (opts: FieldCellOptions): Promise<FieldCellRe
         // the next transfer's agents load their modules while this one runs
         if (n < opts.transfers) next = spawnPair(n + 1)
         const [ra, rb] = await Promise.all([waitResult(A, resultTimeoutMs), waitResult(B, resultTimeoutMs)])
+        t.failed = false
         const open = A.find((e) => e.event === 'session-open')
         t.openMs = open === undefined ? null : open.at - releasedAt
         const punch = punchOf([A, B])
@@ -159,7 +164,7 @@ export async function runFieldCell (opts: FieldCellOptions): Promise<FieldCellRe
         await Promise.all([A.stop(0), B.stop(0)])
       }
       log(`  ${pair} rtt ${rttMs} ms loss ${lossPercent} %: transfer ${n}/${opts.transfers} ${t.direct ? 'direct' : 'relayed'}${t.punched && !t.direct ? ' (punched, never moved)' : ''}, ` +
-        `relay->direct ${t.relayToDirectMs ?? '-'} ms, open ${t.openMs ?? '-'} ms, ${t.intact ? 'intact' : 'NOT INTACT'}${t.error !== undefined ? `\n    ${(t.error.split('\n')[0] ?? '').slice(0, 600)}` : ''}`)
+        `relay->direct ${t.relayToDirectMs ?? '-'} ms, open ${t.openMs ?? '-'} ms, ${t.intact ? 'intact' : t.failed ? 'FAILED' : 'NOT INTACT'}${t.error !== undefined ? `\n    ${(t.error.split('\n')[0] ?? '').slice(0, 600)}` : ''}`)
       transfers.push(t)
     }
   } finally {
@@ -179,6 +184,7 @@ export async function runFieldCell (opts: FieldCellOptions): Promise<FieldCellRe
       direct: transfers.filter((t) => t.direct).length,
       punched: transfers.filter((t) => t.punched).length,
       intact: transfers.filter((t) => t.intact).length,
+      failed: transfers.filter((t) => t.failed).length,
       relayToDirectMs,
       relayToDirectRtts: { median: inRtts(relayToDirectMs.median), p95: inRtts(relayToDirectMs.p95) },
       openMs: { median: pct(opens, 50), p95: pct(opens, 95) }
