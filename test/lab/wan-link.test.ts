@@ -2,6 +2,8 @@
  * The lab's WAN emulator (lab/wan-link.py on a slot's internet link): a UDP echo through it shows the configured
  * delay, jitter that never reorders, and the configured loss rate. Needs root and python3.
  */
+import { execFile, execFileSync } from 'node:child_process'
+import { existsSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTopology, type Topology } from '../../src/lab/index.js'
@@ -81,4 +83,46 @@ describe.skipIf(!isRoot)('WAN emulator', () => {
     const { sent, rttsMs } = await probe('C', 200, 2)
     expect(rttsMs.length).toBe(sent)
   }, 60_000)
+})
+
+describe.skipIf(!isRoot)('natmesh lab up with lab flavours and the WAN emulator', () => {
+  const CLI = fileURLToPath(new URL('../../dist/cli/index.js', import.meta.url))
+  const prefix = `nm-wc${process.pid % 100000}-`
+  const natmesh = async (args: string[]): Promise<{ code: number | null, stdout: string, stderr: string }> =>
+    await new Promise((resolve) => {
+      execFile(process.execPath, [CLI, ...args], { timeout: 60_000 }, (err, stdout, stderr) => {
+        resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : null, stdout, stderr })
+      })
+    })
+
+  afterAll(async () => {
+    await natmesh(['lab', 'down', '--prefix', prefix])
+  })
+
+  it('builds same-NAT peers behind a carrier NAT with a delayed, lossy link, exits, and lab down removes it all', async () => {
+    const up = await natmesh(['lab', 'up', '--a', 'cone', '--b', 'cone', '--same-nat', '--a-carrier', 'symmetric', '--wan', 'delay=30,jitter=3,loss=1', '--prefix', prefix])
+    expect(up.code, up.stderr).toBe(0)
+    expect(up.stdout).toMatch(new RegExp(`peer B +${prefix}peerB +192\\.168\\.1\\.3, behind ${prefix}natA \\(cone NAT, WAN 11\\.0\\.113\\.21\\), ` +
+      `itself behind carrier NAT ${prefix}cgnA; WAN emulator ${prefix}wanA: delay 30 ms ± 3 ms, loss 1 % each way`))
+    expect(labNamespaces(prefix).sort()).toEqual(['cgnA', 'gw0', 'natA', 'peerA', 'peerB', 'pub', 'wanA'].map((n) => `${prefix}${n}`))
+    // the emulator outlives the command that started it
+    const pids = execFileSync('ip', ['netns', 'pids', `${prefix}wanA`], { encoding: 'utf8' }).trim().split('\n').filter((p) => p !== '')
+    expect(pids.length).toBe(1)
+    const down = await natmesh(['lab', 'down', '--prefix', prefix])
+    expect(down.stdout).toContain('removed 7 namespace(s)')
+    expect(labNamespaces(prefix)).toEqual([])
+    // killed with its namespace: gone, or dead and waiting for its parent to reap it
+    const status = existsSync(`/proc/${pids[0]}/status`) ? readFileSync(`/proc/${pids[0]}/status`, 'utf8') : 'State: gone'
+    expect(status).toMatch(/State:\s+(gone|Z|X)/)
+  }, 90_000)
+
+  it('refuses a bad WAN spec and a same-NAT pair of two flavours, and builds nothing', async () => {
+    const badSpec = await natmesh(['lab', 'up', '--a', 'cone', '--b', 'cone', '--wan', 'delay=fast', '--prefix', prefix])
+    expect(badSpec.code).not.toBe(0)
+    expect(badSpec.stderr).toContain('"delay=fast": expected delay=MS, jitter=MS or loss=PERCENT')
+    const mixed = await natmesh(['lab', 'up', '--a', 'cone', '--b', 'symmetric', '--same-nat', '--prefix', prefix])
+    expect(mixed.code).not.toBe(0)
+    expect(mixed.stderr).toContain('shares A\'s cone NAT, so its flavour must be cone too')
+    expect(labNamespaces(prefix)).toEqual([])
+  }, 90_000)
 })
