@@ -117,9 +117,11 @@ class NetnsTopology implements Topology {
     await ipIn(pub, ['link', 'add', BRIDGE, 'type', 'bridge'])
     await ipIn(pub, ['link', 'set', BRIDGE, 'up'])
     const gateways = Array.from({ length: this.gatewayCount }, async (_, i) => { await this.buildGateway(i) })
-    const all = [...this.slotState.values()]
-    await Promise.all(all.map(async (s) => { await this.addNs(this.peer(s.name)) }))
-    const slots = all.filter((s) => s.host === undefined).map(async (s) => { await this.wire(s) })
+    // one branch per internet link: its peer namespaces (the slot's, and those of the slots sharing its NAT), then the wiring
+    const slots = [...this.slotState.values()].filter((s) => s.host === undefined).map(async (s) => {
+      for (const sharer of this.sharersOf(s)) await this.addNs(this.peer(sharer.name))
+      await this.wire(s)
+    })
     // allSettled: on failure every branch has stopped before down() removes what they made
     const failed = (await Promise.allSettled([...gateways, ...slots])).find((r) => r.status === 'rejected')
     if (failed !== undefined) throw failed.reason
