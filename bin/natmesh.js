@@ -19,7 +19,15 @@ if (major >= 22) {
     console.error(`natmesh needs Node.js >= 22 (this is ${process.version}); run "npm install" to get it, or install Node 22`)
     process.exit(1)
   }
-  const child = spawn(node, [cli, ...process.argv.slice(2)], { stdio: 'inherit' })
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => child.kill(signal))
+  // A stop request goes to the child as a message, not as a second signal: a signal sent to the whole process
+  // group (systemd's KillMode=control-group, `timeout`, Ctrl-C) reaches the child directly as well, and a daemon
+  // takes a repeated signal as "exit now, skip the clean shutdown". See src/cli/daemon.ts.
+  const child = spawn(node, [cli, ...process.argv.slice(2)], { stdio: ['inherit', 'inherit', 'inherit', 'ipc'] })
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+    process.on(signal, () => {
+      if (child.connected) child.send({ natmeshStop: signal })
+      else child.kill(signal)
+    })
+  }
   child.on('exit', (code, signal) => process.exit(code ?? (signal != null ? 1 : 0)))
 }

@@ -1,13 +1,8 @@
-# natmesh gateway/peer image for docker-compose.nat-test.yml. Build context: the repository root.
-FROM node:22-bookworm-slim
-# iproute2: the peer entrypoint points the default route at its NAT router
-RUN apt-get update \
- && apt-get install -y --no-install-recommends iproute2 \
- && rm -rf /var/lib/apt/lists/*
+# natmesh gateway/peer/lab image for docker-compose.nat-test.yml, FROM the local Debian base
+# (docker/make-base-image.sh). Build context: docker/context/natmesh, staged by `npm run docker:stage`; its tarball
+# holds the bundled Node 22 binary, the natmesh command, and /app (dist/, production node_modules). No RUN step:
+# nothing is installed or downloaded while building.
+FROM natmesh-lab/base
+ADD natmesh.tar.gz /
 WORKDIR /app
-COPY . .
-# npm ci runs the package's prepare script, which compiles src/ to dist/
-RUN npm ci \
- && printf '#!/bin/sh\nexec node /app/bin/natmesh.js "$@"\n' > /usr/local/bin/natmesh \
- && chmod +x /usr/local/bin/natmesh
 ENTRYPOINT ["natmesh"]

@@ -26,15 +26,18 @@ export function receiverProgress (): ReceiverProgress {
   return { ...progress }
 }
 
-/** Serves the throughput protocol on `node`: counts and hashes what arrives, acks when it has all of it. */
-export async function handleThroughput (node: Libp2p): Promise<void> {
+/**
+ * Serves the throughput protocol on `node`: counts and hashes what arrives, acks when it has all of it.
+ * `maxInboundStreams`: transfers at once per connection (libp2p's default is 32).
+ */
+export async function handleThroughput (node: Libp2p, maxInboundStreams?: number): Promise<void> {
   await node.handle(THROUGHPUT_PROTOCOL, async (stream: Stream) => {
     try {
       await receive(stream)
     } catch (err) {
       stream.abort(err instanceof Error ? err : new Error(String(err)))
     }
-  }, { runOnLimitedConnection: true })
+  }, { runOnLimitedConnection: true, ...(maxInboundStreams != null ? { maxInboundStreams } : {}) })
 }
 
 async function receive (stream: Stream): Promise<void> {
@@ -133,7 +136,7 @@ export async function sendPayload (connection: Connection, payload: Payload, opt
   const stalled = (): TransferError => new TransferError(`${options.label}: no ack within ${options.timeoutMs} ms (stalled ${where()})`)
 
   try {
-    stream = await connection.newStream(THROUGHPUT_PROTOCOL, { runOnLimitedConnection: true, signal })
+    stream = await connection.newStream(THROUGHPUT_PROTOCOL, { runOnLimitedConnection: true, signal, maxOutboundStreams: 1024 })
     const s = stream
     const ack = collectAck(s)
     const aborted = new Promise<never>((_resolve, reject) => {

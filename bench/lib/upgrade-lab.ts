@@ -143,13 +143,16 @@ export interface LabInit {
   /** the rest of the topology: peers sharing a NAT, carrier NATs, WAN emulators */
   topology?: Pick<TopologyOptions, 'sameNatAs' | 'carrierNat' | 'wan'>
   gatewayArgs?: string[]
+  /** gateways, each in its own namespace; peers are given all of them. Default 1 */
+  gateways?: number
 }
 
 export class Lab {
   topo!: Topology
   dir = ''
-  gateway?: Proc
-  gatewayId = ''
+  /** the running gateway processes, by index */
+  readonly gateways: Array<Proc | undefined> = []
+  readonly gatewayIds: string[] = []
   readonly init: LabInit
   private readonly env: NodeJS.ProcessEnv
   private readonly procs = new Set<Proc>()
@@ -167,25 +170,38 @@ export class Lab {
     if (!existsSync(CLI)) throw new Error(`${CLI} not found: build first (tsc -p tsconfig.json)`)
     if (process.getuid?.() !== 0) throw new Error('the NAT lab needs root (network namespaces, nftables, conntrack)')
     this.dir = await mkdtemp(join(tmpdir(), 'natmesh-sessions-'))
-    this.topo = await createTopology({ ...this.init.topology, prefix: this.init.prefix, gateways: 1, peers: this.init.peers ?? { A: 'cone', B: 'cone' } })
-    await this.startGateway()
+    const gateways = this.init.gateways ?? 1
+    this.topo = await createTopology({ ...this.init.topology, prefix: this.init.prefix, gateways, peers: this.init.peers ?? { A: 'cone', B: 'cone' } })
+    await Promise.all(Array.from({ length: gateways }, async (_, i) => await this.startGateway(i)))
   }
 
+  /** the first gateway (the only one, unless `gateways` says otherwise) */
+  get gateway (): Proc | undefined {
+    return this.gateways[0]
+  }
+
+  get gatewayId (): string {
+    return this.gatewayIds[0] ?? ''
+  }
+
+  /** every gateway's udx and tcp address */
   get gatewayAddrs (): string[] {
-    const ip = this.topo.gatewayIp(0)
-    return [`/ip4/${ip}/udp/${GATEWAY_PORT}/udx/p2p/${this.gatewayId}`, `/ip4/${ip}/tcp/${GATEWAY_PORT}/p2p/${this.gatewayId}`]
+    return this.gatewayIds.flatMap((id, i) => {
+      const ip = this.topo.gatewayIp(i)
+      return [`/ip4/${ip}/udp/${GATEWAY_PORT}/udx/p2p/${id}`, `/ip4/${ip}/tcp/${GATEWAY_PORT}/p2p/${id}`]
+    })
   }
 
-  /** (Re)starts the gateway with the same identity file and ports; resolves with how long that took. */
-  async startGateway (): Promise<number> {
+  /** (Re)starts gateway i with the same identity file and ports; resolves with how long that took. */
+  async startGateway (i = 0): Promise<number> {
     const started = Date.now()
-    const gw = this.spawn('gateway', this.topo.gateway(0), [CLI, 'gateway', '--host', '0.0.0.0', '--udp-port', String(GATEWAY_PORT), '--tcp-port', String(GATEWAY_PORT),
-      '--announce', this.topo.gatewayIp(0), '--api', '127.0.0.1:8080', '--identity-file', join(this.dir, 'gateway.key'), '--json', '--log-level', 'warn',
+    const gw = this.spawn(i === 0 ? 'gateway' : `gateway${i}`, this.topo.gateway(i), [CLI, 'gateway', '--host', '0.0.0.0', '--udp-port', String(GATEWAY_PORT), '--tcp-port', String(GATEWAY_PORT),
+      '--announce', this.topo.gatewayIp(i), '--api', '127.0.0.1:8080', '--identity-file', join(this.dir, i === 0 ? 'gateway.key' : `gateway${i}.key`), '--json', '--log-level', 'warn',
       ...GATEWAY_LIMIT_ARGS, ...(this.init.gatewayArgs ?? [])])
     gw.child.stdin?.end()
-    this.gateway = gw
+    this.gateways[i] = gw
     const ev = await gw.waitFor(e => e.event === 'gateway-started', 30_000, 'gateway-started')
-    this.gatewayId = String(ev.peerId)
+    this.gatewayIds[i] = String(ev.peerId)
     return Date.now() - started
   }
 

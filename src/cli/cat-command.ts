@@ -12,7 +12,7 @@ export function catCommand (): Command {
     .action(async (target: string | undefined, options: Record<string, unknown>) => {
       if ((target == null) === (options.listen !== true)) throw new Error('give either a target or --listen')
       // stdout carries the payload, so peer events go to the log on stderr
-      const { peer, logger } = await startPeerFromOptions(options, false)
+      const { peer, logger } = await startPeerFromOptions(options, { printEvents: false, throwawayIdentity: true, controlSocket: false })
       try {
         await waitForGateway(peer)
         let session: Session

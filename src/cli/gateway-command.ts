@@ -3,6 +3,7 @@ import { loadGatewayConfig } from '../config/index.js'
 import { createGateway } from '../gateway/gateway.js'
 import { loadOrCreateIdentity } from '../identity.js'
 import { createLogger } from '../logging.js'
+import { printConfig } from './config-output.js'
 import { runUntilSignal } from './daemon.js'
 import { addGatewayOptions, gatewayFlags } from './options.js'
 import { printEvent } from './output.js'
@@ -10,9 +11,14 @@ import { printEvent } from './output.js'
 export function gatewayCommand (): Command {
   return addGatewayOptions(new Command('gateway'))
     .description('run a gateway: circuit relay, observed addresses, hole-punch coordination, HTTP API and metrics')
+    .option('--print-config', 'print the effective configuration (flags > environment > file > defaults) as YAML, or JSON with --json, and exit')
     .action(async (options: Record<string, unknown>) => {
       const json = options.json === true
       const config = await loadGatewayConfig({ file: options.config as string | undefined, env: process.env, flags: gatewayFlags(options) })
+      if (options.printConfig === true) {
+        printConfig(config, json)
+        return
+      }
       const logger = createLogger({ level: config.logLevel, json })
       const identity = await loadOrCreateIdentity(config.identityFile)
       if (identity.created) logger.info(`created identity ${identity.peerId.toString()} in ${config.identityFile}`)
@@ -25,6 +31,8 @@ export function gatewayCommand (): Command {
         api: gateway.apiUrl ?? '',
         stun: gateway.stun?.addresses().map(e => `${e.address}:${e.port}`) ?? []
       }, json)
-      await runUntilSignal('gateway', logger, async () => { await gateway.stop() })
+      const clean = await runUntilSignal('gateway', logger, async () => { await gateway.stop() })
+      if (!clean) process.exitCode = 1
+      printEvent({ event: 'stopped', clean }, json)
     })
 }

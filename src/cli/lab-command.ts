@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError } from 'commander'
 import {
-  assertRoot, cleanupStale, createTopology, isNated, NAT_FLAVOURS, parseFlavour, parseWanLink, recommendedPeerArgs, REQUIRED_PREFIX, runTrials
+  assertRoot, createTopology, isNated, judgeEventFiles, NAT_FLAVOURS, parseFlavour, parseWanLink, recommendedPeerArgs, removeLab, REQUIRED_PREFIX, runTrials
 } from '../lab/index.js'
 import type { NatedFlavour, NatFlavour, Topology, TopologyOptions, TrialResult, TrialSummary, WanLink, WanLinkOptions } from '../lab/index.js'
 
@@ -140,7 +140,7 @@ function runCommand (): Command {
     .requiredOption('--b <flavour>', `NAT flavour of peer B, the one dialled (${FLAVOURS})`, flavourArg)
     .option('--trials <n>', 'number of trials, each with fresh peers and flushed NAT tables', positiveInt('--trials', 10_000), 1)
     .option('--json', 'one JSON object per trial, then the summary object last')
-    .option('--keep', 'leave the namespaces and the work directory behind for inspection (remove with `natmesh lab down`)')
+    .option('--keep', 'leave the namespaces and the work directory behind for inspection (remove with `natmesh lab down --prefix <the printed prefix>`)')
     .option('--hole-punch-timeout-ms <ms>', 'peers\' hole-punch attempt timeout (default: 5000, or 500 where a punch cannot work)', positiveInt('--hole-punch-timeout-ms', 600_000))
     .option('--hole-punch-retries <n>', 'peers\' hole-punch attempts (default: 3, or 1 where a punch cannot work)', positiveInt('--hole-punch-retries', 100))
     .option('--trial-timeout-ms <ms>', 'stop a trial that has not ended after this long', positiveInt('--trial-timeout-ms', 3_600_000))
@@ -232,19 +232,51 @@ function tryName (f: () => string): string | undefined {
 
 function downCommand (): Command {
   return new Command('down')
-    .description('remove lab namespaces (and kill what runs in them): leftovers of `lab up`, `--keep` or a crashed run')
-    .option('--prefix <prefix>', 'remove every namespace whose name starts with this', prefixArg, REQUIRED_PREFIX)
+    .description('remove the namespaces of one lab (and kill what runs in them): what `lab up`, `lab run --keep` or a crashed run left')
+    .requiredOption('--prefix <prefix>', 'the lab\'s prefix, as `lab up` or `lab run --keep` printed it; other labs\' namespaces are left alone', prefixArg)
     .action(async (options: { prefix: string }) => {
       assertRoot()
-      const removed = await cleanupStale(options.prefix)
-      out(removed.length === 0 ? `no namespaces start with "${options.prefix}"` : `removed ${removed.length} namespace(s): ${removed.sort().join(' ')}`)
+      const removed = await removeLab(options.prefix)
+      out(removed.length === 0 ? `no lab namespaces with prefix "${options.prefix}"` : `removed ${removed.length} namespace(s): ${removed.sort().join(' ')}`)
+    })
+}
+
+function verdictCommand (): Command {
+  return new Command('verdict')
+    .description('judge one trial from two peers\' event files (`natmesh peer --json` output, e.g. the Docker lab\'s containers): ' +
+      'prints the trial and summary JSON like `lab run --json`; exit 0 when the path is the one the flavours allow (direct where a punch can work)')
+    .requiredOption('--a <flavour>', `NAT flavour of peer A, the one that dials (${FLAVOURS})`, flavourArg)
+    .requiredOption('--b <flavour>', `NAT flavour of peer B, the one dialled (${FLAVOURS})`, flavourArg)
+    .requiredOption('--a-events <file>', 'where peer A\'s JSON events are written')
+    .requiredOption('--b-events <file>', 'where peer B\'s JSON events are written')
+    .option('--timeout-ms <ms>', 'give up on a verdict after this long (default: every punch attempt\'s time and 10 s)', positiveInt('--timeout-ms', 3_600_000))
+    .action(async (options: { a: NatFlavour, b: NatFlavour, aEvents: string, bEvents: string, timeoutMs?: number }) => {
+      // stopped (docker compose ending the run, ^C): judge what the peers wrote so far rather than print nothing
+      const controller = new AbortController()
+      const stop = (): void => { controller.abort() }
+      process.once('SIGTERM', stop)
+      process.once('SIGINT', stop)
+      process.stderr.write(`verdict: judging A (${options.a}, ${options.aEvents}) -> B (${options.b}, ${options.bEvents})\n`)
+      const run = await judgeEventFiles({
+        signal: controller.signal,
+        a: options.a,
+        b: options.b,
+        aEvents: options.aEvents,
+        bEvents: options.bEvents,
+        ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {})
+      })
+      out(JSON.stringify(run.result))
+      out(JSON.stringify(run.summary))
+      process.stderr.write(`verdict: ${options.a} -> ${options.b} went ${run.result.path}, expected ${run.expected}: ${run.ok ? 'ok' : 'FAIL'}\n`)
+      if (!run.ok) process.exitCode = 1
     })
 }
 
 export function labCommand (): Command {
   return new Command('lab')
-    .description('network-namespace NAT lab (needs root)')
+    .description('NAT lab: network namespaces (run, up, down: need root), and the Docker lab\'s verdict')
     .addCommand(runCommand())
     .addCommand(upCommand())
     .addCommand(downCommand())
+    .addCommand(verdictCommand())
 }

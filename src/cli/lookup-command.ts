@@ -1,23 +1,38 @@
 import { Command } from 'commander'
+import { multiaddr } from '@multiformats/multiaddr'
+import type { IdentifyResult } from '@libp2p/interface'
+import { createLogger } from '../logging.js'
+import { createClientNode } from '../peer/client-node.js'
+import type { ClientNode } from '../peer/client-node.js'
 import { assertStationName } from '../stations/record.js'
-import { addPeerOptions } from './options.js'
-import { startPeerFromOptions } from './peer-command.js'
+import { lookupStation } from '../stations/lookup.js'
+import { commandIdentity, peerConfigFromOptions } from './peer-command.js'
 
 const DEFAULT_TIMEOUT_MS = 15_000
 
 export function lookupCommand (): Command {
-  return addPeerOptions(new Command('lookup'))
+  return new Command('lookup')
     .description('find a station in the gateways\' DHT: its peer, its gateways (relay addresses), mode and expiry')
     .argument('<name>', 'station name')
+    .option('--config <file>', 'YAML peer config file (or $NATMESH_CONFIG): its gateways are asked')
+    .option('--gateway <multiaddrs...>', 'gateway address(es) ending in /p2p/<id> (comma-separated or repeated)')
+    .option('--identity-file <path>', 'key file to look up with (default: a throwaway key, so a peer running here keeps its identity)')
     .option('--timeout-ms <ms>', `give up after this long (default ${DEFAULT_TIMEOUT_MS})`)
+    .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default info)')
+    .option('--json', 'print the result as one JSON object')
     .action(async (name: string, options: Record<string, unknown>) => {
       assertStationName(name)
       const timeoutMs = options.timeoutMs == null ? DEFAULT_TIMEOUT_MS : Number(options.timeoutMs)
       if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new Error('--timeout-ms must be a positive integer')
       const { timeoutMs: _timeout, ...peerOptions } = options
-      const { peer } = await startPeerFromOptions(peerOptions, false)
+      const config = await peerConfigFromOptions(peerOptions)
+      const logger = createLogger({ level: config.logLevel, json: options.json === true })
+      const signal = AbortSignal.timeout(timeoutMs)
+      const node = await createClientNode(await commandIdentity(config, options, logger, true))
+      await node.start()
       try {
-        const result = await peer.lookup(name, { signal: AbortSignal.timeout(timeoutMs) })
+        await reachGateways(node, config.gateways, signal)
+        const result = await lookupStation(node.services.dht, name, { signal })
         const record = result.record
         if (options.json === true) {
           process.stdout.write(JSON.stringify({ name, found: record != null && !record.withdrawn, ...record, hops: result.hops, answered: result.answered, rejected: result.rejected, ms: result.ms }) + '\n')
@@ -36,9 +51,34 @@ export function lookupCommand (): Command {
         }
         process.exitCode = record != null && !record.withdrawn ? 0 : 1
       } finally {
-        await peer.stop()
+        await node.stop()
       }
     })
+}
+
+/**
+ * Dials every configured gateway address at once and resolves when one gateway has told us (by identify) that it
+ * speaks the DHT, which is when the DHT client can ask it.
+ */
+async function reachGateways (node: ClientNode, gateways: string[], signal: AbortSignal): Promise<void> {
+  const identified = new Promise<void>((resolve) => {
+    const onIdentify = (evt: CustomEvent<IdentifyResult>): void => {
+      if (!evt.detail.protocols.some(protocol => protocol.includes('/kad/'))) return
+      node.removeEventListener('peer:identify', onIdentify)
+      resolve()
+    }
+    node.addEventListener('peer:identify', onIdentify)
+  })
+  const errors: string[] = []
+  const dials = Promise.all(gateways.map(async address => node.dial(multiaddr(address), { signal }).catch((err: Error) => { errors.push(`${address}: ${err.message}`) })))
+  const failedAll = dials.then(() => {
+    if (errors.length === gateways.length) throw new Error(`no gateway could be reached: ${errors.join('; ')}`)
+    return identified
+  })
+  const aborted = new Promise<never>((_resolve, reject) => {
+    signal.addEventListener('abort', () => { reject(new Error('timed out reaching the gateways')) }, { once: true })
+  })
+  await Promise.race([identified, failedAll, aborted])
 }
 
 function ignored (rejected: number): string {

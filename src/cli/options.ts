@@ -15,6 +15,7 @@ export function addGatewayOptions (command: Command): Command {
     .option('--tcp-port <port>', 'TCP port (default 4001)')
     .option('--announce <ips...>', 'public IPs to announce (comma-separated or repeated)')
     .option('--api <host:port>', 'HTTP API, /metrics and /healthz (default 127.0.0.1:8080)')
+    .option('--dashboard', 'serve the dashboard page at /dashboard on the HTTP API (default off)')
     .option('--bootstrap <multiaddrs...>', 'other gateways to join the station DHT through (ending in /p2p/<id>); one is enough')
     .option('--identity-file <path>', 'key file, created with mode 0600 on first run (default ./.natmesh/gateway.key)')
     .option('--max-reservations <n>', 'relay reservations held at once (default 1024)')
@@ -34,6 +35,7 @@ export function addGatewayOptions (command: Command): Command {
     .option('--turn-port <port>', 'TURN port, UDP and TCP (default 3480)')
     .option('--turn-external-ip <ip>', 'address in the turn: URLs handed out (default the first --announce)')
     .option('--turn-secret-file <path>', 'TURN shared secret, created with mode 0600 on first run (default ./.natmesh/turn-secret)')
+    .option('--ice-cors-origin <origins...>', 'web origins whose pages may fetch /api/v1/ice/servers cross-origin, e.g. https://app.example.com (comma-separated or repeated; default none)')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default info)')
     .option('--json', 'print events as JSON lines on stdout')
 }
@@ -76,7 +78,7 @@ export function addPeerOptions (command: Command): Command {
     .option('--ice-history-file <path>', 'ice mode: strategy history and adaptive timeouts (default ./.natmesh/ice-strategy.json)')
     .option('--ice-nat-type <type>', 'ice mode: auto (detect) or this peer\'s known NAT type: no-nat, full-cone, restricted-cone, port-restricted-cone, symmetric, udp-blocked (default auto)')
     .option('--ice-servers <urls...>', 'ice mode: extra STUN URLs tried after the gateways\' own (comma-separated or repeated)')
-    .option('--api <host:port>', 'local status API: /healthz, /api/v1/status, /api/v1/connections, /api/v1/sessions (off by default)')
+    .option('--api <host:port>', 'local status API: /healthz, /api/v1/status, /api/v1/connections, /api/v1/sessions, /metrics (off by default)')
     .option('--identity-file <path>', 'key file, created with mode 0600 on first run (default ./.natmesh/peer.key)')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default info)')
     .option('--json', 'print events as JSON lines on stdout')
@@ -85,12 +87,12 @@ export function addPeerOptions (command: Command): Command {
 type Options = Record<string, unknown>
 
 export function gatewayFlags (options: Options): GatewayFlags {
-  const { config: _config, json: _json, ...flags } = options
+  const { config: _config, json: _json, printConfig: _print, ...flags } = options
   return flags as GatewayFlags
 }
 
 export function peerFlags (options: Options): PeerFlags {
-  const { config: _config, json: _json, gateway, station, dial: _dial, listen: _listen, ...flags } = options
+  const { config: _config, json: _json, printConfig: _print, gateway, station, dial: _dial, listen: _listen, ...flags } = options
   return {
     ...flags,
     ...(gateway != null ? { gateways: gateway as string[] } : {}),

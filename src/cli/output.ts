@@ -7,8 +7,24 @@ export function printEvent (event: PeerEvent | Record<string, unknown> & { event
     return
   }
   const { event: name, ...fields } = event
-  const details = Object.entries(fields)
-    .map(([key, value]) => `${key}=${Array.isArray(value) ? value.join(',') : String(value)}`)
+  process.stdout.write(`${new Date().toISOString().slice(11, 23)} ${name} ${formatFields(fields)}\n`)
+}
+
+/** `key=value` pairs; nested objects as `key.inner=value` (`cost.sockets=256`), fractions to two decimals */
+export function formatFields (fields: Record<string, unknown>, prefix = ''): string {
+  return Object.entries(fields)
+    .filter(([, value]) => value !== undefined)
+    .map(([key, value]) => isObject(value) ? formatFields(value, `${prefix}${key}.`) : `${prefix}${key}=${formatValue(value)}`)
     .join(' ')
-  process.stdout.write(`${new Date().toISOString().slice(11, 23)} ${name} ${details}\n`)
+}
+
+export function formatValue (value: unknown): string {
+  if (Array.isArray(value)) return value.map(formatValue).join(',')
+  if (typeof value === 'number' && !Number.isInteger(value)) return String(Math.round(value * 100) / 100)
+  if (isObject(value)) return JSON.stringify(value)
+  return String(value)
+}
+
+function isObject (value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value != null && !Array.isArray(value)
 }

@@ -1,64 +1,133 @@
+import { generateKeyPair } from '@libp2p/crypto/keys'
 import { Command } from 'commander'
 import { loadPeerConfig } from '../config/index.js'
+import type { PeerConfig } from '../config/index.js'
 import { loadOrCreateIdentity } from '../identity.js'
 import { createLogger } from '../logging.js'
 import type { Logger } from '../logging.js'
 import { createPeer } from '../peer/peer.js'
+import { MAX_TIMEOUT_MS as MAX_ICE_TIMEOUT_MS } from '../peer/ice/strategy-history.js'
 import { startStatusApi } from '../peer/status-api.js'
+import type { JsonApi } from '../http/json-api.js'
 import type { NatmeshPeer } from '../peer/peer.js'
+import type { Path } from '../peer/events.js'
+import type { PrivateKey } from '@libp2p/interface'
+import { printConfig } from './config-output.js'
 import { runUntilSignal } from './daemon.js'
 import { addPeerOptions, peerFlags } from './options.js'
 import { printEvent } from './output.js'
 
-/** Loads config and identity, creates and starts a peer that prints its events. Shared by `peer` and `cat`. */
-export async function startPeerFromOptions (options: Record<string, unknown>, printEvents: boolean): Promise<{ peer: NatmeshPeer, logger: Logger }> {
-  const json = options.json === true
-  const config = await loadPeerConfig({ file: options.config as string | undefined, env: process.env, flags: peerFlags(options) })
-  const logger = createLogger({ level: config.logLevel, json })
+export async function peerConfigFromOptions (options: Record<string, unknown>): Promise<PeerConfig> {
+  return loadPeerConfig({ file: options.config as string | undefined, env: process.env, flags: peerFlags(options) })
+}
+
+/**
+ * The key a command runs with. The daemon (`peer`) keeps its identity in its key file; a one-off command (`cat`,
+ * `lookup`) run in a daemon's directory must not take that daemon's peer id, so it uses a throwaway key unless
+ * --identity-file names one.
+ */
+export async function commandIdentity (config: PeerConfig, options: Record<string, unknown>, logger: Logger, throwaway: boolean): Promise<PrivateKey> {
+  if (throwaway && options.identityFile == null) return generateKeyPair('Ed25519')
   const identity = await loadOrCreateIdentity(config.identityFile)
   if (identity.created) logger.info(`created identity ${identity.peerId.toString()} in ${config.identityFile}`)
-  const peer = await createPeer(config, { privateKey: identity.privateKey })
-  if (printEvents) peer.addEventListener('event', (evt) => { printEvent(evt.detail, json) })
+  return identity.privateKey
+}
+
+export interface StartPeerOptions {
+  /** events as lines on stdout (the daemon); otherwise they go to the log on stderr (stdout carries data) */
+  printEvents: boolean
+  /** `cat`: a throwaway key unless --identity-file is given */
+  throwawayIdentity: boolean
+  /** serve the control socket (`peer` only: `natmesh status` must find the daemon there, not a one-off command) */
+  controlSocket: boolean
+}
+
+/** Loads config and identity, creates and starts a peer with its local APIs. Shared by `peer` and `cat`. */
+export async function startPeerFromOptions (options: Record<string, unknown>, start: StartPeerOptions): Promise<{ peer: NatmeshPeer, logger: Logger }> {
+  const json = options.json === true
+  const config = await peerConfigFromOptions(options)
+  const logger = createLogger({ level: config.logLevel, json })
+  const privateKey = await commandIdentity(config, options, logger, start.throwawayIdentity)
+  const peer = await createPeer(config, { privateKey })
+  if (start.printEvents) peer.addEventListener('event', (evt) => { printEvent(evt.detail, json) })
   else peer.addEventListener('event', (evt) => { logger.info(evt.detail, evt.detail.event) })
-  await peer.start()
-  if (config.api != null) {
-    const api = await startStatusApi(peer, { ...config.api, logger: logger.child({ component: 'status-api' }) })
-    peer.addEventListener('stopped', () => { void api.close() })
+  // this process runs one peer: once it stopped, nothing else needs WebRTC's threads
+  // (loaded in ice mode only: @libp2p/webrtc costs every other peer ~0.5 s of start-up)
+  if (config.mode === 'ice') {
+    const { releaseWebRtc } = await import('../peer/ice/webrtc-transport.js')
+    peer.addEventListener('stopped', () => { releaseWebRtc() })
   }
+  await peer.start()
+  const apis: JsonApi[] = []
+  try {
+    if (config.api != null) apis.push(await startStatusApi(peer, { ...config.api, logger: logger.child({ component: 'status-api' }) }))
+    if (start.controlSocket && config.controlSocket !== false) {
+      apis.push(await startStatusApi(peer, { path: config.controlSocket, control: true, logger: logger.child({ component: 'control-socket' }) }))
+    }
+  } catch (err) {
+    await Promise.all(apis.map(async api => { await api.close() }))
+    await peer.stop()
+    throw err
+  }
+  peer.addEventListener('stopped', () => { for (const api of apis) void api.close() })
   return { peer, logger }
 }
 
 /**
  * Dials `target` over the relay, pings over it, waits for the hole punch and pings over the direct path:
- * the trial the NAT lab and the demo run, and a connectivity check for users.
+ * the trial the NAT lab runs, and a connectivity check for users. Resolves with the last ping.
  */
-export async function probe (peer: NatmeshPeer, target: string, logger: Logger): Promise<void> {
+async function probe (peer: NatmeshPeer, target: string, logger: Logger): Promise<{ peer: string, path: Path, rttMs: number }> {
   const relayed = await peer.connect(target)
-  await peer.ping(relayed.remotePeer, relayed)
-  if (peer.config.mode !== 'opportunistic' || !peer.config.natTraversal.enabled) return
+  const remote = relayed.remotePeer
+  const overRelay = await peer.ping(remote, relayed)
+  if (peer.config.mode === 'relay-only' || (peer.config.mode === 'opportunistic' && !peer.config.natTraversal.enabled)) return { peer: remote.toString(), ...overRelay }
   const { holePunchTimeoutMs, holePunchRetries } = peer.config.natTraversal
-  const direct = await peer.waitForDirect(relayed.remotePeer, holePunchTimeoutMs * Math.max(holePunchRetries, 1) + 1000)
+  // ice mode: the WebRTC attempt may take the longest timeout its strategy history allows
+  const directWithinMs = peer.config.mode === 'ice' ? MAX_ICE_TIMEOUT_MS + 1000 : holePunchTimeoutMs * Math.max(holePunchRetries, 1) + 1000
+  const direct = await peer.waitForDirect(remote, directWithinMs)
   if (direct == null) {
-    logger.warn(`no direct path to ${relayed.remotePeer.toString()}; traffic stays on the relay`)
-    return
+    logger.warn(`no direct path to ${remote.toString()}; traffic stays on the relay`)
+    return { peer: remote.toString(), ...overRelay }
   }
-  await peer.ping(relayed.remotePeer, direct)
+  return { peer: remote.toString(), ...await peer.ping(remote, direct) }
 }
 
 export function peerCommand (): Command {
   return addPeerOptions(new Command('peer'))
     .description('run a peer daemon: reserve relay slots on gateways and go direct by hole punching')
-    .option('--dial <target>', 'after start, connect to this peer (peer id, station:<name> or multiaddr) and report the path')
+    .option('--dial <target>', 'connect to this peer (peer id, station:<name> or multiaddr), report the path and exit: 0 when it was reached, 1 when not')
+    .option('--control-socket <path>', 'control socket for `natmesh status` and `natmesh ping`, mode 0600 (default: the identity file with .sock, ./.natmesh/peer.sock)')
+    .option('--no-control-socket', 'serve no control socket')
+    .option('--print-config', 'print the effective configuration (flags > environment > file > defaults) as YAML, or JSON with --json, and exit')
     .action(async (options: Record<string, unknown>) => {
-      const { peer, logger } = await startPeerFromOptions(options, true)
-      if (typeof options.dial === 'string') {
-        const target = options.dial
-        void waitForGateway(peer).then(async () => { await probe(peer, target, logger) }).catch((err: Error) => {
-          printEvent({ event: 'error', message: `dial ${target} failed: ${err.message}` }, options.json === true)
-        })
+      const json = options.json === true
+      if (options.printConfig === true) {
+        printConfig(await peerConfigFromOptions(options), json)
+        return
       }
-      await runUntilSignal('peer', logger, async () => { await peer.stop() })
+      const { peer, logger } = await startPeerFromOptions(options, { printEvents: true, throwawayIdentity: false, controlSocket: true })
+      const target = typeof options.dial === 'string' ? options.dial : undefined
+      // a one-shot dial stops the daemon when it is done; its exit status is the answer
+      const dial = target == null ? undefined : dialOnce(peer, target, logger, json)
+      const clean = await runUntilSignal('peer', logger, async () => { await peer.stop() }, dial)
+      if (!clean || (dial != null && !(await dial))) process.exitCode = 1
+      printEvent({ event: 'stopped', clean }, json)
     })
+}
+
+/** Dials and probes `target` once; reports the outcome as a `dial-result` event and says whether it was reached. */
+async function dialOnce (peer: NatmeshPeer, target: string, logger: Logger, json: boolean): Promise<boolean> {
+  try {
+    await waitForGateway(peer)
+    const last = await probe(peer, target, logger)
+    printEvent({ event: 'dial-result', target, reached: true, peer: last.peer, path: last.path, rttMs: last.rttMs }, json)
+    return true
+  } catch (err) {
+    printEvent({ event: 'error', message: `dial ${target} failed: ${err instanceof Error ? err.message : String(err)}` }, json)
+    printEvent({ event: 'dial-result', target, reached: false }, json)
+    return false
+  }
 }
 
 /** Resolves once at least one gateway holds a reservation for us. */

@@ -22,6 +22,16 @@ export const peerIdString = z.string().superRefine((value, ctx) => {
 
 export const identityFile = z.string().min(1)
 
+/** a web origin as browsers send it in `Origin`: scheme, host and port, nothing else (https://app.example.com) */
+export const webOrigin = z.string().refine(value => {
+  try {
+    const url = new URL(value)
+    return (url.protocol === 'https:' || url.protocol === 'http:') && url.origin === value
+  } catch {
+    return false
+  }
+}, 'expected an origin like https://app.example.com (scheme, host and optional port; no path, no trailing slash)')
+
 export const logLevel = z.enum(LOG_LEVELS).default('info')
 
 /**

@@ -16,7 +16,9 @@ const gatewayConfigSchema = z.strictObject({
   announce: z.array(ipAddress).default([]),
   api: z.strictObject({
     host: ipAddress.default('127.0.0.1'),
-    port: port.default(8080)
+    port: port.default(8080),
+    /** GET /dashboard (page) and /api/v1/dashboard (its JSON); off by default, like any view of peers' addresses */
+    dashboard: z.boolean().default(false)
   }).prefault({}),
   /** other gateways (multiaddrs ending in /p2p/<id>) to join the station DHT through; one is enough */
   bootstrap: z.array(gatewayAddress).default([]),
@@ -67,6 +69,8 @@ export interface GatewayFlags {
   announce?: string | string[]
   /** "host:port" */
   api?: string
+  /** api.dashboard */
+  dashboard?: boolean | string
   /** comma-separated or repeated */
   bootstrap?: string | string[]
   identityFile?: string
@@ -90,6 +94,8 @@ export interface GatewayFlags {
   turnSecretFile?: string
   /** env only in practice (NATMESH_ICE_API_TOKEN): a token on the command line shows in `ps` */
   iceApiToken?: string
+  /** iceServers.corsOrigins; comma-separated or repeated */
+  iceCorsOrigin?: string | string[]
   logLevel?: string
 }
 
@@ -99,6 +105,7 @@ const gatewaySettings: Settings<GatewayFlags> = {
   tcpPort: { path: ['tcpPort'], kind: 'integer' },
   announce: { path: ['announce'], kind: 'list' },
   api: { path: ['api'], kind: 'hostPort' },
+  dashboard: { path: ['api', 'dashboard'], kind: 'boolean' },
   bootstrap: { path: ['bootstrap'], kind: 'list' },
   identityFile: { path: ['identityFile'], kind: 'string' },
   maxReservations: { path: ['relay', 'maxReservations'], kind: 'integer' },
@@ -118,6 +125,7 @@ const gatewaySettings: Settings<GatewayFlags> = {
   turnExternalIp: { path: ['turn', 'externalIp'], kind: 'string' },
   turnSecretFile: { path: ['turn', 'secretFile'], kind: 'string' },
   iceApiToken: { path: ['iceServers', 'apiToken'], kind: 'string' },
+  iceCorsOrigin: { path: ['iceServers', 'corsOrigins'], kind: 'list' },
   logLevel: { path: ['logLevel'], kind: 'string' }
 }
 

@@ -121,10 +121,22 @@ const peerConfigSchema = z.strictObject({
     port
   }).optional(),
   identityFile: identityFile.default('./.natmesh/peer.key'),
+  /**
+   * the local control endpoint `natmesh status` and `natmesh ping` talk to: a unix socket (mode 0600), by default
+   * next to the identity file (./.natmesh/peer.key → ./.natmesh/peer.sock); false turns it off
+   */
+  controlSocket: z.union([z.literal(false), z.string().min(1)]).optional(),
   logLevel
-}).transform(config => config.mode === 'relay-only'
-  ? { ...config, natTraversal: { ...config.natTraversal, enabled: false } }
-  : config)
+}).transform(config => ({
+  ...config,
+  controlSocket: config.controlSocket ?? defaultControlSocket(config.identityFile),
+  natTraversal: config.mode === 'relay-only' ? { ...config.natTraversal, enabled: false } : config.natTraversal
+}))
+
+/** the control socket belongs to one identity: peers with their own key files in one directory get their own */
+export function defaultControlSocket (identityFile: string): string {
+  return identityFile.replace(/(\.key)?$/, '.sock')
+}
 
 export type PeerConfig = z.output<typeof peerConfigSchema>
 
@@ -171,6 +183,8 @@ export interface PeerFlags {
   /** "host:port" of the status API */
   api?: string
   identityFile?: string
+  /** a path, or false (`--no-control-socket`) */
+  controlSocket?: string | false
   logLevel?: string
 }
 
@@ -208,6 +222,7 @@ const peerSettings: Settings<PeerFlags> = {
   iceServers: { path: ['ice', 'servers'], kind: 'list' },
   api: { path: ['api'], kind: 'hostPort' },
   identityFile: { path: ['identityFile'], kind: 'string' },
+  controlSocket: { path: ['controlSocket'], kind: 'string' },
   logLevel: { path: ['logLevel'], kind: 'string' }
 }
 

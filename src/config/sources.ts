@@ -131,7 +131,19 @@ async function readYamlFile (name: string, title: string): Promise<YamlFile> {
 
 type Conversion = { value: unknown } | { error: string }
 
+/**
+ * The one rule for list settings, from a flag (comma-separated, repeated, or both: commander hands a variadic
+ * option over as an array) or from the environment: every item is split at commas, blanks are dropped.
+ */
+export function splitList (raw: string | readonly string[]): string[] {
+  return (typeof raw === 'string' ? [raw] : raw).flatMap(item => item.split(',')).map(item => item.trim()).filter(item => item !== '')
+}
+
 function convert (kind: SettingKind, raw: unknown): Conversion {
+  if (kind === 'list' && Array.isArray(raw) && raw.every(item => typeof item === 'string')) {
+    return { value: splitList(raw) }
+  }
+
   if (typeof raw !== 'string') {
     // commander already produced a typed value (a number parser, a boolean switch, a variadic list): the schema checks it
     return { value: raw }
@@ -145,7 +157,7 @@ function convert (kind: SettingKind, raw: unknown): Conversion {
     case 'boolean':
       return raw === 'true' || raw === 'false' ? { value: raw === 'true' } : { error: `expected true or false, got ${JSON.stringify(raw)}` }
     case 'list':
-      return { value: raw.split(',').map(item => item.trim()).filter(item => item !== '') }
+      return { value: splitList(raw) }
     case 'hostPort':
       return parseHostPort(raw)
   }

@@ -1,6 +1,6 @@
 import { isIP } from 'node:net'
 import { z } from 'zod'
-import { integer, ipAddress, port } from './fields.js'
+import { integer, ipAddress, port, webOrigin } from './fields.js'
 
 /**
  * Peer addresses coturn refuses to relay to unless `allowedPeerIps` says otherwise: the special-purpose
@@ -60,6 +60,8 @@ export const turnConfigSchema = z.strictObject({
   realm: z.string().regex(/^[\w.-]+$/, 'letters, digits, ".", "-" and "_" only').default('natmesh'),
   /** lifetime of a minted credential */
   ttlSeconds: integer(60).default(3600),
+  /** how often the gateway ends allocations whose credential has expired (coturn itself checks only new ones) */
+  expirySweepMs: integer(100).default(5000),
   /** UDP ports of relayed addresses */
   relayPortRange: z.strictObject({
     min: port.min(1).default(49152),
@@ -79,6 +81,8 @@ export const turnConfigSchema = z.strictObject({
 export const iceServersConfigSchema = z.strictObject({
   /** bearer token of the HTTP endpoint; without one the endpoint is off (the libp2p protocol needs none: Noise authenticates peers) */
   apiToken: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** web origins whose pages may call the HTTP endpoint cross-origin (CORS); none by default */
+  corsOrigins: z.array(webOrigin).default([]),
   /** requests per client IP and window; more get 429 */
   rateLimit: z.strictObject({
     max: integer(1).default(30),

@@ -15,7 +15,7 @@ export function openCircuits (connections: Connection[]): number {
  * would get twice the circuits, and it also counts reservation renewals, which must never be refused for
  * that reason. The relay server asks this gate before it creates a circuit (it answers PERMISSION_DENIED).
  */
-export function circuitsPerPeerGate (maxCircuitsPerPeer: number, connections: (peer: PeerId) => Connection[]): Pick<ConnectionGater, 'denyOutboundRelayedConnection'> {
+export function circuitsPerPeerGate (maxCircuitsPerPeer: number, connections: (peer: PeerId) => Connection[]): Required<Pick<ConnectionGater, 'denyOutboundRelayedConnection'>> {
   return {
     denyOutboundRelayedConnection: (source) => {
       // the hop stream asking for this circuit is already open, hence ">"

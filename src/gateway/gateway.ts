@@ -7,7 +7,6 @@ import { ping } from '@libp2p/ping'
 import { prometheusMetrics } from '@libp2p/prometheus-metrics'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
-import { register } from 'prom-client'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { CircuitRelayService } from '@libp2p/circuit-relay-v2'
 import type { KadDHT } from '@libp2p/kad-dht'
@@ -19,6 +18,13 @@ import { udxOverlay } from '../transport/index.js'
 import { ObservedAddressBook, observeConnections } from './address-book.js'
 import { startHttpApi } from './http-api.js'
 import type { HttpApi } from './http-api.js'
+import { createDaemonRegistry } from '../metrics/registry.js'
+import { PunchHistory } from './dashboard/punch-history.js'
+import { RelayedCircuits } from './dashboard/relayed-circuits.js'
+import { dashboardSnapshot } from './dashboard/snapshot.js'
+import type { DashboardSnapshot } from './dashboard/snapshot.js'
+import { explainListenFailure } from './listen-error.js'
+import type { ListenSetting } from './listen-error.js'
 import { GatewayMetrics } from './metrics.js'
 import { punchReports } from './punch-reports.js'
 import type { PunchReports } from './punch-reports.js'
@@ -26,12 +32,15 @@ import { relayedBytes } from './relayed-bytes.js'
 import { allowUnlimitedCircuits } from './relay-allowlist.js'
 import { renewReservationsProperly } from './reservation-store.js'
 import { circuitsPerPeerGate, openCircuits } from './circuit-limit.js'
+import { spliceCircuitsWithBackpressure } from './relay/connect.js'
+import { RelayBuffers } from './relay/splice.js'
 import { registerStunMetrics } from './stun/stun-metrics.js'
 import { StunServer } from './stun/stun-server.js'
 import { gatewayIceServers } from './ice-servers-directory.js'
 import type { IceServersDirectory } from './ice-servers-directory.js'
 import { iceServersProtocol } from './ice-servers-protocol.js'
 import type { IceServersRouteInit } from './ice-servers-route.js'
+import { identityOf } from './turn/credentials.js'
 import { TurnMetrics } from './turn/turn-metrics.js'
 import { TurnService } from './turn/turn-service.js'
 import { StationClaims } from '../stations/claims.js'
@@ -39,6 +48,13 @@ import { CompactMemoryDatastore } from '../stations/compact-datastore.js'
 import { DhtBootstrap } from '../stations/dht-bootstrap.js'
 import { stationDht } from '../stations/dht.js'
 import { PING_STREAMS } from '../peer/ping-path.js'
+
+/**
+ * The most a gateway stream lets its sender have in flight (yamux grows windows up to 16 MiB by default). A
+ * relayed circuit is two such streams, so this also caps what a circuit holds at the gateway, and how much of a
+ * peer's relayed data queues ahead of its pings.
+ */
+const STREAM_WINDOW_BYTES = 2 * 1024 * 1024
 
 /** hop streams per connection beyond the circuit limit, so reservation renewals always get through */
 const RESERVE_HEADROOM = 2
@@ -51,7 +67,10 @@ const BOOTSTRAP_CHECK_MS = 10_000
 export interface CreateGatewayOptions {
   privateKey: PrivateKey
   logger: Logger
-  /** where /metrics reads from; libp2p's own metrics land in the same registry. Default: prom-client's global one */
+  /**
+   * where /metrics reads from; libp2p's own metrics land in the same registry. Default: a new one of this
+   * gateway's own, with the process defaults and natmesh_build_info
+   */
   registry?: Registry
 }
 
@@ -66,6 +85,8 @@ export class Gateway {
   /** coturn, when turn.enabled */
   readonly turn?: TurnService
   readonly iceServers: IceServersDirectory
+  /** bytes the relay holds for its circuits (read buffers of paused sides, write buffers of full ones) */
+  readonly relayBuffers: RelayBuffers
   private readonly turnMetrics?: TurnMetrics
   private readonly config: GatewayConfig
   private readonly registry: Registry
@@ -77,9 +98,17 @@ export class Gateway {
   private stopObserving?: () => void
   private unregisterStunMetrics?: () => void
   private readonly bootstrap: DhtBootstrap
+  private readonly listen: readonly ListenSetting[]
+  private readonly circuits: RelayedCircuits
+  private readonly punches: PunchHistory
+  private readonly startedAt = Date.now()
 
-  constructor (init: { node: Libp2p<GatewayServices>, config: GatewayConfig, registry: Registry, logger: Logger, addressBook: ObservedAddressBook, metrics: GatewayMetrics, stun?: StunServer, turn?: TurnService, iceServers: IceServersDirectory }) {
+  constructor (init: { node: Libp2p<GatewayServices>, config: GatewayConfig, registry: Registry, logger: Logger, addressBook: ObservedAddressBook, metrics: GatewayMetrics, stun?: StunServer, turn?: TurnService, iceServers: IceServersDirectory, listen: readonly ListenSetting[], circuits: RelayedCircuits, punches: PunchHistory, relayBuffers: RelayBuffers }) {
     this.node = init.node
+    this.listen = init.listen
+    this.circuits = init.circuits
+    this.punches = init.punches
+    this.relayBuffers = init.relayBuffers
     this.stun = init.stun
     this.turn = init.turn
     this.iceServers = init.iceServers
@@ -114,7 +143,12 @@ export class Gateway {
   }
 
   private async startRelayAndApi (): Promise<void> {
-    await this.node.start()
+    try {
+      await this.node.start()
+    } catch (err) {
+      await Promise.resolve(this.node.stop()).catch(() => {})
+      throw explainListenFailure(err, this.listen)
+    }
     if (this.stun != null) {
       await this.stun.start().catch(async (err: Error) => {
         await this.node.stop()
@@ -132,17 +166,36 @@ export class Gateway {
       registry: this.registry,
       info: () => ({ peerId: this.node.peerId.toString(), addresses: this.node.getMultiaddrs().map(String) }),
       logger: this.logger.child({ component: 'http-api' }),
-      iceServers: this.iceServersRoute()
+      iceServers: this.iceServersRoute(),
+      ...(this.config.api.dashboard ? { dashboard: async () => this.dashboard() } : {})
+    })
+  }
+
+  /** what the dashboard shows: peers, their NATs, reservations, relayed circuits, paths and punch reports */
+  async dashboard (): Promise<DashboardSnapshot> {
+    return dashboardSnapshot({
+      gateway: {
+        peerId: this.node.peerId.toString(),
+        addresses: this.node.getMultiaddrs().map(String),
+        uptimeS: Math.floor((Date.now() - this.startedAt) / 1000),
+        turn: this.turn == null ? 'off' : this.turn.pid == null ? 'down' : 'up'
+      },
+      peers: this.addressBook.list(),
+      reservations: [...this.node.services.relay.reservations.entries()].map(([peer, reservation]) => ({ peer: peer.toString(), expiresAt: reservation.expiry.toISOString() })),
+      circuits: this.circuits.current(peer => this.node.getConnections(peer)),
+      relayedBytes: await relayedBytes(this.registry),
+      ...(this.turn != null ? { turnAllocations: this.turn.sessions.map(session => identityOf(session.username) ?? session.username) } : {}),
+      punches: this.punches
     })
   }
 
   private iceServersRoute (): IceServersRouteInit | undefined {
-    const { apiToken, rateLimit } = this.config.iceServers
+    const { apiToken, rateLimit, corsOrigins } = this.config.iceServers
     if (apiToken == null) {
       this.logger.info('ICE servers HTTP endpoint off: no iceServers.apiToken (NATMESH_ICE_API_TOKEN) configured; peers still get them over libp2p')
       return undefined
     }
-    return { token: apiToken, rateLimit, serversFor: (identity) => this.iceServers.serversFor(identity) }
+    return { token: apiToken, rateLimit, corsOrigins, serversFor: (identity) => this.iceServers.serversFor(identity) }
   }
 
   async stop (): Promise<void> {
@@ -159,7 +212,7 @@ export class Gateway {
 }
 
 export async function createGateway (config: GatewayConfig, options: CreateGatewayOptions): Promise<Gateway> {
-  const registry = options.registry ?? register
+  const registry = options.registry ?? createDaemonRegistry()
   const addressBook = new ObservedAddressBook()
   let node: Libp2p<GatewayServices> | undefined
   const metrics = new GatewayMetrics({
@@ -176,10 +229,17 @@ export async function createGateway (config: GatewayConfig, options: CreateGatew
     ? new StunServer({ ...config.stun, host: config.host, publicAddress: config.announce[0], logger: options.logger.child({ component: 'stun' }) })
     : undefined
   const iceServers = gatewayIceServers(config, turn, () => stun?.addresses()[0]?.port)
+  const circuits = new RelayedCircuits()
+  const punches = new PunchHistory()
+  const circuitGate = circuitsPerPeerGate(config.relay.maxCircuitsPerPeer, (peer) => node?.getConnections(peer) ?? [])
   const announce = config.announce.flatMap(ip => {
     const family = ip.includes(':') ? 'ip6' : 'ip4'
     return [`/${family}/${ip}/udp/${config.udpPort}/udx`, `/${family}/${ip}/tcp/${config.tcpPort}`]
   })
+  const listen: ListenSetting[] = [
+    { multiaddr: `/ip4/${config.host}/udp/${config.udpPort}/udx`, what: 'UDP port', host: config.host, port: config.udpPort, flag: '--udp-port' },
+    { multiaddr: `/ip4/${config.host}/tcp/${config.tcpPort}`, what: 'TCP port', host: config.host, port: config.tcpPort, flag: '--tcp-port' }
+  ]
   node = await createLibp2p({
     privateKey: options.privateKey,
     start: false,
@@ -187,18 +247,29 @@ export async function createGateway (config: GatewayConfig, options: CreateGatew
     // station records and peer data, in memory (records are republished by their owners)
     datastore: new CompactMemoryDatastore(),
     addresses: {
-      listen: [`/ip4/${config.host}/udp/${config.udpPort}/udx`, `/ip4/${config.host}/tcp/${config.tcpPort}`],
+      listen: listen.map(setting => setting.multiaddr),
       // a gateway knows its public address from config; it must not wait for AutoNAT to advertise it
       ...(announce.length > 0 ? { announce } : {})
     },
     transports: [udxOverlay(), tcp()],
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
+    streamMuxers: [yamux({ streamOptions: { maxStreamWindowSize: STREAM_WINDOW_BYTES } })],
     connectionGater: {
       denyDialMultiaddr: () => false,
-      ...circuitsPerPeerGate(config.relay.maxCircuitsPerPeer, (peer) => node?.getConnections(peer) ?? [])
+      // the gate is where the relay server names both ends of a circuit: the dashboard learns the pair there
+      denyOutboundRelayedConnection: async (source, destination) => {
+        const denied = await circuitGate.denyOutboundRelayedConnection(source, destination)
+        if (!denied) circuits.opened(source, destination)
+        return denied
+      }
     },
     connectionManager: { maxConnections: Math.max(config.relay.maxReservations * 2, 300) },
+    // a ping that waits behind relayed data on a busy gateway is no sign of a dead peer, and aborting the
+    // connection would end every circuit on it (peers do the same; their gateway pool has its own health check)
+    connectionMonitor: { abortConnectionOnPingFailure: false },
+    // the process defaults are in the registry already. The library also clears its own module-wide metric cache
+    // and prom-client's global registry here (preserveExistingMetrics: false): natmesh keeps nothing in the
+    // global one, and a fresh cache is what puts this gateway's libp2p metrics into this gateway's registry
     metrics: prometheusMetrics({ registry, collectDefaultMetrics: false }),
     services: {
       identify: identify(),
@@ -215,7 +286,10 @@ export async function createGateway (config: GatewayConfig, options: CreateGatew
         }
       }),
       punchReports: punchReports({
-        onReport: (report) => { metrics.holePunchReported(report) }
+        onReport: (report, connection) => {
+          metrics.holePunchReported(report)
+          punches.record(connection.remotePeer.toString(), report)
+        }
       }),
       iceServers: iceServersProtocol({ serversFor: (peer) => iceServers.serversFor(peer.toString()) }),
       dht: stationDht({ role: 'server', claims: new StationClaims() })
@@ -223,6 +297,8 @@ export async function createGateway (config: GatewayConfig, options: CreateGatew
   }) as Libp2p<GatewayServices>
   renewReservationsProperly(node.services.relay, config.relay.reservationTtlMs)
   allowUnlimitedCircuits(node.services.relay, config.relay.allowlist)
-  return new Gateway({ node, config, registry, logger: options.logger, addressBook, metrics, stun, turn, iceServers })
+  const relayBuffers = new RelayBuffers()
+  spliceCircuitsWithBackpressure(node.services.relay, relayBuffers)
+  return new Gateway({ node, config, registry, logger: options.logger, addressBook, metrics, stun, turn, iceServers, listen, circuits, punches, relayBuffers })
 }
 

@@ -3,6 +3,8 @@ import { startJsonApi } from '../http/json-api.js'
 import type { JsonApi } from '../http/json-api.js'
 import type { Logger } from '../logging.js'
 import type { ObservedAddressBook, ObservedPeer } from './address-book.js'
+import { dashboardRoutes } from './dashboard/dashboard-route.js'
+import type { DashboardSnapshot } from './dashboard/snapshot.js'
 import { iceServersRoute } from './ice-servers-route.js'
 import type { IceServersRouteInit } from './ice-servers-route.js'
 import type { Registry } from 'prom-client'
@@ -23,13 +25,15 @@ export interface HttpApiInit {
   logger: Logger
   /** serves GET /api/v1/ice/servers when given */
   iceServers?: IceServersRouteInit
+  /** serves the dashboard page and its JSON when given */
+  dashboard?: () => Promise<DashboardSnapshot>
 }
 
 export type HttpApi = JsonApi
 
 /**
- * The gateway's HTTP side: health for orchestrators, Prometheus metrics, the observed-address book as JSON, and
- * the ICE servers for WebRTC apps.
+ * The gateway's HTTP side: health for orchestrators, Prometheus metrics, the observed-address book as JSON, the
+ * ICE servers for WebRTC apps, and the dashboard.
  */
 export async function startHttpApi (init: HttpApiInit): Promise<HttpApi> {
   return startJsonApi({
@@ -46,6 +50,7 @@ export async function startHttpApi (init: HttpApiInit): Promise<HttpApi> {
       app.get('/api/v1/info', async () => init.info())
 
       if (init.iceServers != null) void app.register(iceServersRoute(init.iceServers))
+      if (init.dashboard != null) void app.register(dashboardRoutes(init.dashboard))
 
       app.get('/api/v1/peers', async (): Promise<ObservedPeer[]> => init.addressBook.list())
 

@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, register } from 'prom-client'
+import { Counter, Gauge, Histogram } from 'prom-client'
 import type { OverlayTransport } from '../peer/events.js'
 import type { PunchReportFromPeer, PunchStrategyKind } from './punch-reports.js'
 import type { Registry } from 'prom-client'
@@ -15,8 +15,8 @@ const METRIC_NAMES = [
 ]
 
 export interface GatewayMetricsInit {
-  /** default: prom-client's global registry, where @libp2p/prometheus-metrics puts libp2p's own metrics */
-  registry?: Registry
+  /** the gateway's own registry, where @libp2p/prometheus-metrics puts libp2p's metrics too */
+  registry: Registry
   /** the callbacks below are read on every scrape, so this module needs no libp2p internals */
   reservations: () => number
   activeCircuits: () => number
@@ -35,7 +35,7 @@ export class GatewayMetrics {
   private readonly holePunchDuration: Histogram<'strategy' | 'outcome'>
 
   constructor (init: GatewayMetricsInit) {
-    this.registry = init.registry ?? register
+    this.registry = init.registry
     const registers = [this.registry]
 
     new Gauge({

@@ -420,6 +420,25 @@ function planSlots (opts: TopologyOptions): Slot[] {
 }
 
 /**
+ * The names a lab with this prefix gives its namespaces: <prefix>pub, <prefix>gw<i>, <prefix>peer<slot>,
+ * <prefix>nat<slot>, and for the flavours <prefix>cgn<slot> (carrier NAT) and <prefix>wan<slot> (WAN emulator).
+ */
+export function isLabNamespace (prefix: string, name: string): boolean {
+  return name.startsWith(prefix) && /^(pub|gw\d{1,3}|(peer|nat|cgn|wan)[A-Za-z0-9]{1,8})$/.test(name.slice(prefix.length))
+}
+
+/**
+ * Removes the namespaces of the lab that used exactly this prefix (`lab up`, a `--keep` run or a crashed one), and
+ * nothing else: another run whose prefix merely starts the same way (nm-lab-2- under nm-lab-) keeps its own.
+ */
+export async function removeLab (prefix: string): Promise<string[]> {
+  assertPrefix(prefix)
+  const ours = (await listNs()).filter((name) => isLabNamespace(prefix, name))
+  await Promise.allSettled(ours.map(delNs))
+  return ours
+}
+
+/**
  * Builds a NAT lab out of network namespaces: a bridge "internet" (11.0.113.0/24) with gateways and, per peer slot,
  * either a public peer or a NAT router plus a peer behind it (optionally: more peers on that router's LAN, a carrier NAT
  * in front of it, a WAN emulator on its internet link). Nothing in it has a route out of the lab.

@@ -89,6 +89,9 @@ export function decide (ev: TrialEvents, s: PunchSettings, now: number): Verdict
   if (directPing !== undefined) return { done: true, why: 'direct ping' }
   const error = ev.a.find(is('error'))
   if (error !== undefined) return { done: true, why: `A reported an error: ${String(error.event.message)}` }
+  // `peer --dial` exits once its probe is over
+  const dialResult = ev.a.find(is('dial-result'))
+  if (dialResult !== undefined) return { done: true, why: `A's dial finished on the ${String(dialResult.event.path)} path` }
   const relayPing = ev.a.find((t) => is('ping')(t) && t.event.path === 'relay')
   if (relayPing === undefined) return { done: false }
   if (!s.enabled) return { done: true, why: 'relay ping (no hole punching configured)' }

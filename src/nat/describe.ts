@@ -10,8 +10,21 @@ export interface ModeAdvice {
   why: string
 }
 
-/** Which natmesh modes give this NAT what, and why */
-export function modeAdvice (report: NatReport): ModeAdvice[] {
+/** What the gateways offer, as `natmesh doctor` found it: the advice depends on it as much as on the NAT */
+export interface GatewaySetup {
+  /** at least one gateway answered a libp2p dial (UDP overlay or TCP) at the addresses given */
+  reachable: boolean
+  /** at least one gateway hands out TURN credentials */
+  turn: boolean
+}
+
+const UNREACHABLE = 'no gateway answered a libp2p dial at the addresses given: check their ports and firewalls'
+
+/** Which natmesh modes give this NAT what with these gateways, and why */
+export function modeAdvice (report: NatReport, setup: GatewaySetup): ModeAdvice[] {
+  if (!setup.reachable) {
+    return (['relay-only', 'opportunistic', 'ice'] as const).map(mode => ({ mode, verdict: 'no', why: UNREACHABLE }))
+  }
   const relay: ModeAdvice = {
     mode: 'relay-only',
     verdict: 'works',
@@ -19,7 +32,7 @@ export function modeAdvice (report: NatReport): ModeAdvice[] {
       ? 'the gateway link falls back to TCP, and relayed traffic needs nothing else'
       : 'relayed traffic only needs the link to the gateway'
   }
-  return [relay, opportunistic(report), ice(report.natType)]
+  return [relay, opportunistic(report), ice(report.natType, setup.turn)]
 }
 
 function opportunistic (report: NatReport): ModeAdvice {
@@ -38,15 +51,20 @@ function opportunistic (report: NatReport): ModeAdvice {
   }
 }
 
-function ice (natType: NatType): ModeAdvice {
+function ice (natType: NatType, turn: boolean): ModeAdvice {
   const mode = 'ice'
   switch (natType) {
     case 'udp-blocked':
-      return { mode, verdict: 'partly', why: 'no UDP candidates: only TURN over TCP to the gateway can carry traffic' }
+      // libjuice has no TCP or TLS TURN, so nothing of WebRTC gets through
+      return { mode, verdict: 'no', why: 'WebRTC needs UDP: every connection stays on the gateway\'s libp2p relay (over TCP)' }
     case 'symmetric':
-      return { mode, verdict: 'works', why: 'server-reflexive candidates reach cone peers; towards other symmetric NATs traffic goes through the gateway\'s TURN relay' }
+      return turn
+        ? { mode, verdict: 'works', why: 'server-reflexive candidates reach cone peers; towards other symmetric NATs traffic goes through the gateway\'s TURN relay' }
+        : { mode, verdict: 'partly', why: 'server-reflexive candidates reach cone peers; no gateway runs TURN, so towards other symmetric NATs traffic stays on the libp2p relay' }
     default:
-      return { mode, verdict: 'works', why: 'server-reflexive candidates give direct paths; TURN covers peers behind symmetric NATs' }
+      return turn
+        ? { mode, verdict: 'works', why: 'server-reflexive candidates give direct paths; TURN covers peers behind symmetric NATs' }
+        : { mode, verdict: 'works', why: 'server-reflexive candidates give direct paths; no gateway runs TURN, so peers behind symmetric NATs stay on the libp2p relay' }
   }
 }
 
@@ -60,7 +78,7 @@ const TYPE_NAMES: Record<NatType, string> = {
 }
 
 /** The `natmesh doctor` report: one readable block */
-export function formatReport (report: NatReport): string {
+export function formatReport (report: NatReport, setup: GatewaySetup): string {
   const rows: Array<[string, string]> = [
     ['STUN server', formatEndpoint(report.server)],
     ['public address', report.publicAddress != null ? formatEndpoint(report.publicAddress) : 'unknown'],
@@ -73,7 +91,7 @@ export function formatReport (report: NatReport): string {
   if (report.filtering != null) rows.push(['filtering', report.filtering])
   if (report.hairpinning != null) rows.push(['hairpinning', report.hairpinning ? 'yes' : 'no'])
   rows.push(['tests took', `${report.durationMs} ms`])
-  const modes = modeAdvice(report).map(advice => `  ${advice.mode.padEnd(14)} ${advice.verdict.padEnd(7)} ${advice.why}`)
+  const modes = modeAdvice(report, setup).map(advice => `  ${advice.mode.padEnd(14)} ${advice.verdict.padEnd(7)} ${advice.why}`)
   return [
     'NAT type detection',
     ...rows.map(([name, value]) => `  ${name.padEnd(15)} ${value}`),

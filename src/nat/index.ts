@@ -1,5 +1,5 @@
 export { detectNat, type DetectNatOptions } from './detect.js'
 export { NatDetector, DEFAULT_NAT_CACHE_MS, type NatDetectorInit } from './nat-detector.js'
-export { formatReport, modeAdvice, natTypeEvent, type ModeAdvice, type ModeVerdict } from './describe.js'
+export { formatReport, modeAdvice, natTypeEvent, type GatewaySetup, type ModeAdvice, type ModeVerdict } from './describe.js'
 export { gatewayStunServers } from './gateway-stun-servers.js'
 export { NAT_TYPES, type Allocation, type Behaviour, type Endpoint, type NatReport, type NatType, type StunServerAddress } from './types.js'

@@ -1,4 +1,4 @@
-import type { PunchStrategyKind } from '../gateway/punch-reports.js'
+import type { PunchOutcome, PunchStrategyKind } from '../gateway/punch-reports.js'
 import type { Path } from './events.js'
 import type { PunchCost } from './hole-punch/hole-puncher.js'
 import type { CandidateType } from './ice/selected-pair.js'
@@ -25,8 +25,16 @@ interface Entry extends PeerConnectionStats {
 }
 
 /** Per remote peer: which paths are open, how fast, and how many bytes natmesh's own protocols moved. */
+export interface HolePunchCount {
+  outcome: PunchOutcome
+  strategy: PunchStrategyKind
+  count: number
+}
+
 export class ConnectionStats {
   private readonly peers = new Map<string, Entry>()
+  /** finished hole punches since start, keyed `outcome/strategy` */
+  private readonly punches = new Map<string, HolePunchCount>()
 
   opened (peer: string, connectionId: string, path: Path, remoteAddr: string): void {
     this.entry(peer).open.set(connectionId, { path, remoteAddr })
@@ -56,7 +64,19 @@ export class ConnectionStats {
     const entry = this.entry(peer)
     entry.holePunchAttempts += attempts
     if (directAfterMs != null) entry.directAfterMs = directAfterMs
-    if (last != null) entry.lastHolePunch = last
+    if (last == null) return
+    entry.lastHolePunch = last
+    // a punch with no strategy was a plain DCUtR one
+    const strategy = last.strategy ?? 'dcutr'
+    const key = `${last.outcome}/${strategy}`
+    const count = this.punches.get(key) ?? { outcome: last.outcome, strategy, count: 0 }
+    count.count++
+    this.punches.set(key, count)
+  }
+
+  /** finished hole punches since start, by outcome and strategy */
+  holePunchCounts (): HolePunchCount[] {
+    return [...this.punches.values()].map(count => ({ ...count }))
   }
 
   bytes (peer: string, sent: number, received: number): void {
@@ -72,6 +92,15 @@ export class ConnectionStats {
 
   list (): PeerConnectionStats[] {
     return [...this.peers.values()].map(toStats)
+  }
+
+  /** open connections to other peers (gateways are not tracked here), by path */
+  openByPath (): Record<Path, number> {
+    const counts: Record<Path, number> = { relay: 0, direct: 0 }
+    for (const entry of this.peers.values()) {
+      for (const { path } of entry.open.values()) counts[path]++
+    }
+    return counts
   }
 
   private entry (peer: string): Entry {

@@ -67,24 +67,29 @@ export class GatewayLink {
 
   start (): void {
     this.stopped = false
-    this.init.node.addEventListener('connection:close', this.onConnectionClose)
     this.schedule(0)
   }
 
   stop (): void {
     this.stopped = true
     clearTimeout(this.timer)
-    this.init.node.removeEventListener('connection:close', this.onConnectionClose)
   }
 
-  private readonly onConnectionClose = (evt: CustomEvent<Connection>): void => {
-    const closed = evt.detail
+  /** The connection's own close event carries why it closed (e.g. its path fell silent); libp2p's does not. */
+  private adopt (connection: Connection): void {
+    if (connection === this.connection) return
+    this.connection = connection
+    connection.addEventListener('close', (evt) => { this.onConnectionClose(connection, evt.error) }, { once: true })
+  }
+
+  private onConnectionClose (closed: Connection, error?: Error): void {
     if (this.stopped || closed !== this.connection) return
     this.connection = undefined
     this.relayAddrs = []
     this.expiresAt = 0
     const retryInMs = this.backoff()
-    this.init.emit({ event: 'gateway-lost', gateway: this.init.gateway.toString(), reason: 'connection closed', retryInMs })
+    const reason = error == null ? 'connection closed' : `connection closed: ${error.message}`
+    this.init.emit({ event: 'gateway-lost', gateway: this.init.gateway.toString(), reason, retryInMs })
     this.schedule(retryInMs)
   }
 
@@ -105,7 +110,7 @@ export class GatewayLink {
     if (this.stopped) return
     try {
       const connection = this.connection?.status === 'open' ? this.connection : await this.connect()
-      this.connection = connection
+      this.adopt(connection)
       const expiresAt = await this.reserve(connection)
       this.expiresAt = expiresAt
       this.failures = 0

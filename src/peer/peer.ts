@@ -18,7 +18,7 @@ import type { PeerConfig } from '../config/index.js'
 import { sendPunchReport } from '../gateway/punch-reports.js'
 import { isUdxMultiaddr, toUdpEndpoint, udxOverlay } from '../transport/index.js'
 import { ConnectionStats } from './connection-stats.js'
-import type { PeerConnectionStats } from './connection-stats.js'
+import type { HolePunchCount, PeerConnectionStats } from './connection-stats.js'
 import type { OverlayTransport, Path, PeerEvent } from './events.js'
 import type { GatewayLink } from './gateway-link.js'
 import { GatewayPool } from './gateway-pool.js'
@@ -30,7 +30,7 @@ import { mappingFromObservations } from './nat-mapping.js'
 import { mappingFromReport, probeMapping } from './hole-punch/mapping-probe.js'
 import { pingOver, PING_STREAMS } from './ping-path.js'
 import { SessionManager } from '../upgrade/session-manager.js'
-import type { SessionHandler } from '../upgrade/session-manager.js'
+import type { SessionHandler, SessionTotals } from '../upgrade/session-manager.js'
 import { SessionError } from '../upgrade/session.js'
 import type { Session, SessionOptions } from '../upgrade/session.js'
 import { isRelayed, relayAddress, webRtcAddress } from './relay-address.js'
@@ -45,11 +45,20 @@ import { NatDetector } from '../nat/nat-detector.js'
 import type { NatReport } from '../nat/types.js'
 import { reachableCircuits } from './relay-dial.js'
 import { CompactMemoryDatastore } from '../stations/compact-datastore.js'
-import { stationDht } from '../stations/dht.js'
+import { NATMESH_DHT_PROTOCOL, stationDht } from '../stations/dht.js'
 import { lookupStation } from '../stations/lookup.js'
 import type { LookupOptions, StationLookup } from '../stations/lookup.js'
 import { StationPublisher } from '../stations/publisher.js'
 
+
+/**
+ * A gateway or peer that vanishes without closing (power loss, SIGKILL, a cut path) is noticed when its udx
+ * stream stays silent this long, and the connection is aborted: relayed sessions through that gateway resume
+ * through another one, a lost direct path falls back to the relay. The keepalive makes a live remote answer
+ * every 750 ms (one packet each way, answered in C), so a silence of 2.5 s is 3 lost probes or answers in a row.
+ */
+const PATH_KEEPALIVE_MS = 750
+const PATH_DEAD_AFTER_MS = 2500
 export interface NatmeshPeerEvents {
   event: CustomEvent<PeerEvent>
   stopped: CustomEvent
@@ -59,6 +68,9 @@ type PeerServices = { holePuncher?: HolePuncher, identify: unknown, ping: unknow
 
 /** `station:<name>` targets are looked up in the gateways' DHT */
 export const STATION_PREFIX = 'station:'
+
+/** how long a direct connection's identify is waited for before it is taken for a peer path */
+const IDENTIFY_WAIT_MS = 5000
 
 /** reservations are renewed this long before the gateway would drop them */
 const REFRESH_BEFORE_EXPIRY_MS = 5 * 60_000
@@ -75,6 +87,10 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
   private readonly publisher?: StationPublisher
   /** peers we reached by station name: a resumed session looks them up again, their gateways may have changed */
   private readonly stationOf = new Map<string, string>()
+  /** gateways other than ours (a station's, ones the DHT queried): their connections are no peer paths */
+  private readonly otherGateways = new Set<string>()
+  /** the connections reported as peer paths (`connection` events), so that only those get `connection-closed` */
+  private readonly peerPaths = new Set<string>()
   private readonly connectionStats = new ConnectionStats()
   private readonly sessions: SessionManager
   /** our public UDP overlay address per gateway, as that gateway observed it */
@@ -330,6 +346,21 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
     return this.connectionStats.list()
   }
 
+  /** finished hole punches since start, by outcome and strategy */
+  holePunchCounts (): HolePunchCount[] {
+    return this.connectionStats.holePunchCounts()
+  }
+
+  /** open connections to other peers (not gateways), by path */
+  openConnections (): Record<Path, number> {
+    return this.connectionStats.openByPath()
+  }
+
+  /** every session's counters added up since start, ended sessions included */
+  sessionTotals (): SessionTotals {
+    return this.sessions.totals()
+  }
+
   private async targetAddresses (target: string | Multiaddr, signal: AbortSignal): Promise<Multiaddr[]> {
     if (typeof target !== 'string') return [target]
     if (target.startsWith('/')) return [multiaddr(target)]
@@ -373,17 +404,53 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
 
   private onConnection (connection: Connection, change: 'open' | 'close'): void {
     const peer = connection.remotePeer
-    if (this.pool.isGateway(peer)) return
+    if (this.pool.isGateway(peer) || this.otherGateways.has(peer.toString())) return
+    if (change === 'close') {
+      if (!this.peerPaths.delete(connection.id)) return
+      this.connectionStats.closed(peer.toString(), connection.id)
+      this.emit({ event: 'connection-closed', peer: peer.toString(), path: pathOf(connection), remoteAddr: connection.remoteAddr.toString() })
+      return
+    }
+    const upgrade = isRelayed(connection.remoteAddr) || this.node.getConnections(peer).some(conn => conn.id !== connection.id && isRelayed(conn.remoteAddr))
+    if (upgrade) {
+      this.onPeerPath(connection)
+      return
+    }
+    // a direct connection no relayed one came before may be a gateway's (a DHT query, a station's gateway):
+    // gateways are the DHT's servers, so identify tells
+    void this.speaksDht(connection).then((gateway) => {
+      if (gateway) this.otherGateways.add(peer.toString())
+      else if (connection.status === 'open') this.onPeerPath(connection)
+    })
+  }
+
+  private onPeerPath (connection: Connection): void {
+    const peer = connection.remotePeer
     const path = pathOf(connection)
     const remoteAddr = connection.remoteAddr.toString()
-    if (change === 'open') {
-      this.connectionStats.opened(peer.toString(), connection.id, path, remoteAddr)
-      this.emit({ event: 'connection', peer: peer.toString(), path, remoteAddr, direction: connection.direction })
-      if (isWebRtc(connection.remoteAddr)) void this.onIcePath(connection)
-    } else {
-      this.connectionStats.closed(peer.toString(), connection.id)
-      this.emit({ event: 'connection-closed', peer: peer.toString(), path, remoteAddr })
-    }
+    this.peerPaths.add(connection.id)
+    this.connectionStats.opened(peer.toString(), connection.id, path, remoteAddr)
+    this.emit({ event: 'connection', peer: peer.toString(), path, remoteAddr, direction: connection.direction })
+    if (isWebRtc(connection.remoteAddr)) void this.onIcePath(connection)
+  }
+
+  /** Whether the remote serves natmesh's DHT, by identify on this connection (false when identify does not come) */
+  private async speaksDht (connection: Connection): Promise<boolean> {
+    return new Promise((resolve) => {
+      const done = (result: boolean): void => {
+        clearTimeout(timer)
+        this.node.removeEventListener('peer:identify', onIdentify)
+        this.node.removeEventListener('connection:close', onClose)
+        resolve(result)
+      }
+      const onIdentify = (evt: CustomEvent<IdentifyResult>): void => {
+        if (evt.detail.connection.id === connection.id) done(evt.detail.protocols.includes(NATMESH_DHT_PROTOCOL))
+      }
+      const onClose = (evt: CustomEvent<Connection>): void => { if (evt.detail.id === connection.id) done(false) }
+      const timer = setTimeout(() => { done(false) }, IDENTIFY_WAIT_MS)
+      this.node.addEventListener('peer:identify', onIdentify)
+      this.node.addEventListener('connection:close', onClose)
+    })
   }
 
   private async onIcePath (connection: Connection): Promise<void> {
@@ -419,15 +486,18 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
     }
     const gateway = this.links.map(link => this.node.getConnections(link.gateway).find(conn => conn.status === 'open')).find(conn => conn != null)
     if (gateway != null) {
-      sendPunchReport(gateway, {
+      this.natMapping().then(async (mapping) => sendPunchReport(gateway, {
         outcome: outcome.outcome,
         attempts: outcome.attempts,
         msSinceRelay,
         strategy: outcome.strategy,
         sockets: outcome.cost?.sockets,
         probes: outcome.cost == null ? undefined : outcome.cost.probes + outcome.cost.sprays,
-        durationMs: outcome.cost?.ms
-      }).catch(() => {
+        durationMs: outcome.cost?.ms,
+        mapping: mapping.kind,
+        natType: this.natDetector?.current()?.natType,
+        remotePeer: peer
+      })).catch(() => {
         // metrics only: a gateway that can't take the report must not disturb the peer
       })
     }
@@ -496,7 +566,7 @@ export async function createPeer (config: PeerConfig, options: CreatePeerOptions
       listen: [`/ip4/${config.host}/udp/${config.udpPort}/udx`, `/ip4/${config.host}/tcp/${config.tcpPort}`]
     },
     transports: [
-      udxOverlay({ dialTimeoutMs: config.natTraversal.holePunchTimeoutMs }),
+      udxOverlay({ dialTimeoutMs: config.natTraversal.holePunchTimeoutMs, keepAliveMs: PATH_KEEPALIVE_MS, deadAfterMs: PATH_DEAD_AFTER_MS }),
       tcp(),
       circuitRelayTransport(),
       ...(ice != null ? [ice.transport()] : [])

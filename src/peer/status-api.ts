@@ -1,15 +1,32 @@
+import { peerIdFromString } from '@libp2p/peer-id'
 import { startJsonApi } from '../http/json-api.js'
-import type { JsonApi } from '../http/json-api.js'
+import type { JsonApi, JsonApiListen } from '../http/json-api.js'
 import type { Logger } from '../logging.js'
+import { createDaemonRegistry } from '../metrics/registry.js'
 import type { NatmeshPeer } from './peer.js'
+import { registerPeerMetrics } from './peer-metrics.js'
+
+export type StatusApiInit = JsonApiListen & {
+  logger: Logger
+  /**
+   * the control endpoint (a unix socket only its owner can open) also takes commands: POST /api/v1/ping makes
+   * the peer dial and ping; the TCP status API (`--api`) only reports
+   */
+  control?: boolean
+}
 
 /**
- * A peer's local status API (`natmesh peer --api host:port`): which gateways it holds, its public addresses, and
- * per remote peer and per session the path, RTT, bytes and migrations.
+/**
+ * A peer's local status API (`natmesh peer --api host:port`, and the control socket `natmesh status` reads):
+ * which gateways it holds, its public addresses, and per remote peer and per session the path, RTT, bytes and
+ * migrations; the same as Prometheus metrics.
  */
-export async function startStatusApi (peer: NatmeshPeer, init: { host: string, port: number, logger: Logger }): Promise<JsonApi> {
+export async function startStatusApi (peer: NatmeshPeer, init: StatusApiInit): Promise<JsonApi> {
+  const { control, ...listen } = init
+  const registry = createDaemonRegistry()
+  registerPeerMetrics(registry, peer)
   return startJsonApi({
-    ...init,
+    ...listen,
     peerId: () => peer.peerId.toString(),
     routes: (app) => {
       app.get('/api/v1/status', async () => ({
@@ -25,6 +42,31 @@ export async function startStatusApi (peer: NatmeshPeer, init: { host: string, p
       }))
       app.get('/api/v1/connections', async () => peer.stats())
       app.get('/api/v1/sessions', async () => peer.sessionStats().map(stats => ({ ...stats })))
+      app.get('/metrics', async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()))
+      if (control === true) {
+        app.post<{ Body: { target?: unknown } }>('/api/v1/ping', async (request, reply) => {
+          const target = request.body?.target
+          if (typeof target !== 'string' || target === '') return reply.code(400).send({ error: 'body must be {"target": "<peer id | station:name | multiaddr>"}' })
+          return pingTarget(peer, target).catch((err: Error) => reply.code(502).send({ error: err.message }))
+        })
+      }
     }
   })
+}
+
+/** One ping over the best path to `target`, connecting first when there is no connection yet. */
+async function pingTarget (peer: NatmeshPeer, target: string): Promise<{ peer: string, path: string, rttMs: number }> {
+  const known = isPeerId(target) ? peer.bestConnection(peerIdFromString(target)) : undefined
+  const connection = known ?? await peer.connect(target)
+  const remote = connection.remotePeer
+  return { peer: remote.toString(), ...await peer.ping(remote) }
+}
+
+function isPeerId (target: string): boolean {
+  try {
+    peerIdFromString(target)
+    return true
+  } catch {
+    return false
+  }
 }

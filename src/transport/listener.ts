@@ -5,6 +5,7 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import type { UDXStream } from 'udx-native'
 import { toUdpEndpoint, toUdxMultiaddr } from './multiaddr.js'
 import type { UdpEndpoint } from './multiaddr.js'
+import type { LivenessWatch } from './liveness.js'
 import type { OverlaySocket } from './overlay-socket.js'
 import { toMultiaddrConnection } from './udx-connection.js'
 
@@ -13,6 +14,7 @@ export interface UdxListenerInit {
   upgrader: Upgrader
   logger: ComponentLogger
   closeTimeoutMs: number
+  liveness?: LivenessWatch
 }
 
 /** Binds the node's overlay socket and hands every accepted udx stream to libp2p's upgrader. */
@@ -65,7 +67,8 @@ export class UdxListener extends TypedEventEmitter<ListenerEvents> implements Li
       remoteAddr: toUdxMultiaddr(remote.host, remote.port),
       localAddr: this.listeningAddr,
       log: this.init.logger.forComponent('natmesh:udx:connection'),
-      closeTimeoutMs: this.init.closeTimeoutMs
+      closeTimeoutMs: this.init.closeTimeoutMs,
+      liveness: this.init.liveness
     })
     this.log('inbound connection from %s:%d', remote.host, remote.port)
     this.init.upgrader.upgradeInbound(maConn, { signal: this.shutdown.signal })

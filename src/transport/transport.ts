@@ -4,6 +4,7 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import { UdxListener } from './listener.js'
 import { isUdxMultiaddr, toUdpEndpoint } from './multiaddr.js'
 import type { UdpEndpoint } from './multiaddr.js'
+import { LivenessWatch } from './liveness.js'
 import { OverlaySocket } from './overlay-socket.js'
 import { toMultiaddrConnection } from './udx-connection.js'
 
@@ -16,8 +17,16 @@ export interface UdxTransportInit {
   maxHelloIntervalMs?: number
   /** inbound set-ups in one dial-timeout window before new ones are refused, default 1024 */
   maxPendingInbound?: number
-  /** idle keepalive per connection so NAT mappings stay open, default 5000 ms (Linux drops idle UDP after 30 s) */
+  /**
+   * idle keepalive per connection so NAT mappings stay open (Linux drops idle UDP after 30 s); the remote answers
+   * each, which is what `deadAfterMs` goes by. Default 5000 ms
+   */
   keepAliveMs?: number
+  /**
+   * a connection whose remote sent no packet for this long is aborted (see liveness.ts); at least three
+   * keepalive intervals, so a lost probe is no alarm. 0: off. Default 15000 ms
+   */
+  deadAfterMs?: number
   /** how long a graceful close waits for the remote before resetting, default 2000 ms */
   closeTimeoutMs?: number
 }
@@ -32,8 +41,12 @@ const defaults: Required<UdxTransportInit> = {
   maxHelloIntervalMs: 1000,
   maxPendingInbound: 1024,
   keepAliveMs: 5000,
+  deadAfterMs: 15_000,
   closeTimeoutMs: 2000
 }
+
+/** liveness checks per dead-after period: the detection lags by at most this fraction */
+const LIVENESS_CHECKS_PER_PERIOD = 10
 
 /** Marks the UDP overlay transport so the hole puncher can find it among libp2p's transports. */
 export const UDX_TRANSPORT_TAG = '@natmesh/udx'
@@ -51,10 +64,17 @@ export class UdxTransport implements Transport {
   private readonly extraSockets = new Set<OverlaySocket>()
   /** dials to these endpoints leave from the given extra socket instead of the main one */
   private readonly routes = new Map<string, OverlaySocket>()
+  private readonly liveness?: LivenessWatch
 
   constructor (components: UdxTransportComponents, init: UdxTransportInit = {}) {
     this.components = components
     this.init = { ...defaults, ...init }
+    if (this.init.deadAfterMs < 3 * this.init.keepAliveMs && this.init.deadAfterMs !== 0) {
+      throw new Error(`deadAfterMs (${this.init.deadAfterMs}) must be at least three keepalive intervals (keepAliveMs ${this.init.keepAliveMs}), or 0`)
+    }
+    if (this.init.deadAfterMs > 0) {
+      this.liveness = new LivenessWatch({ deadAfterMs: this.init.deadAfterMs, checkMs: Math.ceil(this.init.deadAfterMs / LIVENESS_CHECKS_PER_PERIOD) })
+    }
     this.log = components.logger.forComponent('natmesh:udx')
     this.socket = this.createSocket()
   }
@@ -87,7 +107,8 @@ export class UdxTransport implements Transport {
       direction: 'outbound',
       remoteAddr: ma,
       log: this.components.logger.forComponent('natmesh:udx:connection'),
-      closeTimeoutMs: this.init.closeTimeoutMs
+      closeTimeoutMs: this.init.closeTimeoutMs,
+      liveness: this.liveness
     })
     try {
       return await options.upgrader.upgradeOutbound(maConn, options)
@@ -152,7 +173,8 @@ export class UdxTransport implements Transport {
       socket: this.socket,
       upgrader: options.upgrader,
       logger: this.components.logger,
-      closeTimeoutMs: this.init.closeTimeoutMs
+      closeTimeoutMs: this.init.closeTimeoutMs,
+      liveness: this.liveness
     })
   }
 

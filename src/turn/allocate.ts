@@ -20,12 +20,12 @@ export interface AllocationProbe {
   latencyMs: number
 }
 
-/** The server answered with an error: 401 for a refused credential, 486 for an exhausted quota, ... */
+/** The server answered with an error: 401 for a refused credential, 437 for an allocation it no longer has, ... */
 export class TurnAllocationError extends Error {
   readonly code: number
 
-  constructor (code: number, reason: string) {
-    super(`TURN Allocate refused: ${code} ${reason}`)
+  constructor (code: number, reason: string, request = 'Allocate') {
+    super(`TURN ${request} refused: ${code} ${reason}`)
     this.name = 'TurnAllocationError'
     this.code = code
   }
@@ -45,35 +45,86 @@ const STALE_NONCE = 438
  * @throws {StunTimeoutError} when it does not answer
  */
 export async function probeTurnAllocation (endpoint: TurnEndpoint, options: TransactionOptions): Promise<AllocationProbe> {
-  const socket = await openStunSocket(endpoint.host)
+  const allocation = await TurnAllocation.open(endpoint, options)
   try {
-    const started = performance.now()
-    const challenge = await send(socket, endpoint, allocateRequest(), options)
-    const auth = authFrom(challenge, endpoint)
-    let allocation = await send(socket, endpoint, authenticated(allocateRequest(), endpoint, auth), options)
-
-    // a nonce may go stale between the challenge and our answer: the error carries a fresh one (RFC 8489 §9.2.4)
-    if (errorOf(allocation)?.code === STALE_NONCE) {
-      auth.nonce = allocation.getNonce() ?? auth.nonce
-      allocation = await send(socket, endpoint, authenticated(allocateRequest(), endpoint, auth), options)
-    }
-
-    const refused = errorOf(allocation)
-    if (refused != null) throw new TurnAllocationError(refused.code, refused.reason)
-    if (!stun.validateMessageIntegrity(allocation, auth.key)) throw new Error('TURN Allocate response failed its MESSAGE-INTEGRITY check')
-    const relayedAddress = allocation.getAttribute(constants.STUN_ATTR_XOR_RELAYED_ADDRESS as number)?.value as StunAddress | undefined
-    if (relayedAddress == null) throw new Error('TURN Allocate response has no XOR-RELAYED-ADDRESS')
-    const latencyMs = performance.now() - started
-
-    const release = stun.createMessage(constants.STUN_REFRESH_REQUEST as number)
-    release.addAttribute(constants.STUN_ATTR_LIFETIME as number, 0)
-    const released = await send(socket, endpoint, authenticated(release, endpoint, auth), options)
-    const releaseError = errorOf(released)
-    if (releaseError != null) throw new TurnAllocationError(releaseError.code, `releasing the allocation: ${releaseError.reason}`)
-
-    return { relayedAddress, latencyMs }
+    await allocation.refresh(0)
+    return { relayedAddress: allocation.relayedAddress, latencyMs: allocation.latencyMs }
   } finally {
-    socket.close()
+    allocation.close()
+  }
+}
+
+/** A UDP allocation on a TURN server, held on its own socket, and the requests an allocation takes */
+export class TurnAllocation implements AllocationProbe {
+  private constructor (
+    private readonly socket: Socket,
+    private readonly endpoint: TurnEndpoint,
+    private readonly auth: LongTermAuth,
+    private readonly options: TransactionOptions,
+    readonly relayedAddress: StunAddress,
+    readonly latencyMs: number
+  ) {}
+
+  /**
+   * @throws {TurnAllocationError} when the server refuses the Allocate
+   * @throws {StunTimeoutError} when it does not answer
+   */
+  static async open (endpoint: TurnEndpoint, options: TransactionOptions): Promise<TurnAllocation> {
+    const socket = await openStunSocket(endpoint.host)
+    try {
+      const started = performance.now()
+      const challenge = await send(socket, endpoint, allocateRequest(), options)
+      const auth = authFrom(challenge, endpoint)
+      let allocation = await send(socket, endpoint, authenticated(allocateRequest(), endpoint, auth), options)
+
+      // a nonce may go stale between the challenge and our answer: the error carries a fresh one (RFC 8489 §9.2.4)
+      if (errorOf(allocation)?.code === STALE_NONCE) {
+        auth.nonce = allocation.getNonce() ?? auth.nonce
+        allocation = await send(socket, endpoint, authenticated(allocateRequest(), endpoint, auth), options)
+      }
+
+      const refused = errorOf(allocation)
+      if (refused != null) throw new TurnAllocationError(refused.code, refused.reason)
+      if (!stun.validateMessageIntegrity(allocation, auth.key)) throw new Error('TURN Allocate response failed its MESSAGE-INTEGRITY check')
+      const relayedAddress = allocation.getAttribute(constants.STUN_ATTR_XOR_RELAYED_ADDRESS as number)?.value as StunAddress | undefined
+      if (relayedAddress == null) throw new Error('TURN Allocate response has no XOR-RELAYED-ADDRESS')
+      return new TurnAllocation(socket, endpoint, auth, options, relayedAddress, performance.now() - started)
+    } catch (err) {
+      socket.close()
+      throw err
+    }
+  }
+
+  /** a Refresh: keeps the allocation `lifetimeSeconds` longer; 0 releases it */
+  async refresh (lifetimeSeconds: number): Promise<void> {
+    await this.request(() => {
+      const request = stun.createMessage(constants.STUN_REFRESH_REQUEST as number)
+      request.addAttribute(constants.STUN_ATTR_LIFETIME as number, lifetimeSeconds)
+      return request
+    }, 'Refresh')
+  }
+
+  /** a CreatePermission for a peer's IP, which lets its datagrams through the relay */
+  async createPermission (peerIp: string): Promise<void> {
+    await this.request(() => {
+      const request = stun.createMessage(constants.STUN_CREATE_PERMISSION_REQUEST as number)
+      request.addAttribute(constants.STUN_ATTR_XOR_PEER_ADDRESS as number, peerIp, 0)
+      return request
+    }, 'CreatePermission')
+  }
+
+  close (): void {
+    this.socket.close()
+  }
+
+  private async request (build: () => StunRequest, name: string): Promise<void> {
+    let response = await send(this.socket, this.endpoint, authenticated(build(), this.endpoint, this.auth), this.options)
+    if (errorOf(response)?.code === STALE_NONCE) {
+      this.auth.nonce = response.getNonce() ?? this.auth.nonce
+      response = await send(this.socket, this.endpoint, authenticated(build(), this.endpoint, this.auth), this.options)
+    }
+    const error = errorOf(response)
+    if (error != null) throw new TurnAllocationError(error.code, error.reason, name)
   }
 }
 

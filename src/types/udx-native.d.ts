@@ -35,6 +35,7 @@ declare module 'udx-native' {
     readonly rtt: number
     readonly bytesTransmitted: number
     readonly bytesReceived: number
+    readonly packetsReceived: number
     connect (socket: UDXSocket, remoteId: number, port: number, host: string): void
     setKeepalive (timeoutMs: number): void
     destroy (err?: Error): this

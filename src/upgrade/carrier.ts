@@ -55,6 +55,11 @@ export class Carrier {
     })
   }
 
+  /** ended by an error (aborted, reset, dead path): frames in flight on it are lost */
+  get lost (): boolean {
+    return this.closedWith?.err != null
+  }
+
   /** still able to carry frames both ways: neither closed nor closing */
   get open (): boolean {
     return this.closedWith == null && this.stream.status === 'open' && this.stream.writeStatus === 'writable'

@@ -1,9 +1,13 @@
+import type { Carrier } from './carrier.js'
+
 /** One outgoing entry: a message, or the session's CLOSE, which takes a sequence number of its own. */
 export interface Outgoing {
   seq: bigint
   payload: Uint8Array | null
   /** payload bytes pushed before this entry, so the bytes between two sequence numbers are a subtraction */
   offset: number
+  /** the carrier whose copy of this entry is taken to have reached the remote (see Session.transmit) */
+  sentOn?: Carrier
 }
 
 /**
@@ -66,11 +70,13 @@ export class SendBuffer {
     return index >= 0 ? this.entries[this.head + index] : undefined
   }
 
-  /** Drops everything below `ack` (the remote's next expected seq). */
-  acknowledge (ack: bigint): void {
+  /** Drops everything below `ack` (the remote's next expected seq), handing each entry to `delivered`. */
+  acknowledge (ack: bigint, delivered: (entry: Outgoing) => void): void {
     let released = false
     while (this.head < this.entries.length && (this.entries[this.head] as Outgoing).seq < ack) {
-      this.bytes -= this.entries[this.head]?.payload?.byteLength ?? 0
+      const entry = this.entries[this.head] as Outgoing
+      this.bytes -= entry.payload?.byteLength ?? 0
+      delivered(entry)
       this.head++
       released = true
     }

@@ -27,6 +27,21 @@ const CLOSED_MEMORY_MS = 120_000
  * appears, and answers RESUME after a path loss. Each process has a random boot id; a RESUME or OPEN carrying
  * a new boot id for a peer means that peer restarted, and its old sessions fail at once with a clear error.
  */
+export interface SessionTotals {
+  opened: number
+  migrations: number
+  bytesViaRelay: number
+  bytesViaDirect: number
+}
+
+function addSession (totals: SessionTotals, session: Session): void {
+  const stats = session.stats()
+  totals.opened++
+  totals.migrations += stats.migrations
+  totals.bytesViaRelay += stats.bytesViaRelay
+  totals.bytesViaDirect += stats.bytesViaDirect
+}
+
 export class SessionManager {
   private readonly init: SessionManagerInit
   private readonly options: SessionOptions
@@ -36,6 +51,8 @@ export class SessionManager {
   private readonly recentlyClosed = new Map<string, number>()
   private readonly handlers = new Map<string, SessionHandler>()
   private readonly switching = new Set<string>()
+  /** what sessions that have ended moved, so totals() never goes down when one closes */
+  private readonly ended: SessionTotals = { opened: 0, migrations: 0, bytesViaRelay: 0, bytesViaDirect: 0 }
   private started = false
 
   constructor (init: SessionManagerInit) {
@@ -75,6 +92,13 @@ export class SessionManager {
     return [...this.sessions.values()].map(entry => entry.session)
   }
 
+  /** Counters over every session since start, open and ended: for metrics that only ever go up. */
+  totals (): SessionTotals {
+    const totals = { ...this.ended }
+    for (const session of this.list()) addSession(totals, session)
+    return totals
+  }
+
   /** Opens a session on `connection` (relayed or direct); it follows the best path from then on. */
   async open (connection: Connection, protocol: string): Promise<Session> {
     const id = crypto.getRandomValues(new Uint8Array(SESSION_ID_LENGTH))
@@ -105,7 +129,7 @@ export class SessionManager {
     const key = sessionKey(session.peer, session.id)
     this.sessions.set(key, { session })
     session.addEventListener('closed', (evt) => {
-      this.sessions.delete(key)
+      if (this.sessions.delete(key)) addSession(this.ended, session)
       // only a clean close is worth remembering: a RESUME for a failed session should hear "unknown"
       if (evt.detail.error == null) this.recentlyClosed.set(key, Date.now())
       for (const [id, at] of this.recentlyClosed) if (Date.now() - at > CLOSED_MEMORY_MS) this.recentlyClosed.delete(id)
@@ -114,7 +138,8 @@ export class SessionManager {
   }
 
   private async openCarrier (connection: Connection): Promise<Carrier> {
-    const stream = await connection.newStream(SESSION_PROTOCOL, { runOnLimitedConnection: true, signal: AbortSignal.timeout(HANDSHAKE_TIMEOUT_MS) })
+    // the protocol name goes out with the OPEN or RESUME frame (one round trip, not two): both ends are natmesh
+    const stream = await connection.newStream(SESSION_PROTOCOL, { runOnLimitedConnection: true, negotiateFully: false, signal: AbortSignal.timeout(HANDSHAKE_TIMEOUT_MS) })
     return new Carrier(stream, connection, this.options.maxMessageBytes)
   }
 

@@ -249,7 +249,7 @@ export class Session extends TypedEventEmitter<SessionEvents> {
     const previous = this.current
     // the resend point first: frames that arrived during set-up are handed over below, and the acks in them
     // make the session transmit on this carrier at once, which must start where the remote expects
-    this.outgoing.acknowledge(remoteExpected)
+    this.outgoing.acknowledge(remoteExpected, this.delivered)
     const from = remoteExpected > this.outgoing.firstSeq ? remoteExpected : this.outgoing.firstSeq
     if (this.transmitSeq > from) this.counters.framesResent += Number(this.transmitSeq - from)
     this.transmitSeq = from
@@ -324,7 +324,9 @@ export class Session extends TypedEventEmitter<SessionEvents> {
   private transmit (carrier: Carrier, entry: Outgoing): boolean {
     this.clearPendingAck()
     if (entry.payload == null) return carrier.write({ type: FrameType.CLOSE, finalSeq: entry.seq })
-    this.countBytes(carrier, entry.payload.byteLength)
+    // a resend after a path change is not counted again: the copy on a carrier that was closed in good order (an
+    // upgrade to direct) is still read by the remote; only a lost carrier's copy is replaced by the new one
+    if (entry.sentOn == null || entry.sentOn.lost) entry.sentOn = carrier
     return carrier.write({ type: FrameType.DATA, seq: entry.seq, ack: this.nextExpected, payload: entry.payload })
   }
 
@@ -359,7 +361,7 @@ export class Session extends TypedEventEmitter<SessionEvents> {
 
   private onAck (ack: bigint): void {
     if (ack > this.outgoing.nextSeq) throw new BadFrameError(`ack ${ack} is beyond the ${this.outgoing.nextSeq} messages sent`)
-    this.outgoing.acknowledge(ack)
+    this.outgoing.acknowledge(ack, this.delivered)
     this.maybeFinish()
     void this.pump()
   }
@@ -423,6 +425,11 @@ export class Session extends TypedEventEmitter<SessionEvents> {
     this.unackedReceived = 0
   }
 
+  /** sent bytes count once the remote acknowledged them, on the path of the copy that got there */
+  private readonly delivered = (entry: Outgoing): void => {
+    if (entry.payload != null && entry.sentOn != null) this.countBytes(entry.sentOn, entry.payload.byteLength)
+  }
+
   private countBytes (carrier: Carrier, bytes: number): void {
     if (carrier.path === 'relay') this.counters.bytesViaRelay += bytes
     else this.counters.bytesViaDirect += bytes
@@ -452,7 +459,7 @@ export class Session extends TypedEventEmitter<SessionEvents> {
       } catch (err) {
         if (err instanceof SessionError && err.code === 'CLOSED' && this.localClosed && this.remoteClosed) {
           // the remote finished the session (it only does after receiving our CLOSE) before our last ACK reached it
-          this.outgoing.acknowledge(this.outgoing.nextSeq)
+          this.outgoing.acknowledge(this.outgoing.nextSeq, this.delivered)
           this.maybeFinish()
           return
         }

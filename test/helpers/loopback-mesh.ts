@@ -30,10 +30,11 @@ export class LoopbackMesh {
     return this.current
   }
 
-  async startGateway (flags: GatewayFlags = {}): Promise<Gateway> {
+  /** `file`: a YAML config under the flags, for settings that have no flag (TURN's state directory) */
+  async startGateway (flags: GatewayFlags = {}, file?: string): Promise<Gateway> {
     this.dir ??= await mkdtemp(join(tmpdir(), 'natmesh-test-'))
     this.gatewayFlags = { host: '127.0.0.1', udpPort: 0, tcpPort: 0, api: '127.0.0.1:0', stunPort: 0, stunOtherPort: 0, identityFile: join(this.dir, 'gw.key'), ...flags }
-    const config = await loadGatewayConfig({ env: {}, flags: this.gatewayFlags })
+    const config = await loadGatewayConfig({ file, env: {}, flags: this.gatewayFlags })
     const identity = await loadOrCreateIdentity(config.identityFile)
     const gateway = await createGateway(config, { privateKey: identity.privateKey, logger: createLogger({ level: 'silent' }), registry: new Registry() })
     await gateway.start()

@@ -55,5 +55,11 @@ describe('sessions on loopback', () => {
     expect(stats.path === 'direct' || stats.state === 'closed').toBe(true)
     expect(stats.bytesViaDirect).toBeGreaterThan(0)
     expect(bSession.stats().messagesReceived).toBe(count)
+    // each side counts what it sent (once acknowledged, resends after the switch not again) and what it received:
+    // both sides' counts add up to exactly the bytes that crossed, whatever the paths
+    const crossed = 2 * [...Array(count).keys()].reduce((sum, i) => sum + message(i).byteLength, 0)
+    const other = bSession.stats()
+    expect(stats.bytesViaRelay + stats.bytesViaDirect).toBe(crossed)
+    expect(other.bytesViaRelay + other.bytesViaDirect).toBe(crossed)
   })
 })

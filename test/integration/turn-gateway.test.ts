@@ -16,6 +16,7 @@ import { turnConfigSchema } from '../../src/config/turn.js'
 import { createGateway } from '../../src/gateway/gateway.js'
 import type { Gateway } from '../../src/gateway/gateway.js'
 import { mintTurnCredential } from '../../src/gateway/turn/credentials.js'
+import { freeTcpPort } from '../../src/gateway/turn/coturn-admin.js'
 import { writeCoturnConfig } from '../../src/gateway/turn/coturn-config.js'
 import { TurnUnavailableError } from '../../src/gateway/turn/supervisor.js'
 import { TurnService } from '../../src/gateway/turn/turn-service.js'
@@ -110,7 +111,9 @@ iceServers:
     const secret = (await readFile(join(dir, 'turn-secret'), 'utf8')).trim()
     expect(text).toContain(`static-auth-secret=${secret}`)
     expect(text).toMatch(/^use-auth-secret$/m)
-    expect(text).toMatch(/^no-cli$/m)
+    // the admin CLI, through which the gateway ends allocations of expired credentials: loopback, with a password
+    expect(text).toMatch(/^cli-ip=127\.0\.0\.1$/m)
+    expect(text).toMatch(/^cli-password=[0-9a-f]{48}$/m)
     expect(text).toMatch(/^denied-peer-ip=10\.0\.0\.0-10\.255\.255\.255$/m)
   })
 
@@ -224,7 +227,8 @@ describe('gateway TURN start-up', () => {
     const config = turnConfigSchema.parse({ enabled: true, required: true, port: await freeUdpTcpPort(), stateDir: join(dir, 'turn'), secretFile: join(dir, 'secret'), relayPortRange: { min: 50450, max: 50499 } })
     const turn = new TurnService({ config, gatewayHost: '127.0.0.1', announce: [], logger: createLogger({ level: 'silent' }) })
     // the orphan: coturn on the config the gateway writes, with nobody supervising it
-    const { configFile } = await writeCoturnConfig({ ...config, listenIp: '127.0.0.1', secret: 'a-secret-of-the-earlier-run', stateDir: config.stateDir })
+    const cli = { host: '127.0.0.1', port: await freeTcpPort('127.0.0.1'), password: 'the-earlier-runs-cli-password' }
+    const { configFile } = await writeCoturnConfig({ ...config, listenIp: '127.0.0.1', secret: 'a-secret-of-the-earlier-run', stateDir: config.stateDir, cli })
     const orphan = spawn('turnserver', ['-c', configFile], { stdio: 'ignore' })
     const orphanExit = once(orphan, 'exit')
 

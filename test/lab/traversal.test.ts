@@ -56,6 +56,8 @@ describe('trial runner logic', () => {
     // B's events about other peers do not count; A's own wait for a direct path ends the trial at the latest
     expect(decide({ a: [relay], b: [bFail], aPeerId: 'X' }, s, 700).done).toBe(false)
     expect(decide({ a: [relay], b: [] }, s, 100 + 500 + 1000 + 500).done).toBe(true)
+    // `peer --dial` exits once its probe is over: its dial-result ends the trial before its exit does
+    expect(decide({ a: [relay, ev(400, { event: 'dial-result', reached: true, path: 'relay', rttMs: 5 })], b: [] }, s3, 400).done).toBe(true)
   })
 
   it('summarizes with nearest-rank percentiles', () => {

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { ConfigError, loadGatewayConfig, loadPeerConfig } from '../../src/config/index.js'
+import type { PeerFlags } from '../../src/config/index.js'
 
 const GATEWAY_ID = '12D3KooWGsBbWvM9uYU8Yj8w6M12KxSt7SgymfCDikk7BE3bVBZ3'
 const OTHER_ID = 'QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N'
@@ -37,7 +38,7 @@ describe('gateway config', () => {
       udpPort: 4001,
       tcpPort: 4001,
       announce: [],
-      api: { host: '127.0.0.1', port: 8080 },
+      api: { host: '127.0.0.1', port: 8080, dashboard: false },
       bootstrap: [],
       identityFile: './.natmesh/gateway.key',
       relay: {
@@ -54,6 +55,18 @@ describe('gateway config', () => {
       iceServers: expect.objectContaining({ stunPort: 3478, publicStunUrls: [] }),
       logLevel: 'info'
     })
+  })
+
+  it('takes the ICE servers CORS origins from flags and the environment, and refuses what is not an origin', async () => {
+    const fromEnv = await loadGatewayConfig({ env: { NATMESH_ICE_CORS_ORIGIN: 'https://app.example.com, http://127.0.0.1:5173' }, flags: {} })
+    expect(fromEnv.iceServers.corsOrigins).toEqual(['https://app.example.com', 'http://127.0.0.1:5173'])
+    const fromFlags = await loadGatewayConfig({ env: {}, flags: { iceCorsOrigin: ['https://a.example', 'https://b.example'] } })
+    expect(fromFlags.iceServers.corsOrigins).toEqual(['https://a.example', 'https://b.example'])
+    expect((await loadGatewayConfig({ env: {}, flags: {} })).iceServers.corsOrigins).toEqual([])
+
+    const err = await configError(loadGatewayConfig({ env: {}, flags: { iceCorsOrigin: ['https://app.example.com/', '*', 'ftp://x.example'] } }))
+    expect(err.issues.map(issue => String(issue.path))).toEqual(['gateway.iceServers.corsOrigins.0', 'gateway.iceServers.corsOrigins.1', 'gateway.iceServers.corsOrigins.2'])
+    expect(err.message).toContain('expected an origin like https://app.example.com')
   })
 
   it('takes STUN settings from flags and the environment, and checks them', async () => {
@@ -89,7 +102,7 @@ describe('gateway config', () => {
 
     const config = await loadGatewayConfig({
       file,
-      env: { NATMESH_TCP_PORT: '6002', NATMESH_MAX_RESERVATIONS: '20', NATMESH_ANNOUNCE: '11.0.113.2, 2001:db8::1', NATMESH_API: '[::1]:0' },
+      env: { NATMESH_TCP_PORT: '6002', NATMESH_MAX_RESERVATIONS: '20', NATMESH_ANNOUNCE: '11.0.113.2, 2001:db8::1', NATMESH_API: '[::1]:0', NATMESH_DASHBOARD: 'true' },
       flags: { maxReservations: '30', logLevel: 'debug' }
     })
 
@@ -100,7 +113,7 @@ describe('gateway config', () => {
     expect(config.relay.reservationTtlMs).toBe(7_200_000) // default
     expect(config.relay.allowlist).toEqual([GATEWAY_ID])
     expect(config.announce).toEqual(['11.0.113.2', '2001:db8::1'])
-    expect(config.api).toEqual({ host: '::1', port: 0 })
+    expect(config.api).toEqual({ host: '::1', port: 0, dashboard: true }) // host:port and the dashboard switch side by side
     expect(config.logLevel).toBe('debug')
   })
 
@@ -198,8 +211,24 @@ describe('peer config', () => {
       reconnect: { initialDelayMs: 500, maxDelayMs: 30_000 },
       natDetection: { enabled: true, cacheMs: 300_000, stunPorts: [3478, 3479], timeoutMs: 1500 },
       identityFile: './.natmesh/peer.key',
+      controlSocket: './.natmesh/peer.sock',
       logLevel: 'info'
     })
+  })
+
+  it('puts the control socket next to the identity file unless it is named or turned off', async () => {
+    const load = async (flags: PeerFlags): Promise<unknown> => (await loadPeerConfig({ env: { NATMESH_GATEWAYS: GATEWAY }, flags })).controlSocket
+    expect(await load({ identityFile: '/var/lib/natmesh/alpha.key' })).toBe('/var/lib/natmesh/alpha.sock')
+    expect(await load({ identityFile: './id' })).toBe('./id.sock')
+    expect(await load({ controlSocket: '/run/natmesh/peer.sock' })).toBe('/run/natmesh/peer.sock')
+    expect(await load({ controlSocket: false })).toBe(false)
+  })
+
+  it('splits list flags given repeated and comma-separated alike', async () => {
+    const config = await loadPeerConfig({ env: {}, flags: { gateways: [`${GATEWAY},${GATEWAY}`, GATEWAY], stunPorts: ['3478,3479'], stations: ['a', 'b,c'] } })
+    expect(config.gateways).toEqual([GATEWAY, GATEWAY, GATEWAY])
+    expect(config.natDetection.stunPorts).toEqual([3478, 3479])
+    expect(config.stations).toEqual(['a', 'b', 'c'])
   })
 
   it('takes the NAT mapping and birthday punch bounds from flags and env, and checks them', async () => {

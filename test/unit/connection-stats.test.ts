@@ -135,4 +135,24 @@ describe('ConnectionStats', () => {
     expect(Object.keys(snapshot)).not.toContain('open')
     expect(Object.keys(stats.list()[0]!)).not.toContain('open')
   })
+
+  it('counts open connections by path and finished hole punches by outcome and strategy, across peers', () => {
+    const stats = new ConnectionStats()
+    stats.opened('B', 'relay-1', 'relay', RELAY_ADDR)
+    stats.opened('B', 'direct-1', 'direct', DIRECT_ADDR)
+    stats.opened('C', 'direct-2', 'direct', DIRECT_ADDR_2)
+    expect(stats.openByPath()).toEqual({ relay: 1, direct: 2 })
+    stats.closed('B', 'direct-1')
+    expect(stats.openByPath()).toEqual({ relay: 1, direct: 1 })
+
+    stats.holePunch('B', 1, 120, { outcome: 'success', strategy: 'dcutr' })
+    stats.holePunch('C', 3, undefined, { outcome: 'failure', strategy: 'birthday' })
+    // no strategy: a plain DCUtR punch
+    stats.holePunch('C', 1, 80, { outcome: 'success' })
+    expect(stats.holePunchCounts()).toEqual(expect.arrayContaining([
+      { outcome: 'success', strategy: 'dcutr', count: 2 },
+      { outcome: 'failure', strategy: 'birthday', count: 1 }
+    ]))
+    expect(stats.holePunchCounts()).toHaveLength(2)
+  })
 })

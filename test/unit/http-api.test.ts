@@ -1,3 +1,9 @@
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
+import { request } from 'node:http'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { multiaddr } from '@multiformats/multiaddr'
 import { Registry } from 'prom-client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -7,6 +13,8 @@ import { GatewayMetrics } from '../../src/gateway/metrics.js'
 import { createLogger } from '../../src/logging.js'
 import '../../src/transport/multiaddr.js' // registers the /udx protocol, as the gateway's transport does
 import type { HttpApi } from '../../src/gateway/http-api.js'
+import { startJsonApi } from '../../src/http/json-api.js'
+import type { JsonApi } from '../../src/http/json-api.js'
 
 const GATEWAY_ID = '12D3KooWGsBbWvM9uYU8Yj8w6M12KxSt7SgymfCDikk7BE3bVBZ3'
 const PEER_ID = 'QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N'
@@ -125,5 +133,41 @@ describe('gateway HTTP API', () => {
     const port = Number(new URL(api.url).port)
     await expect(startHttpApi({ host: '127.0.0.1', port, addressBook, registry, info: () => ({ peerId: GATEWAY_ID, addresses: [] }), logger }))
       .rejects.toThrow(`HTTP API cannot listen on 127.0.0.1:${port}: the port is already in use`)
+  })
+})
+
+describe('JSON API on a unix socket (the peer\'s control socket)', () => {
+  const logger = createLogger({ level: 'silent' })
+  let dir: string
+  beforeAll(async () => { dir = await mkdtemp(join(tmpdir(), 'natmesh-sock-')) })
+  afterAll(async () => { await rm(dir, { recursive: true, force: true }) })
+
+  const start = async (path: string): Promise<JsonApi> => startJsonApi({ path, logger, peerId: () => GATEWAY_ID, routes: () => {} })
+
+  it('is readable and writable by its owner only, replaces a stale socket, refuses a live one and a path too long', async () => {
+    const path = join(dir, 'peer.sock')
+    // a socket file whose server is gone, as a killed daemon leaves it (a closed server removes its file)
+    const holder = spawn(process.execPath, ['-e', `require('node:net').createServer().listen(${JSON.stringify(path)}, () => console.log('up'))`], { stdio: ['ignore', 'pipe', 'inherit'] })
+    await once(holder.stdout, 'data')
+    holder.kill('SIGKILL')
+    await once(holder, 'exit')
+    expect((await stat(path)).isSocket()).toBe(true)
+    await writeFile(join(dir, 'not-a-socket'), '')
+
+    const api = await start(path)
+    try {
+      expect(api.url).toBe(`unix:${path}`)
+      expect((await stat(path)).mode & 0o777).toBe(0o600)
+      const health = await new Promise<string>((resolve, reject) => {
+        request({ socketPath: path, path: '/healthz' }, (res) => { res.setEncoding('utf8').on('data', resolve) }).on('error', reject).end()
+      })
+      expect(JSON.parse(health)).toMatchObject({ status: 'ok', peerId: GATEWAY_ID })
+      await expect(start(path)).rejects.toThrow(`HTTP API cannot listen on ${path}: a running daemon is serving this socket`)
+    } finally {
+      await api.close()
+    }
+    await expect(stat(path)).rejects.toThrow(/ENOENT/)
+    await expect(start(join(dir, 'not-a-socket'))).rejects.toThrow('exists and is not a socket')
+    await expect(start(join(dir, 'x'.repeat(120)))).rejects.toThrow('a unix socket path has at most 107 bytes')
   })
 })

@@ -69,11 +69,25 @@ describe('mode advice', () => {
     natType, confidence: 0.9, localAddress: at(1), server: at(3478), notes: [], detectedAt: '', durationMs: 0
   })
 
-  it('relay-only always works; hole punching needs UDP and a cone; ICE falls back to TURN', () => {
-    const verdicts = (natType: NatReport['natType']): string[] => modeAdvice(report(natType)).map(a => `${a.mode}:${a.verdict}`)
-    expect(verdicts('port-restricted-cone')).toEqual(['relay-only:works', 'opportunistic:works', 'ice:works'])
-    expect(verdicts('symmetric')).toEqual(['relay-only:works', 'opportunistic:partly', 'ice:works'])
-    expect(verdicts('udp-blocked')).toEqual(['relay-only:works', 'opportunistic:no', 'ice:partly'])
+  it('relay-only works with a reachable gateway; hole punching needs UDP and a cone; ICE needs UDP and TURN for symmetric NATs', () => {
+    const verdicts = (natType: NatReport['natType'], turn: boolean): string[] => modeAdvice(report(natType), { reachable: true, turn }).map(a => `${a.mode}:${a.verdict}`)
+    expect(verdicts('port-restricted-cone', true)).toEqual(['relay-only:works', 'opportunistic:works', 'ice:works'])
+    expect(verdicts('symmetric', true)).toEqual(['relay-only:works', 'opportunistic:partly', 'ice:works'])
+    expect(verdicts('symmetric', false)).toEqual(['relay-only:works', 'opportunistic:partly', 'ice:partly'])
+    expect(verdicts('udp-blocked', true)).toEqual(['relay-only:works', 'opportunistic:no', 'ice:no'])
+  })
+
+  it('advises TURN only where a gateway runs it, never TURN over TCP', () => {
+    for (const natType of ['no-nat', 'full-cone', 'port-restricted-cone', 'symmetric', 'udp-blocked'] as const) {
+      const without = modeAdvice(report(natType), { reachable: true, turn: false }).map(a => a.why).join(' ')
+      expect(without).not.toMatch(/TURN (relay|covers)|through the gateway's TURN/)
+      const all = without + modeAdvice(report(natType), { reachable: true, turn: true }).map(a => a.why).join(' ')
+      expect(all).not.toMatch(/TURN over TCP/)
+    }
+  })
+
+  it('no mode works when no gateway answers a libp2p dial', () => {
+    expect(modeAdvice(report('no-nat'), { reachable: false, turn: true }).map(a => a.verdict)).toEqual(['no', 'no', 'no'])
   })
 })
 

@@ -26,7 +26,7 @@ describe('TURN and ICE servers settings', () => {
     expect(config.turn.deniedPeerIps).toContain('10.0.0.0-10.255.255.255')
     expect(config.turn.deniedPeerIps).toContain('127.0.0.0-127.255.255.255')
     expect(config.turn.deniedPeerIps.some(range => range.startsWith('11.'))).toBe(false)
-    expect(config.iceServers).toEqual({ rateLimit: { max: 30, windowMs: 60_000 }, stunPort: 3478, publicStunUrls: [] })
+    expect(config.iceServers).toEqual({ corsOrigins: [], rateLimit: { max: 30, windowMs: 60_000 }, stunPort: 3478, publicStunUrls: [] })
   })
 
   it('takes the switches from the environment', async () => {

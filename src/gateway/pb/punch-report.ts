@@ -10,6 +10,9 @@ export interface PunchReport {
   sockets?: number
   probes?: number
   durationMs?: number
+  mapping?: PunchReport.Mapping
+  natType?: PunchReport.NatType
+  remotePeer?: Uint8Array<ArrayBuffer>
 }
 
 export namespace PunchReport {
@@ -50,6 +53,54 @@ export namespace PunchReport {
   export namespace Strategy {
     export const codec = (): Codec<Strategy> => {
       return enumeration<Strategy>(__StrategyValues)
+    }
+  }
+
+  export enum Mapping {
+    MAPPING_UNKNOWN = 'MAPPING_UNKNOWN',
+    OPEN = 'OPEN',
+    ENDPOINT_INDEPENDENT = 'ENDPOINT_INDEPENDENT',
+    SEQUENTIAL = 'SEQUENTIAL',
+    RANDOM = 'RANDOM'
+  }
+
+  enum __MappingValues {
+    MAPPING_UNKNOWN = 0,
+    OPEN = 1,
+    ENDPOINT_INDEPENDENT = 2,
+    SEQUENTIAL = 3,
+    RANDOM = 4
+  }
+
+  export namespace Mapping {
+    export const codec = (): Codec<Mapping> => {
+      return enumeration<Mapping>(__MappingValues)
+    }
+  }
+
+  export enum NatType {
+    NAT_TYPE_UNKNOWN = 'NAT_TYPE_UNKNOWN',
+    NO_NAT = 'NO_NAT',
+    FULL_CONE = 'FULL_CONE',
+    RESTRICTED_CONE = 'RESTRICTED_CONE',
+    PORT_RESTRICTED_CONE = 'PORT_RESTRICTED_CONE',
+    SYMMETRIC = 'SYMMETRIC',
+    UDP_BLOCKED = 'UDP_BLOCKED'
+  }
+
+  enum __NatTypeValues {
+    NAT_TYPE_UNKNOWN = 0,
+    NO_NAT = 1,
+    FULL_CONE = 2,
+    RESTRICTED_CONE = 3,
+    PORT_RESTRICTED_CONE = 4,
+    SYMMETRIC = 5,
+    UDP_BLOCKED = 6
+  }
+
+  export namespace NatType {
+    export const codec = (): Codec<NatType> => {
+      return enumeration<NatType>(__NatTypeValues)
     }
   }
 
@@ -97,6 +148,21 @@ export namespace PunchReport {
           w.uint32(obj.durationMs)
         }
 
+        if (obj.mapping != null) {
+          w.uint32(64)
+          PunchReport.Mapping.codec().encode(obj.mapping, w)
+        }
+
+        if (obj.natType != null) {
+          w.uint32(72)
+          PunchReport.NatType.codec().encode(obj.natType, w)
+        }
+
+        if (obj.remotePeer != null) {
+          w.uint32(82)
+          w.bytes(obj.remotePeer)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -135,6 +201,18 @@ export namespace PunchReport {
             }
             case 7: {
               obj.durationMs = reader.uint32()
+              break
+            }
+            case 8: {
+              obj.mapping = PunchReport.Mapping.codec().decode(reader)
+              break
+            }
+            case 9: {
+              obj.natType = PunchReport.NatType.codec().decode(reader)
+              break
+            }
+            case 10: {
+              obj.remotePeer = reader.bytes()
               break
             }
             default: {
@@ -201,6 +279,27 @@ export namespace PunchReport {
               }
               break
             }
+            case 8: {
+              yield {
+                field: `${prefix}.mapping`,
+                value: PunchReport.Mapping.codec().decode(reader)
+              }
+              break
+            }
+            case 9: {
+              yield {
+                field: `${prefix}.natType`,
+                value: PunchReport.NatType.codec().decode(reader)
+              }
+              break
+            }
+            case 10: {
+              yield {
+                field: `${prefix}.remotePeer`,
+                value: reader.bytes()
+              }
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -248,6 +347,21 @@ export namespace PunchReport {
     value: number
   }
 
+  export interface PunchReportMappingFieldEvent {
+    field: '$.mapping'
+    value: PunchReport.Mapping
+  }
+
+  export interface PunchReportNatTypeFieldEvent {
+    field: '$.natType'
+    value: PunchReport.NatType
+  }
+
+  export interface PunchReportRemotePeerFieldEvent {
+    field: '$.remotePeer'
+    value: Uint8Array<ArrayBuffer>
+  }
+
   export function encode (obj: Partial<PunchReport>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, PunchReport.codec())
   }
@@ -256,7 +370,7 @@ export namespace PunchReport {
     return decodeMessage(buf, PunchReport.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PunchReport>): Generator<PunchReportOutcomeFieldEvent | PunchReportAttemptsFieldEvent | PunchReportMsSinceRelayFieldEvent | PunchReportStrategyFieldEvent | PunchReportSocketsFieldEvent | PunchReportProbesFieldEvent | PunchReportDurationMsFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PunchReport>): Generator<PunchReportOutcomeFieldEvent | PunchReportAttemptsFieldEvent | PunchReportMsSinceRelayFieldEvent | PunchReportStrategyFieldEvent | PunchReportSocketsFieldEvent | PunchReportProbesFieldEvent | PunchReportDurationMsFieldEvent | PunchReportMappingFieldEvent | PunchReportNatTypeFieldEvent | PunchReportRemotePeerFieldEvent> {
     return streamMessage(buf, PunchReport.codec(), opts)
   }
 }

@@ -1,5 +1,6 @@
 import { chmod, mkdir, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
+import type { CoturnCliEndpoint } from './coturn-admin.js'
 
 export interface CoturnSettings {
   /** undefined: all interfaces */
@@ -14,11 +15,14 @@ export interface CoturnSettings {
   allowedPeerIps: string[]
   /** where the pid file and coturn's database go */
   stateDir: string
+  /** coturn's admin CLI, through which the gateway ends allocations whose credential expired */
+  cli: CoturnCliEndpoint
 }
 
 /**
  * coturn's config file for natmesh: TURN REST API credentials (`use-auth-secret`) only, plain UDP/TCP on one
- * port, no CLI, no TLS, no RFC 5780 second address (its alternate port would collide), logs on stdout.
+ * port, the admin CLI on loopback with a random password, no TLS, no RFC 5780 second address (its alternate port
+ * would collide), logs on stdout.
  */
 export function renderCoturnConfig (settings: CoturnSettings): string {
   const stateDir = resolve(settings.stateDir)
@@ -33,7 +37,9 @@ export function renderCoturnConfig (settings: CoturnSettings): string {
     'use-auth-secret',
     `static-auth-secret=${settings.secret}`,
     'fingerprint',
-    'no-cli',
+    `cli-ip=${settings.cli.host}`,
+    `cli-port=${settings.cli.port}`,
+    `cli-password=${settings.cli.password}`,
     'no-tls',
     'no-dtls',
     'no-rfc5780',

@@ -34,3 +34,14 @@ export function mintTurnCredential (init: MintInit): TurnCredential {
 
   return { username, credential, expiresAt }
 }
+
+/** the expiry (unix seconds) a credential's username carries; undefined for a username not in that form */
+export function expiryOf (username: string): number | undefined {
+  const match = /^(\d+):/.exec(username)
+  return match == null ? undefined : Number(match[1])
+}
+
+/** the identity (a peer id, or "http-api") a credential's username names; undefined for a username not in that form */
+export function identityOf (username: string): string | undefined {
+  return /^\d+:(.+)$/.exec(username)?.[1]
+}

@@ -2,7 +2,7 @@ import { Counter, Gauge } from 'prom-client'
 import type { Registry } from 'prom-client'
 import type { TurnService } from './turn-service.js'
 
-const NAMES = ['natmesh_turn_up', 'natmesh_turn_restarts_total'] as const
+const NAMES = ['natmesh_turn_up', 'natmesh_turn_restarts_total', 'natmesh_turn_expired_allocations_ended_total'] as const
 
 /** coturn's state in the gateway's /metrics, read on every scrape */
 export class TurnMetrics {
@@ -26,6 +26,15 @@ export class TurnMetrics {
       collect () {
         if (turn.restarts > counted) this.inc(turn.restarts - counted)
         counted = Math.max(counted, turn.restarts)
+      }
+    })
+    new Counter({
+      name: 'natmesh_turn_expired_allocations_ended_total',
+      help: 'TURN allocations the gateway ended because their credential had expired',
+      registers,
+      collect () {
+        this.reset()
+        this.inc(turn.expiredAllocationsEnded)
       }
     })
   }

@@ -1,8 +1,12 @@
+import { randomBytes } from 'node:crypto'
+import { join, resolve } from 'node:path'
 import type { Startable } from '@libp2p/interface'
 import type { TurnConfig } from '../../config/index.js'
 import type { Logger } from '../../logging.js'
+import { CoturnAdmin, freeTcpPort } from './coturn-admin.js'
+import type { CoturnSession } from './coturn-admin.js'
 import { writeCoturnConfig } from './coturn-config.js'
-import { mintTurnCredential } from './credentials.js'
+import { expiryOf, mintTurnCredential } from './credentials.js'
 import { stopLeftoverCoturn } from './leftover.js'
 import type { TurnCredential } from './credentials.js'
 import { loadOrCreateTurnSecret } from './secret.js'
@@ -37,7 +41,16 @@ export class TurnService implements Startable {
   readonly publicIp?: string
   private secret?: string
   private supervisor?: TurnSupervisor
+  private sweepTimer?: NodeJS.Timeout
+  private sweeping = false
+  private sweepFailing = false
+  /** sessions already cancelled: coturn may list one for a moment after, and it must not count twice */
+  private readonly cancelled = new Set<string>()
   unavailableReason?: string
+  /** allocations ended because their credential had expired */
+  expiredAllocationsEnded = 0
+  /** the sessions (allocations) coturn held at the last sweep, every expirySweepMs; the dashboard shows them */
+  sessions: readonly CoturnSession[] = []
 
   constructor (init: TurnServiceInit) {
     this.config = init.config
@@ -84,6 +97,8 @@ export class TurnService implements Startable {
   }
 
   async stop (): Promise<void> {
+    clearInterval(this.sweepTimer)
+    this.sweepTimer = undefined
     await this.supervisor?.stop()
   }
 
@@ -104,6 +119,8 @@ export class TurnService implements Startable {
     if (created) this.logger.info(`created TURN secret in ${this.config.secretFile}`)
     this.secret = secret
 
+    // loopback only, a fresh password per start; the config file holding it is the owner's only
+    const cli = { host: '127.0.0.1', port: await freeTcpPort('127.0.0.1'), password: randomBytes(24).toString('hex') }
     const { configFile, pidFile } = await writeCoturnConfig({
       listenIp: this.listenIp,
       externalIp: this.config.externalIp ?? (this.publicIp === this.listenIp ? undefined : this.publicIp),
@@ -113,7 +130,8 @@ export class TurnService implements Startable {
       relayPortRange: this.config.relayPortRange,
       deniedPeerIps: this.config.deniedPeerIps,
       allowedPeerIps: this.config.allowedPeerIps,
-      stateDir: this.config.stateDir
+      stateDir: this.config.stateDir,
+      cli
     })
 
     await stopLeftoverCoturn(pidFile, configFile, this.logger)
@@ -126,5 +144,38 @@ export class TurnService implements Startable {
     })
     await this.supervisor.start()
     this.logger.info({ urls: this.urls }, 'TURN server running')
+    const admin = new CoturnAdmin(cli, join(resolve(this.config.stateDir), 'sessions.txt'))
+    this.sweepTimer = setInterval(() => { void this.endExpiredAllocations(admin) }, this.config.expirySweepMs)
+  }
+
+  /**
+   * coturn checks a credential's expiry only when an allocation is made: Refresh, CreatePermission and
+   * ChannelBind go on working with the key it cached. So the gateway ends, through coturn's CLI, every
+   * session whose credential has expired.
+   */
+  private async endExpiredAllocations (admin: CoturnAdmin): Promise<void> {
+    if (this.sweeping || this.supervisor?.pid == null) return
+    this.sweeping = true
+    try {
+      const now = Math.floor(Date.now() / 1000)
+      // coturn's own rule for a new allocation: valid while the expiry is not before now
+      const sessions = await admin.sessions()
+      const listed = new Set(sessions.map(session => session.id))
+      for (const id of this.cancelled) if (!listed.has(id)) this.cancelled.delete(id)
+      const expired = sessions.filter(session => !this.cancelled.has(session.id) && (expiryOf(session.username) ?? Infinity) < now)
+      await admin.cancel(expired.map(session => session.id))
+      for (const session of expired) this.cancelled.add(session.id)
+      this.sessions = sessions.filter(session => !this.cancelled.has(session.id))
+      this.expiredAllocationsEnded += expired.length
+      if (expired.length > 0) this.logger.info({ users: expired.map(session => session.username) }, `ended ${expired.length} TURN allocation(s) whose credential expired`)
+      if (this.sweepFailing) this.logger.info('coturn CLI answers again: expired TURN allocations are ended again')
+      this.sweepFailing = false
+    } catch (err: any) {
+      // logged once per outage (coturn may be restarting), and not at all once the gateway is stopping
+      if (!this.sweepFailing && this.sweepTimer != null) this.logger.warn(`cannot end expired TURN allocations: ${err.message as string}`)
+      this.sweepFailing = true
+    } finally {
+      this.sweeping = false
+    }
   }
 }

@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { webRTC } from '@libp2p/webrtc'
+import { cleanup } from 'node-datachannel'
 import type { WebRTCTransportComponents } from '@libp2p/webrtc'
 import type { PeerId, Transport } from '@libp2p/interface'
 import type { Registrar } from '@libp2p/interface-internal'
@@ -61,4 +62,14 @@ export function iceWebRTC (pool: IceServerPool, policies: IceCandidatePolicies):
     }
     return transport
   }
+}
+
+/**
+ * Stops node-datachannel's threads and closes every WebRTC connection left in this process. @libp2p/webrtc never
+ * calls it (it would close other nodes' connections in the same process), and a data channel whose close never
+ * arrives keeps the process running after the node stopped (node-datachannel issue #349). Only for a process
+ * that runs a single peer and is done with it: the CLI, after the peer stopped.
+ */
+export function releaseWebRtc (): void {
+  cleanup()
 }

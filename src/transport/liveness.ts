@@ -1,0 +1,101 @@
+/** What the liveness rules read of a udx stream: counters libudx keeps in C, read without a call into it. */
+export interface StreamCounters {
+  readonly packetsReceived: number
+}
+
+/**
+ * Whether the remote end of one udx stream is still there. udx itself takes 13 s and more to give up on a dead
+ * remote (its retransmission timer backs off), and never on an idle stream, whose keepalives it does not
+ * retransmit; a gateway or peer that vanished without closing (power loss, SIGKILL, a cut path) would keep
+ * its circuits and sessions stalled that long. The rules, checked every few hundred ms with `now` passed in:
+ *
+ * 1. Any packet from the remote (data, ACK or keepalive answer) proves it alive. Those are sent by the remote's
+ *    udx, in C, so a stream whose data queues behind megabytes, or whose reader is paused, still answers.
+ * 2. The stream's own keepalive (`setKeepalive`) makes the remote answer at least once per keepalive interval,
+ *    so a live remote is never silent for long; with `deadAfterMs` at three keepalive intervals or more, one
+ *    lost probe or answer is no alarm.
+ * 3. No packet for `deadAfterMs`: the remote, or the path to it, is gone.
+ * 4. A check that runs late (this process was blocked) judges nothing: packets that arrived meanwhile are still
+ *    unread in the socket, and are read before the next check.
+ */
+export class PathLiveness {
+  private lastPackets: number
+  private heardAt: number
+
+  constructor (private readonly deadAfterMs: number, counters: StreamCounters, now: number) {
+    this.lastPackets = counters.packetsReceived
+    this.heardAt = now
+  }
+
+  /** @returns how long the remote has been silent when rule 3 holds, else undefined */
+  check (counters: StreamCounters, now: number, onTime: boolean): number | undefined {
+    if (counters.packetsReceived !== this.lastPackets) {
+      this.lastPackets = counters.packetsReceived
+      this.heardAt = now
+      return undefined
+    }
+    const silentMs = now - this.heardAt
+    return onTime && silentMs >= this.deadAfterMs ? silentMs : undefined
+  }
+}
+
+export interface LivenessWatchInit {
+  /** silence after which a stream's remote is taken for dead */
+  deadAfterMs: number
+  /** how often the streams are checked */
+  checkMs: number
+  /** default Date.now */
+  now?: () => number
+}
+
+interface Watched {
+  liveness: PathLiveness
+  onDead: (silentMs: number) => void
+}
+
+/** Checks every watched stream on one shared timer (a gateway holds thousands). */
+export class LivenessWatch {
+  private readonly watched = new Map<StreamCounters, Watched>()
+  private readonly now: () => number
+  private timer?: NodeJS.Timeout
+  private lastTick = 0
+
+  constructor (private readonly init: LivenessWatchInit) {
+    this.now = init.now ?? Date.now
+  }
+
+  /** Calls `onDead` once, when the stream's remote has been silent too long; the returned function stops watching. */
+  watch (stream: StreamCounters, onDead: (silentMs: number) => void): () => void {
+    this.watched.set(stream, { liveness: new PathLiveness(this.init.deadAfterMs, stream, this.now()), onDead })
+    if (this.timer == null) {
+      this.lastTick = this.now()
+      this.timer = setInterval(() => { this.tick() }, this.init.checkMs)
+      this.timer.unref()
+    }
+    return () => { this.unwatch(stream) }
+  }
+
+  get size (): number {
+    return this.watched.size
+  }
+
+  private unwatch (stream: StreamCounters): void {
+    this.watched.delete(stream)
+    if (this.watched.size === 0) {
+      clearInterval(this.timer)
+      this.timer = undefined
+    }
+  }
+
+  private tick (): void {
+    const now = this.now()
+    const onTime = now - this.lastTick < 2 * this.init.checkMs
+    this.lastTick = now
+    for (const [stream, { liveness, onDead }] of this.watched) {
+      const silentMs = liveness.check(stream, now, onTime)
+      if (silentMs === undefined) continue
+      this.unwatch(stream)
+      onDead(silentMs)
+    }
+  }
+}
