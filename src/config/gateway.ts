@@ -26,6 +26,8 @@ const gatewayConfigSchema = z.strictObject({
   relay: z.strictObject({
     maxReservations: integer(1).default(1024),
     reservationTtlMs: integer(1000).default(2 * HOUR_MS),
+    /** how long a departed peer's reservation outlives its last connection (a reconnect within it keeps the slot) */
+    reservationGraceMs: integer(0).default(10_000),
     maxCircuitsPerPeer: integer(1).default(16),
     /**
      * limits of one relayed connection. natmesh relays real traffic until the direct path is up (and for
@@ -37,6 +39,22 @@ const gatewayConfigSchema = z.strictObject({
     circuitDataBytes: integer(1).default(64 * 1024 * 1024),
     /** peers whose circuits are not limited */
     allowlist: z.array(peerIdString).default([])
+  }).prefault({}),
+  /**
+   * who gets in, per source IP. Carrier NATs put thousands of users behind one address, so the per-IP limits are
+   * far above libp2p's (5 connections/s, 10 pending in all); they keep one source from taking every slot
+   */
+  admission: z.strictObject({
+    /** new inbound connections per second from one IP (libp2p's inboundConnectionThreshold) */
+    connectionsPerIpPerSecond: integer(1).default(200),
+    /** inbound connections in their handshake at once, all sources (libp2p's maxIncomingPendingConnections) */
+    maxPendingConnections: integer(1).default(1024),
+    /** of those, from one IP */
+    maxPendingConnectionsPerIp: integer(1).default(128),
+    /** UDP overlay set-ups one IP may hold unconfirmed (HELLO answered, no data back yet) */
+    maxPendingUdpSetupsPerIp: integer(1).default(64),
+    /** new UDP overlay set-ups per second from one IP, after a burst of twice as many; 0: no rate */
+    udpSetupsPerIpPerSecond: integer(0).default(200)
   }).prefault({}),
   /** STUN (RFC 8489 Binding + RFC 5780 behaviour discovery) for peers' NAT type detection and ICE */
   stun: z.strictObject({
@@ -76,11 +94,17 @@ export interface GatewayFlags {
   identityFile?: string
   maxReservations?: number | string
   reservationTtlMs?: number | string
+  reservationGraceMs?: number | string
   maxCircuitsPerPeer?: number | string
   circuitDurationMs?: number | string
   circuitDataBytes?: number | string
   /** comma-separated or repeated */
   allowlist?: string | string[]
+  connectionsPerIpPerSecond?: number | string
+  maxPendingConnections?: number | string
+  maxPendingConnectionsPerIp?: number | string
+  maxPendingUdpSetupsPerIp?: number | string
+  udpSetupsPerIpPerSecond?: number | string
   /** stun.enabled (`--no-stun` with commander) */
   stun?: boolean | string
   stunPort?: number | string
@@ -110,10 +134,16 @@ const gatewaySettings: Settings<GatewayFlags> = {
   identityFile: { path: ['identityFile'], kind: 'string' },
   maxReservations: { path: ['relay', 'maxReservations'], kind: 'integer' },
   reservationTtlMs: { path: ['relay', 'reservationTtlMs'], kind: 'integer' },
+  reservationGraceMs: { path: ['relay', 'reservationGraceMs'], kind: 'integer' },
   maxCircuitsPerPeer: { path: ['relay', 'maxCircuitsPerPeer'], kind: 'integer' },
   circuitDurationMs: { path: ['relay', 'circuitDurationMs'], kind: 'integer' },
   circuitDataBytes: { path: ['relay', 'circuitDataBytes'], kind: 'integer' },
   allowlist: { path: ['relay', 'allowlist'], kind: 'list' },
+  connectionsPerIpPerSecond: { path: ['admission', 'connectionsPerIpPerSecond'], kind: 'integer' },
+  maxPendingConnections: { path: ['admission', 'maxPendingConnections'], kind: 'integer' },
+  maxPendingConnectionsPerIp: { path: ['admission', 'maxPendingConnectionsPerIp'], kind: 'integer' },
+  maxPendingUdpSetupsPerIp: { path: ['admission', 'maxPendingUdpSetupsPerIp'], kind: 'integer' },
+  udpSetupsPerIpPerSecond: { path: ['admission', 'udpSetupsPerIpPerSecond'], kind: 'integer' },
   stun: { path: ['stun', 'enabled'], kind: 'boolean' },
   stunPort: { path: ['stun', 'port'], kind: 'integer' },
   stunOtherPort: { path: ['stun', 'otherPort'], kind: 'integer' },

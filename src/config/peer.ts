@@ -106,8 +106,10 @@ const peerConfigSchema = z.strictObject({
   maxGateways: integer(1).default(2),
   /** how often the DHT is asked for gateways beyond the configured ones */
   gatewayDiscoveryIntervalMs: integer(1000).default(60_000),
-  /** how long to wait for the UDP overlay to reach a gateway before falling back to TCP */
+  /** one dial of one gateway address; UDP and TCP are raced, TCP starting 250 ms after UDP */
   gatewayDialTimeoutMs: integer(100).default(5000),
+  /** while a gateway link runs over TCP, UDP is tried again this often (only UDP can hole punch) */
+  gatewayUdpRetryMs: integer(1000).default(30_000),
   reconnect: z.strictObject({
     initialDelayMs: integer(1).default(500),
     maxDelayMs: integer(1).default(30_000)
@@ -164,6 +166,7 @@ export interface PeerFlags {
   birthdayMaxProbes?: number | string
   birthdayTimeBudgetMs?: number | string
   gatewayDialTimeoutMs?: number | string
+  gatewayUdpRetryMs?: number | string
   /** natDetection.enabled (`--no-nat-detection` with commander) */
   natDetection?: boolean | string
   natDetectionCacheMs?: number | string
@@ -208,6 +211,7 @@ const peerSettings: Settings<PeerFlags> = {
   birthdayMaxProbes: { path: ['natTraversal', 'birthday', 'maxProbes'], kind: 'integer' },
   birthdayTimeBudgetMs: { path: ['natTraversal', 'birthday', 'timeBudgetMs'], kind: 'integer' },
   gatewayDialTimeoutMs: { path: ['gatewayDialTimeoutMs'], kind: 'integer' },
+  gatewayUdpRetryMs: { path: ['gatewayUdpRetryMs'], kind: 'integer' },
   natDetection: { path: ['natDetection', 'enabled'], kind: 'boolean' },
   natDetectionCacheMs: { path: ['natDetection', 'cacheMs'], kind: 'integer' },
   stunPorts: { path: ['natDetection', 'stunPorts'], kind: 'list' },

@@ -30,7 +30,9 @@ import { punchReports } from './punch-reports.js'
 import type { PunchReports } from './punch-reports.js'
 import { relayedBytes } from './relayed-bytes.js'
 import { allowUnlimitedCircuits } from './relay-allowlist.js'
-import { renewReservationsProperly } from './reservation-store.js'
+import { listUdxOnlyToOverlayPeers } from './reservation-addresses.js'
+import { releaseReservationsOfDepartedPeers, renewReservationsProperly, shareReservationsFairly } from './reservation-store.js'
+import { pendingConnectionsPerIpGate } from './admission.js'
 import { circuitsPerPeerGate, openCircuits } from './circuit-limit.js'
 import { spliceCircuitsWithBackpressure } from './relay/connect.js'
 import { RelayBuffers } from './relay/splice.js'
@@ -96,6 +98,7 @@ export class Gateway {
   readonly stun?: StunServer
   private api?: HttpApi
   private stopObserving?: () => void
+  private stopReleasing?: () => void
   private unregisterStunMetrics?: () => void
   private readonly bootstrap: DhtBootstrap
   private readonly listen: readonly ListenSetting[]
@@ -158,6 +161,10 @@ export class Gateway {
       this.unregisterStunMetrics = registerStunMetrics(this.registry, () => stun.stats())
     }
     this.stopObserving = observeConnections(this.node, this.addressBook)
+    const graceMs = this.config.relay.reservationGraceMs
+    this.stopReleasing = releaseReservationsOfDepartedPeers(this.node, this.node.services.relay, graceMs, (peer) => {
+      this.logger.debug({ peer: peer.toString() }, `released the reservation of ${peer.toString()}: no connection for ${graceMs} ms`)
+    })
     this.bootstrap.start()
     this.api = await startHttpApi({
       host: this.config.api.host,
@@ -202,6 +209,7 @@ export class Gateway {
     this.bootstrap.stop()
     await this.api?.close()
     this.stopObserving?.()
+    this.stopReleasing?.()
     await this.stun?.stop()
     this.unregisterStunMetrics?.()
     await this.node.stop()
@@ -251,7 +259,11 @@ export async function createGateway (config: GatewayConfig, options: CreateGatew
       // a gateway knows its public address from config; it must not wait for AutoNAT to advertise it
       ...(announce.length > 0 ? { announce } : {})
     },
-    transports: [udxOverlay(), tcp()],
+    transports: [udxOverlay({
+      maxPendingInboundPerHost: config.admission.maxPendingUdpSetupsPerIp,
+      inboundSetupsPerHostPerSecond: config.admission.udpSetupsPerIpPerSecond,
+      inboundSetupBurstPerHost: 2 * config.admission.udpSetupsPerIpPerSecond
+    }), tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux({ streamOptions: { maxStreamWindowSize: STREAM_WINDOW_BYTES } })],
     connectionGater: {
@@ -261,9 +273,14 @@ export async function createGateway (config: GatewayConfig, options: CreateGatew
         const denied = await circuitGate.denyOutboundRelayedConnection(source, destination)
         if (!denied) circuits.opened(source, destination)
         return denied
-      }
+      },
+      ...pendingConnectionsPerIpGate(config.admission.maxPendingConnectionsPerIp)
     },
-    connectionManager: { maxConnections: Math.max(config.relay.maxReservations * 2, 300) },
+    connectionManager: {
+      maxConnections: Math.max(config.relay.maxReservations * 2, 300),
+      inboundConnectionThreshold: config.admission.connectionsPerIpPerSecond,
+      maxIncomingPendingConnections: config.admission.maxPendingConnections
+    },
     // a ping that waits behind relayed data on a busy gateway is no sign of a dead peer, and aborting the
     // connection would end every circuit on it (peers do the same; their gateway pool has its own health check)
     connectionMonitor: { abortConnectionOnPingFailure: false },
@@ -296,9 +313,19 @@ export async function createGateway (config: GatewayConfig, options: CreateGatew
     }
   }) as Libp2p<GatewayServices>
   renewReservationsProperly(node.services.relay, config.relay.reservationTtlMs)
-  allowUnlimitedCircuits(node.services.relay, config.relay.allowlist)
   const relayBuffers = new RelayBuffers()
   spliceCircuitsWithBackpressure(node.services.relay, relayBuffers)
+  // after the splice: the allowlist wraps the CONNECT handler the splice put in
+  allowUnlimitedCircuits(node.services.relay, config.relay.allowlist)
+  listUdxOnlyToOverlayPeers(node.services.relay, node)
+  shareReservationsFairly(node.services.relay, (peer, ip) => {
+    options.logger.debug({ peer: peer.toString() }, `the relay is full: the reservation of ${peer.toString()} went to a newcomer from ${ip}, which holds fewer`)
+    // a peer keeps a reservation in mind until it renews it: closing its connections tells it now, and its
+    // client reserves again (refused while its address is the busiest) or turns to another relay
+    for (const connection of node?.getConnections(peer) ?? []) {
+      connection.close().catch((err: Error) => { connection.abort(err) })
+    }
+  })
   return new Gateway({ node, config, registry, logger: options.logger, addressBook, metrics, stun, turn, iceServers, listen, circuits, punches, relayBuffers })
 }
 

@@ -1,5 +1,5 @@
 import type { PunchStrategyKind } from '../gateway/punch-reports.js'
-import type { PunchCost } from './hole-punch/hole-puncher.js'
+import type { HolePunchCode, PunchCost } from './hole-punch/hole-puncher.js'
 /**
  * What a peer daemon reports about itself. The CLI prints these as JSON lines with `--json`; the NAT lab's trial
  * runner reads them, so fields are only ever added, never renamed.
@@ -13,13 +13,15 @@ export type PeerEvent =
   | { event: 'started', peerId: string, mode: string, listenAddrs: string[] }
   | { event: 'gateway-connected', gateway: string, transport: OverlayTransport, remoteAddr: string }
   | { event: 'gateway-lost', gateway: string, reason: string, retryInMs: number }
+  /** the gateway was reached but answered the RESERVE with `status` (e.g. RESERVATION_REFUSED when it is full) */
+  | { event: 'reservation-refused', gateway: string, code: 'RESERVATION_REFUSED', status: string, reason: string, retryInMs: number }
   | { event: 'observed-address', gateway: string, address: string }
   /** a relay slot was reserved; relayAddrs are the addresses other peers dial to reach this one */
   | { event: 'reservation', gateway: string, relayAddrs: string[] }
   | { event: 'connection', peer: string, path: Path, remoteAddr: string, direction: 'inbound' | 'outbound' }
   | { event: 'connection-closed', peer: string, path: Path, remoteAddr: string }
   /** msSinceRelay: from the relayed connection opening to the direct one opening */
-  | { event: 'hole-punch', peer: string, outcome: 'success' | 'failure' | 'skipped', attempts: number, msSinceRelay?: number, reason?: string, remoteAddr?: string, strategy?: PunchStrategyKind, cost?: PunchCost }
+  | { event: 'hole-punch', peer: string, outcome: 'success' | 'failure' | 'skipped', attempts: number, msSinceRelay?: number, reason?: string, code?: HolePunchCode, remoteAddr?: string, strategy?: PunchStrategyKind, cost?: PunchCost }
   | { event: 'ping', peer: string, path: Path, rttMs: number }
   /**
    * ice mode, the dialling side: how the WebRTC attempt after a relayed connection went. negotiationMs: the

@@ -19,7 +19,7 @@ export interface GatewayPoolInit {
   /** finds more gateways (the DHT's servers); absent when discovery is off */
   discover?: (signal: AbortSignal) => Promise<GatewayAddresses[]>
   discoveryIntervalMs: number
-  link: Pick<GatewayLinkInit, 'dialTimeoutMs' | 'reconnect' | 'refreshBeforeExpiryMs'>
+  link: Pick<GatewayLinkInit, 'dialTimeoutMs' | 'udpRetryMs' | 'reconnect' | 'refreshBeforeExpiryMs' | 'dialAddress'>
   log: Logger
   emit: (event: PeerEvent) => void
 }
@@ -155,7 +155,7 @@ export class GatewayPool {
       log: this.init.log,
       emit: (event) => {
         this.init.emit(event)
-        if (event.event === 'gateway-lost') this.lost(event.gateway)
+        if (event.event === 'gateway-lost' || event.event === 'reservation-refused') this.lost(event.gateway)
       }
     })
     this.active.set(gateway.toString(), link)
@@ -167,7 +167,7 @@ export class GatewayPool {
     const health = this.known.get(id)
     if (health == null) return
     try {
-      const connection = await dialGateway(this.init.node, peerIdFromString(id), health.addresses, { timeoutMs: this.init.link.dialTimeoutMs, force: false })
+      const connection = await dialGateway(this.init.node, this.init.link.dialAddress, peerIdFromString(id), health.addresses, { timeoutMs: this.init.link.dialTimeoutMs, force: false })
       health.rttMs = await pingOver(connection, this.init.link.dialTimeoutMs)
     } catch (err) {
       health.rttMs = undefined

@@ -17,6 +17,8 @@ import { defaultLogger } from '@libp2p/logger'
 import type { PeerConfig } from '../config/index.js'
 import { sendPunchReport } from '../gateway/punch-reports.js'
 import { isUdxMultiaddr, toUdpEndpoint, udxOverlay } from '../transport/index.js'
+import { addressDialer } from './address-dialer.js'
+import type { AddressDialer } from './address-dialer.js'
 import { ConnectionStats } from './connection-stats.js'
 import type { HolePunchCount, PeerConnectionStats } from './connection-stats.js'
 import type { OverlayTransport, Path, PeerEvent } from './events.js'
@@ -44,6 +46,7 @@ import { gatewayStunServers } from '../nat/gateway-stun-servers.js'
 import { NatDetector } from '../nat/nat-detector.js'
 import type { NatReport } from '../nat/types.js'
 import { reachableCircuits } from './relay-dial.js'
+import { abortStreamsOnReset } from './stream-muxer.js'
 import { CompactMemoryDatastore } from '../stations/compact-datastore.js'
 import { NATMESH_DHT_PROTOCOL, stationDht } from '../stations/dht.js'
 import { lookupStation } from '../stations/lookup.js'
@@ -64,7 +67,7 @@ export interface NatmeshPeerEvents {
   stopped: CustomEvent
 }
 
-type PeerServices = { holePuncher?: HolePuncher, identify: unknown, ping: unknown, dht: KadDHT }
+type PeerServices = { holePuncher?: HolePuncher, identify: unknown, ping: unknown, dht: KadDHT, addressDialer: AddressDialer }
 
 /** `station:<name>` targets are looked up in the gateways' DHT */
 export const STATION_PREFIX = 'station:'
@@ -122,7 +125,7 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
       maxGateways: config.maxGateways,
       discover: async (signal) => discoverGateways(node, signal),
       discoveryIntervalMs: config.gatewayDiscoveryIntervalMs,
-      link: { dialTimeoutMs: config.gatewayDialTimeoutMs, reconnect: config.reconnect, refreshBeforeExpiryMs: REFRESH_BEFORE_EXPIRY_MS },
+      link: { dialAddress: node.services.addressDialer.dial, dialTimeoutMs: config.gatewayDialTimeoutMs, udpRetryMs: config.gatewayUdpRetryMs, reconnect: config.reconnect, refreshBeforeExpiryMs: REFRESH_BEFORE_EXPIRY_MS },
       log: node.logger.forComponent('natmesh:gateway-link'),
       emit: (event) => { this.emit(event) }
     })
@@ -391,12 +394,12 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
   }
 
   private onIdentify (result: IdentifyResult): void {
-    const link = this.links.find(l => l.gateway.equals(result.peerId))
+    // any gateway's: a link's first connection is often the one the pool opened to probe, identified before the link existed
     const observed = result.observedAddr
-    if (link == null || observed == null || isRelayed(result.connection.remoteAddr)) return
+    if (!this.pool.isGateway(result.peerId) || observed == null || isRelayed(result.connection.remoteAddr)) return
     if (!isUdxMultiaddr(observed)) return
     if (isPrivate(observed) && !this.config.natTraversal.allowPrivateAddresses) return
-    const gateway = link.gateway.toString()
+    const gateway = result.peerId.toString()
     const previous = this.observed.get(gateway)
     this.observed.set(gateway, observed)
     if (previous?.equals(observed) !== true) this.emit({ event: 'observed-address', gateway, address: observed.toString() })
@@ -473,6 +476,7 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
       attempts: outcome.attempts,
       ...(msSinceRelay != null ? { msSinceRelay } : {}),
       ...(outcome.reason != null ? { reason: outcome.reason } : {}),
+      ...(outcome.code != null ? { code: outcome.code } : {}),
       ...(outcome.direct != null ? { remoteAddr: outcome.direct.remoteAddr.toString() } : {}),
       ...(outcome.strategy != null ? { strategy: outcome.strategy } : {}),
       ...(outcome.cost != null ? { cost: outcome.cost } : {})
@@ -506,7 +510,7 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
   private emit (event: PeerEvent): void {
     if (event.event === 'reservation') this.ice?.gatewayReached(peerIdFromString(event.gateway))
     // where we can be reached changed: the station records must say so
-    if (event.event === 'reservation' || event.event === 'gateway-lost') this.publisher?.changed()
+    if (event.event === 'reservation' || event.event === 'gateway-lost' || event.event === 'reservation-refused') this.publisher?.changed()
     this.safeDispatchEvent('event', { detail: event })
   }
 }
@@ -572,7 +576,7 @@ export async function createPeer (config: PeerConfig, options: CreatePeerOptions
       ...(ice != null ? [ice.transport()] : [])
     ],
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
+    streamMuxers: [abortStreamsOnReset(yamux())],
     // gateways and lab peers may sit on private addresses; what to dial is decided by config, not by range
     connectionGater: { denyDialMultiaddr: () => false },
     // libp2p's monitor aborts a connection on one failed ping; measured here, that took down healthy relayed
@@ -587,6 +591,7 @@ export async function createPeer (config: PeerConfig, options: CreatePeerOptions
       // gateway pool checks its health: the DHT's ping failed and the gateway never entered its routing table
       ping: ping({ maxOutboundStreams: PING_STREAMS }),
       dht: stationDht({ role: 'client' }),
+      addressDialer: addressDialer(),
       ...(holePunching
         ? {
             holePuncher: holePuncher({

@@ -5,6 +5,7 @@ import type { Logger } from '@libp2p/interface'
 import { decodeControlMessage, encodeControlMessage, isControlMessage, MessageType, RejectReason } from './control-message.js'
 import type { ControlMessage } from './control-message.js'
 import type { UdpEndpoint } from './multiaddr.js'
+import { TokenBuckets } from '../token-buckets.js'
 
 export interface OverlaySocketInit {
   /** first HELLO retransmit interval; short, because a punched path opens as soon as the peer's NAT sees traffic */
@@ -18,6 +19,13 @@ export interface OverlaySocketInit {
    * HELLOs get the same ACCEPT); past it new HELLOs are refused, so a flood can't exhaust memory
    */
   maxPendingInbound: number
+  /**
+   * set-ups one source IP may hold unconfirmed (HELLO answered, no data yet), so a flood from one source cannot
+   * fill `maxPendingInbound` for everybody; a real dialer confirms within a round trip
+   */
+  maxPendingInboundPerHost: number
+  /** new inbound set-ups per second per source IP (token bucket; 0 turns the rate off) and the burst */
+  inboundSetupsPerHost: { ratePerSecond: number, burst: number }
   /** idle keepalive on every stream, so NAT mappings along the path stay open */
   keepAliveMs: number
   log: Logger
@@ -55,6 +63,9 @@ export class OverlaySocket {
   private readonly pendingDials = new Map<number, PendingDial>()
   /** inbound set-ups by `host:port/dialerStreamId`, so a retransmitted HELLO gets the same ACCEPT */
   private readonly accepted = new Map<string, UDXStream>()
+  /** unconfirmed inbound set-ups by source IP */
+  private readonly unconfirmed = new Map<string, number>()
+  private readonly setupRate: TokenBuckets
   private inboundHandler?: InboundStreamHandler
   /** birthday punch attempts listening on this socket, by token (hex) */
   private readonly probeHandlers = new Map<string, ProbeHandler>()
@@ -64,6 +75,7 @@ export class OverlaySocket {
   constructor (init: OverlaySocketInit) {
     this.init = init
     this.log = init.log
+    this.setupRate = new TokenBuckets(init.inboundSetupsPerHost)
     this.socket = this.udx.createSocket()
     this.socket.on('message', (buf, rinfo) => { this.onDatagram(buf, rinfo) })
     this.socket.on('error', (err) => { this.log.error('overlay socket error - %e', err) })
@@ -241,9 +253,19 @@ export class OverlaySocket {
       this.send({ type: MessageType.REJECT, dialerStreamId, reason: RejectReason.NOT_LISTENING }, remote)
       return
     }
-    if (this.accepted.size >= this.init.maxPendingInbound) {
+    const unconfirmed = this.unconfirmed.get(remote.host) ?? 0
+    if (this.accepted.size >= this.init.maxPendingInbound || unconfirmed >= this.init.maxPendingInboundPerHost || !this.setupRate.take(remote.host)) {
       this.send({ type: MessageType.REJECT, dialerStreamId, reason: RejectReason.OVERLOADED }, remote)
       return
+    }
+    this.unconfirmed.set(remote.host, unconfirmed + 1)
+    let confirmed = false
+    const confirm = (): void => {
+      if (confirmed) return
+      confirmed = true
+      const left = (this.unconfirmed.get(remote.host) ?? 1) - 1
+      if (left > 0) this.unconfirmed.set(remote.host, left)
+      else this.unconfirmed.delete(remote.host)
     }
     const stream = this.createStream()
     stream.connect(this.socket, dialerStreamId, remote.port, remote.host)
@@ -251,14 +273,15 @@ export class OverlaySocket {
     this.accepted.set(key, stream)
     // keep the entry while the dialer may still be retransmitting HELLO, then forget it
     const forget = setTimeout(() => this.accepted.delete(key), this.init.dialTimeoutMs + 1000)
-    stream.once('close', () => { clearTimeout(forget); this.accepted.delete(key); this.closeIfIdle() })
+    stream.once('close', () => { confirm(); clearTimeout(forget); this.accepted.delete(key); this.closeIfIdle() })
     stream.on('error', () => {})
     this.send({ type: MessageType.ACCEPT, dialerStreamId, listenerStreamId: stream.id }, remote)
     // HELLO proves nothing about its source address; a spoofer never sees our ACCEPT, so it can't send the
     // first bytes. Only a dialer that does reaches libp2p's (globally limited) pending-upgrade slots.
-    const unconfirmed = setTimeout(() => { stream.destroy() }, this.init.dialTimeoutMs)
+    const unanswered = setTimeout(() => { stream.destroy() }, this.init.dialTimeoutMs)
     stream.once('data', (firstChunk: Uint8Array) => {
-      clearTimeout(unconfirmed)
+      clearTimeout(unanswered)
+      confirm()
       if (this.inboundHandler == null) {
         stream.destroy()
         return

@@ -17,6 +17,11 @@ export interface UdxTransportInit {
   maxHelloIntervalMs?: number
   /** inbound set-ups in one dial-timeout window before new ones are refused, default 1024 */
   maxPendingInbound?: number
+  /** of those, unconfirmed ones (HELLO answered, no data yet) one source IP may hold, default 64 */
+  maxPendingInboundPerHost?: number
+  /** new inbound set-ups per second one source IP may start, default 100 (0: no rate), after a burst of 200 */
+  inboundSetupsPerHostPerSecond?: number
+  inboundSetupBurstPerHost?: number
   /**
    * idle keepalive per connection so NAT mappings stay open (Linux drops idle UDP after 30 s); the remote answers
    * each, which is what `deadAfterMs` goes by. Default 5000 ms
@@ -31,6 +36,9 @@ export interface UdxTransportInit {
   closeTimeoutMs?: number
 }
 
+/** progress event of a dial (`onProgress`): the remote overlay socket accepted; Noise and Yamux come next */
+export const UDX_ANSWERED = 'udx:answered'
+
 export interface UdxTransportComponents {
   logger: ComponentLogger
 }
@@ -40,6 +48,9 @@ const defaults: Required<UdxTransportInit> = {
   helloIntervalMs: 50,
   maxHelloIntervalMs: 1000,
   maxPendingInbound: 1024,
+  maxPendingInboundPerHost: 64,
+  inboundSetupsPerHostPerSecond: 100,
+  inboundSetupBurstPerHost: 200,
   keepAliveMs: 5000,
   deadAfterMs: 15_000,
   closeTimeoutMs: 2000
@@ -86,6 +97,8 @@ export class UdxTransport implements Transport {
       maxHelloIntervalMs: this.init.maxHelloIntervalMs,
       dialTimeoutMs: this.init.dialTimeoutMs,
       maxPendingInbound: this.init.maxPendingInbound,
+      maxPendingInboundPerHost: this.init.maxPendingInboundPerHost,
+      inboundSetupsPerHost: { ratePerSecond: this.init.inboundSetupsPerHostPerSecond, burst: this.init.inboundSetupBurstPerHost },
       keepAliveMs: this.init.keepAliveMs,
       log: this.components.logger.forComponent('natmesh:udx:socket')
     })
@@ -102,6 +115,8 @@ export class UdxTransport implements Transport {
     const socket = this.routes.get(endpointKey(remote)) ?? this.socket
     this.log('dialing %a%s', ma, socket === this.socket ? '' : ' from an extra socket')
     const stream = await socket.dial(remote, options.signal)
+    // the remote answered over UDP: what a racing dialer waits for before it gives up on UDP (see dialGateway)
+    options.onProgress?.({ type: UDX_ANSWERED, detail: remote })
     const maConn = toMultiaddrConnection({
       stream,
       direction: 'outbound',

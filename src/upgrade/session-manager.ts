@@ -138,8 +138,7 @@ export class SessionManager {
   }
 
   private async openCarrier (connection: Connection): Promise<Carrier> {
-    // the protocol name goes out with the OPEN or RESUME frame (one round trip, not two): both ends are natmesh
-    const stream = await connection.newStream(SESSION_PROTOCOL, { runOnLimitedConnection: true, negotiateFully: false, signal: AbortSignal.timeout(HANDSHAKE_TIMEOUT_MS) })
+    const stream = await connection.newStream(SESSION_PROTOCOL, { runOnLimitedConnection: true, signal: AbortSignal.timeout(HANDSHAKE_TIMEOUT_MS) })
     return new Carrier(stream, connection, this.options.maxMessageBytes)
   }
 

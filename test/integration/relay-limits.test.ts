@@ -134,7 +134,7 @@ describe('relay limits on the gateway', () => {
   let mesh: RelayMesh
   afterEach(async () => { await mesh.stop() })
 
-  it('cuts a relayed transfer at circuitDataBytes, but not to an allowlisted peer', async () => {
+  it('cuts a relayed transfer at circuitDataBytes, but not to or from an allowlisted peer', async () => {
     mesh = new RelayMesh()
     await mesh.init()
     const allowlisted = await mesh.identity('c')
@@ -170,6 +170,49 @@ describe('relay limits on the gateway', () => {
     // and the circuit is still usable afterwards
     expect(toC.status).toBe('open')
     expect((await a.ping(c.peerId, toC)).path).toBe('relay')
+
+    // from C (allowlisted) to B (not): unlimited too
+    const fromC = await c.connect(b.peerId.toString())
+    expect(isRelayed(fromC.remoteAddr)).toBe(true)
+    expect(fromC.limits).toBeUndefined()
+    expect(await transfer(fromC, payload)).toEqual({ ok: true, receipt: expectedReceipt(payload) })
+    expect(fromC.status).toBe('open')
+    // and B's side of that circuit carries no limit either
+    const bSide = b.node.getConnections(c.peerId).find(conn => isRelayed(conn.remoteAddr) && conn.status === 'open')
+    expect(bSide?.limits).toBeUndefined()
+  })
+
+  it('a plain stream cut at circuitDataBytes ends with an error its sender sees, not a clean close', async () => {
+    mesh = new RelayMesh()
+    await mesh.init()
+    await mesh.startGateway({ circuitDataBytes: 256 * 1024 })
+    const a = await mesh.startPeer('a')
+    const b = await mesh.startPeer('b')
+    const toB = await a.connect(b.peerId.toString())
+    expect(isRelayed(toB.remoteAddr)).toBe(true)
+
+    const stream = await toB.newStream(SINK_PROTOCOL, { runOnLimitedConnection: true, signal: AbortSignal.timeout(8000) })
+    const ended = new Promise<Error | undefined>(resolve => { stream.addEventListener('close', (evt) => { resolve(evt.error) }, { once: true }) })
+    const payload = crypto.getRandomValues(new Uint8Array(64 * 1024))
+    let thrown: unknown
+    try {
+      // 2 MiB in all, far past the limit: a sender that just writes and closes
+      for (let sent = 0; sent < 2 * 1024 * 1024; sent += payload.byteLength) {
+        if (!stream.send(payload)) await stream.onDrain({ signal: AbortSignal.timeout(8000) })
+      }
+      await stream.close({ signal: AbortSignal.timeout(8000) })
+    } catch (err) {
+      thrown = err
+    }
+    const error = await ended
+    expect(error?.name, `the stream ended ${error == null ? 'cleanly' : `with ${error.name}`}${thrown != null ? `; writing threw ${String(thrown)}` : ''}`).toBe('ConnectionResetError')
+    expect(error?.message).toMatch(/connection was reset .*a relay resets a relayed connection that reaches its data or duration limit/)
+    // and the writes did not all go through as if nothing had happened
+    expect(thrown).toBeDefined()
+    // B got less than was sent, and its end of the stream did not end as if A had finished
+    const atB = mesh.sunk.get(b.peerId.toString())
+    expect(atB?.bytes ?? 0).toBeLessThan(2 * 1024 * 1024)
+    expect(atB?.connectionAtEnd).toBeUndefined()
   })
 
   it('maxCircuitsPerPeer 1: a second concurrent circuit from the same peer is refused', async () => {

@@ -15,7 +15,7 @@ const TRANSFERS = 3
 /**
  * Pairs that punch send until they have been on the direct path for half a second; maxSendMs only ends a transfer
  * whose punch never succeeds, and is long enough that "never" means a bug, not a slow punch (~2-5 s here under
- * load). The same-site pair cannot punch today and ends after maxSendMs.
+ * load). The same-site pair punches over its LAN (a few LAN round trips); maxSendMs bounds it too.
  */
 const PUNCHING = { stopAfterSwitchMs: 500, maxSendMs: 15_000 }
 const SAME_SITE = { stopAfterSwitchMs: 500, maxSendMs: 4_000 }
@@ -49,10 +49,8 @@ describe.skipIf(!isRoot)(`sessions at ${RTT_MS} ms RTT and ${LOSS_PERCENT} % los
     }, 120_000)
   }
 
-  it('two hosts behind one NAT: every session arrives intact (over the relay today)', async () => {
+  it('two hosts behind one NAT: every session arrives intact and moves to the direct path over their LAN', async () => {
     const r = await cell('same-nat', SAME_SITE)
-    // LEAD: flip at merge of issue 12's same-site LAN candidates: assert `t.intact && t.direct` here (and rename
-    // the test); until then same-site peers never go direct, every byte crosses the gateway
-    expect(failures(r, (t) => t.intact && !t.direct)).toEqual([])
+    expect(failures(r, (t) => t.intact && t.direct)).toEqual([])
   }, 120_000)
 })

@@ -52,6 +52,8 @@
  *   gate          after loading modules, wait for one line on stdin (a JSON object merged into the config)
  *   readyTimeoutMs default 20000; openTimeoutMs (initiator: keep retrying the open this long) default 10000
  *   exitWhenDone  initiator: stop the peer and exit after its last result (default false)
+ *   requirePublicAddress  ready waits for a public UDP address when the peer may punch (default true; false for
+ *                 a UDP-blocked peer, which never gets one)
  *
  * Message scheme (both sides generate the same sequence from the seed, so loss, duplication, reordering and
  * corruption are all detectable at every size): message i of direction d (0 = initiator → responder,
@@ -103,6 +105,7 @@ export interface AgentConfig {
   readyTimeoutMs?: number
   openTimeoutMs?: number
   exitWhenDone?: boolean
+  requirePublicAddress?: boolean
 }
 
 /** what both result kinds share */
@@ -184,9 +187,9 @@ const FINISH_WAIT_MS = 10_000
 const PLAIN_DRAIN_MS = 5000
 const CONFIG_KEYS = new Set(['role', 'gateways', 'count', 'expectCount', 'target', 'identityFile', 'protocol', 'seed', 'fixedSize', 'peer', 'sessions',
   'paceEvery', 'paceMs', 'stopAfterSwitchMs', 'maxSendMs', 'closeRelayedOnDirect', 'plain', 'rounds', 'roundGate', 'progressMs', 'pingMs', 'gate',
-  'readyTimeoutMs', 'openTimeoutMs', 'exitWhenDone'])
+  'readyTimeoutMs', 'openTimeoutMs', 'exitWhenDone', 'requirePublicAddress'])
 const INTEGER_KEYS = ['seed', 'expectCount', 'fixedSize', 'paceEvery', 'paceMs', 'stopAfterSwitchMs', 'maxSendMs', 'rounds', 'progressMs', 'pingMs', 'readyTimeoutMs', 'openTimeoutMs']
-const BOOLEAN_KEYS = ['closeRelayedOnDirect', 'plain', 'roundGate', 'gate', 'exitWhenDone']
+const BOOLEAN_KEYS = ['closeRelayedOnDirect', 'plain', 'roundGate', 'gate', 'exitWhenDone', 'requirePublicAddress']
 
 // ---------------------------------------------------------------------------------------------------------------
 // message scheme
@@ -806,7 +809,7 @@ async function main (): Promise<void> {
 
   await p.start()
   const readyDeadline = Date.now() + (config.readyTimeoutMs ?? 20_000)
-  const punching = p.config.mode === 'opportunistic' && p.config.natTraversal.enabled
+  const punching = p.config.mode === 'opportunistic' && p.config.natTraversal.enabled && config.requirePublicAddress !== false
   // a peer that found UDP blocked can never punch, and so never learns a public address to wait for
   const mayPunch = (): boolean => punching && p.natReport()?.natType !== 'udp-blocked'
   while (p.relayAddresses().length === 0 || (mayPunch() && p.publicAddresses().length === 0)) {

@@ -44,11 +44,13 @@ describe('gateway config', () => {
       relay: {
         maxReservations: 1024,
         reservationTtlMs: 7_200_000,
+        reservationGraceMs: 10_000,
         maxCircuitsPerPeer: 16,
         circuitDurationMs: 600_000,
         circuitDataBytes: 67_108_864,
         allowlist: []
       },
+      admission: { connectionsPerIpPerSecond: 200, maxPendingConnections: 1024, maxPendingConnectionsPerIp: 128, maxPendingUdpSetupsPerIp: 64, udpSetupsPerIpPerSecond: 200 },
       stun: { enabled: true, port: 3478, otherPort: 3479, ratePerSecond: 100, burst: 200 },
       // every TURN and ICE servers default is checked in turn-config.test.ts
       turn: expect.objectContaining({ enabled: false, port: 3480 }),
@@ -207,6 +209,7 @@ describe('peer config', () => {
       maxGateways: 2,
       gatewayDiscoveryIntervalMs: 60_000,
       gatewayDialTimeoutMs: 5000,
+      gatewayUdpRetryMs: 30_000,
       ice: { historyFile: './.natmesh/ice-strategy.json', natType: 'auto', servers: [] },
       reconnect: { initialDelayMs: 500, maxDelayMs: 30_000 },
       natDetection: { enabled: true, cacheMs: 300_000, stunPorts: [3478, 3479], timeoutMs: 1500 },

@@ -4,7 +4,7 @@ import type { Startable } from '@libp2p/interface'
 import type { Logger } from '../../logging.js'
 import { bindingResponse, changeRequestRefused, parseBindingRequest } from './binding.js'
 import type { Endpoint, ParsedRequest } from './binding.js'
-import { TokenBuckets } from './rate-limiter.js'
+import { TokenBuckets } from '../../token-buckets.js'
 
 export interface StunServerInit {
   /** IP the primary sockets bind to (the gateway's listen host) */

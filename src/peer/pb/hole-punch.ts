@@ -7,6 +7,7 @@ export interface HolePunch {
   observedAddresses: Uint8Array<ArrayBuffer>[]
   mapping?: NatMapping
   probeToken?: Uint8Array<ArrayBuffer>
+  localAddresses: Uint8Array<ArrayBuffer>[]
 }
 
 export namespace HolePunch {
@@ -59,12 +60,20 @@ export namespace HolePunch {
           w.bytes(obj.probeToken)
         }
 
+        if (obj.localAddresses != null && obj.localAddresses.length > 0) {
+          for (const value of obj.localAddresses) {
+            w.uint32(8018)
+            w.bytes(value)
+          }
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
       }, (reader, length, opts = {}) => {
         const obj: any = {
-          observedAddresses: []
+          observedAddresses: [],
+          localAddresses: []
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -95,6 +104,14 @@ export namespace HolePunch {
               obj.probeToken = reader.bytes()
               break
             }
+            case 1002: {
+              if (opts.limits?.localAddresses != null && obj.localAddresses.length === opts.limits.localAddresses) {
+                throw new MaxLengthError('Decode error - repeated field "localAddresses" had too many elements')
+              }
+
+              obj.localAddresses.push(reader.bytes())
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -105,7 +122,8 @@ export namespace HolePunch {
         return obj
       }, function * (reader, length, prefix, opts = {}) {
         const obj = {
-          observedAddresses: 0
+          observedAddresses: 0,
+          localAddresses: 0
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -150,6 +168,21 @@ export namespace HolePunch {
               }
               break
             }
+            case 1002: {
+              if (opts.limits?.localAddresses != null && obj.localAddresses === opts.limits.localAddresses) {
+                throw new MaxLengthError('Streaming decode error - repeated field "localAddresses" had too many elements')
+              }
+
+              yield {
+                field: `${prefix}.localAddresses[]`,
+                index: obj.localAddresses,
+                value: reader.bytes()
+              }
+
+              obj.localAddresses++
+
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -188,6 +221,12 @@ export namespace HolePunch {
     value: Uint8Array<ArrayBuffer>
   }
 
+  export interface HolePunchLocalAddressesFieldEvent {
+    field: '$.localAddresses[]'
+    index: number
+    value: Uint8Array<ArrayBuffer>
+  }
+
   export function encode (obj: Partial<HolePunch>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, HolePunch.codec())
   }
@@ -196,7 +235,7 @@ export namespace HolePunch {
     return decodeMessage(buf, HolePunch.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<HolePunch>): Generator<HolePunchTypeFieldEvent | HolePunchObservedAddressesFieldEvent | HolePunchMappingKindFieldEvent | HolePunchMappingDeltaFieldEvent | HolePunchProbeTokenFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<HolePunch>): Generator<HolePunchTypeFieldEvent | HolePunchObservedAddressesFieldEvent | HolePunchMappingKindFieldEvent | HolePunchMappingDeltaFieldEvent | HolePunchProbeTokenFieldEvent | HolePunchLocalAddressesFieldEvent> {
     return streamMessage(buf, HolePunch.codec(), opts)
   }
 }

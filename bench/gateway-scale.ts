@@ -1,0 +1,170 @@
+/**
+ * How many reservations one gateway holds, and at what cost: a real `natmesh gateway` process on loopback, and
+ * stock js-libp2p clients over TCP (test/helpers/stock-libp2p.ts, many per process) that reserve on it.
+ *
+ * Cases, each on a fresh gateway:
+ *   spread-N     N clients over several processes, each process on its own loopback IP (127.0.1.x)
+ *   one-ip-N     N clients behind one IP (127.0.0.2), as behind a carrier NAT, over the same processes
+ * Per case: reservations held and refused, time until every client holds one (or failed), gateway RSS per
+ * reservation (RSS with the clients minus RSS before, over reservations held), gateway CPU while idle over a
+ * steady window (% of one core), and churn: rounds in which a tenth of the clients leave and as many new ones
+ * reserve; then reservations held must equal peers connected once the departed peers' grace is over.
+ *
+ *   node bench/gateway-scale.ts [--quick] [--sizes 100,1000] [--one-ip 1000] [--processes 4] [--idle-s 60]
+ *                               [--churn-rounds 5] [--cli <other build's dist/cli/index.js>] [--old-gateway]
+ *
+ * --quick: 10 s idle window, 2 churn rounds. --old-gateway: the gateway is a build from before natmesh stopped
+ * listing /udx to stock clients (the clients are then taught the /udx code) and before reservations had a grace;
+ * used with --cli to measure main's code. Last line of stdout: {"bench":"gateway-scale","cases":[…],…}
+ */
+import { readFile } from 'node:fs/promises'
+import { parseArgs } from 'node:util'
+import { positiveInteger } from './lib/args.ts'
+import { CliGateway } from '../test/helpers/cli-gateway.ts'
+import { StockClients } from '../test/helpers/stock-clients.ts'
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    sizes: { type: 'string', default: '100,1000' },
+    'one-ip': { type: 'string', default: '1000' },
+    processes: { type: 'string', default: '4' },
+    'idle-s': { type: 'string' },
+    'churn-rounds': { type: 'string' },
+    cli: { type: 'string' },
+    'old-gateway': { type: 'boolean', default: false }
+  }
+})
+const quick = args.quick === true
+const sizes = (args.sizes ?? '').split(',').filter(s => s !== '').map(s => positiveInteger({ size: s }, 'size'))
+const oneIp = (args['one-ip'] ?? '').split(',').filter(s => s !== '').map(s => positiveInteger({ size: s }, 'size'))
+const processes = positiveInteger(args, 'processes')
+const idleS = positiveInteger({ 'idle-s': args['idle-s'] ?? (quick ? '10' : '60') }, 'idle-s')
+const churnRounds = positiveInteger({ 'churn-rounds': args['churn-rounds'] ?? (quick ? '2' : '5') }, 'churn-rounds')
+const oldGateway = args['old-gateway'] === true
+/** how long a departed peer keeps its reservation on the gateway (its default), plus slack for the check */
+const GRACE_MS = 10_000
+const TICKS_PER_SECOND = 100
+/** clients starting at once per process, and tries each makes (a stock client must reserve within a fixed 5 s) */
+const RESERVE_OPTIONS = { concurrency: 16, attempts: 5 }
+
+interface CaseResult {
+  name: string
+  clients: number
+  ips: number
+  processes: number
+  held: number
+  refused: number
+  failedAttempts: number
+  acceptMs: number
+  /** gateway CPU time while the clients reserved */
+  acceptCpuMs: number
+  rssBeforeMiB: number
+  rssMiB: number
+  rssPerReservationKiB: number
+  idleCpuPercent: number
+  /** the gateway's counts after the idle window (clients can lose their connection on a loaded machine) */
+  afterIdle: { reservations: number, connected: number }
+  churn: { rounds: number, left: number, joined: number, joinFailed: number, reservations: number, connected: number, stale: number }
+}
+
+async function rssBytes (pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8')
+  const kib = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0)
+  return kib * 1024
+}
+
+async function cpuTicks (pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
+  // fields after the command name (which may hold spaces): utime is the 14th field, stime the 15th
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return Number(fields[11]) + Number(fields[12])
+}
+
+/** the gateway's own count of reservations, and of inbound connections (one per stock client) */
+async function gatewayCounts (gateway: CliGateway): Promise<{ reservations: number, connected: number }> {
+  const text = await gateway.metrics()
+  const value = (pattern: RegExp): number => Number(pattern.exec(text)?.[1] ?? 0)
+  return {
+    reservations: value(/^libp2p_circuit_relay_server_reservations_total (\d+)/m),
+    connected: value(/^libp2p_connection_manager_connections\{libp2p_connection_manager_connections="inbound"\} (\d+)/m)
+  }
+}
+
+const mib = (bytes: number): number => Math.round(bytes / 1024 / 1024 * 10) / 10
+const sleep = async (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))
+
+async function runCase (name: string, clients: number, ipOf: (process: number) => string): Promise<CaseResult> {
+  const gateway = await CliGateway.start(['--max-reservations', String(clients * 2)], { cli: args.cli })
+  const groups = Array.from({ length: processes }, () => new StockClients({ knowsUdx: oldGateway }))
+  try {
+    const relay = gateway.address('tcp')
+    await sleep(1000)
+    const rssBefore = await rssBytes(gateway.pid)
+    const share = (i: number): number => Math.floor(clients / processes) + (i < clients % processes ? 1 : 0)
+    const startedAt = Date.now()
+    const acceptTicksBefore = await cpuTicks(gateway.pid)
+    const results = await Promise.all(groups.map(async (group, i) => group.reserve(relay, share(i), ipOf(i), RESERVE_OPTIONS)))
+    const acceptMs = Date.now() - startedAt
+    const acceptCpuMs = (await cpuTicks(gateway.pid) - acceptTicksBefore) * 1000 / TICKS_PER_SECOND
+    const held = results.reduce((sum, r) => sum + r.peers.length, 0)
+    const refused = results.reduce((sum, r) => sum + r.failed, 0)
+    const failedAttempts = results.reduce((sum, r) => sum + r.failedAttempts, 0)
+    const firstError = results.flatMap(r => r.errors)[0]
+    console.log(`${name}: ${held}/${clients} reservations in ${acceptMs} ms, ${refused} gave up, ${failedAttempts} attempts failed, gateway CPU ${acceptCpuMs} ms${firstError != null ? ` (${firstError.replace(/\s+/g, ' ').slice(150, 400)})` : ''}`)
+
+    await sleep(2000)
+    const rss = await rssBytes(gateway.pid)
+    const ticksBefore = await cpuTicks(gateway.pid)
+    await sleep(idleS * 1000)
+    const idleCpuPercent = Math.round((await cpuTicks(gateway.pid) - ticksBefore) / TICKS_PER_SECOND / idleS * 1000) / 10
+    const afterIdle = await gatewayCounts(gateway)
+    console.log(`${name}: RSS ${mib(rssBefore)} → ${mib(rss)} MiB (${Math.round((rss - rssBefore) / Math.max(held, 1) / 1024)} KiB per reservation), idle CPU ${idleCpuPercent} % of a core over ${idleS} s; then ${afterIdle.reservations} reservations, ${afterIdle.connected} connected`)
+
+    const churn = { rounds: churnRounds, left: 0, joined: 0, joinFailed: 0, reservations: 0, connected: 0, stale: 0 }
+    for (let round = 0; round < churnRounds; round++) {
+      await Promise.all(groups.map(async (group, i) => {
+        const count = Math.max(1, Math.floor(share(i) / 10))
+        const { stopped } = await group.command<{ stopped: number }>({ cmd: 'stop', count })
+        const joined = await group.reserve(relay, count, ipOf(i), RESERVE_OPTIONS)
+        churn.left += stopped
+        churn.joined += joined.peers.length
+        churn.joinFailed += joined.failed
+      }))
+    }
+    // departed peers' reservations end after the grace: wait for that, or report what stayed
+    const deadline = Date.now() + GRACE_MS + 15_000
+    let counts = await gatewayCounts(gateway)
+    while (counts.reservations !== counts.connected && Date.now() < deadline) {
+      await sleep(500)
+      counts = await gatewayCounts(gateway)
+    }
+    Object.assign(churn, { ...counts, stale: Math.max(0, counts.reservations - counts.connected) })
+    console.log(`${name}: churn ${churnRounds} rounds, ${churn.left} left, ${churn.joined} joined (${churn.joinFailed} refused): ${counts.reservations} reservations for ${counts.connected} connected peers`)
+    return {
+      name,
+      clients,
+      ips: new Set(groups.map((_g, i) => ipOf(i))).size,
+      processes,
+      held,
+      refused,
+      failedAttempts,
+      acceptMs,
+      acceptCpuMs,
+      rssBeforeMiB: mib(rssBefore),
+      rssMiB: mib(rss),
+      rssPerReservationKiB: Math.round((rss - rssBefore) / Math.max(held, 1) / 1024),
+      idleCpuPercent,
+      afterIdle,
+      churn
+    }
+  } finally {
+    await Promise.all(groups.map(async group => { await group.stop() }))
+    await gateway.stop()
+  }
+}
+
+const cases: CaseResult[] = []
+for (const n of sizes) cases.push(await runCase(`spread-${n}`, n, i => `127.0.1.${i + 1}`))
+for (const n of oneIp) cases.push(await runCase(`one-ip-${n}`, n, () => '127.0.0.2'))
+console.log(JSON.stringify({ bench: 'gateway-scale', gateway: args.cli ?? 'this build', quick, idleS, cases }))
