@@ -1,11 +1,11 @@
 /**
  * Two hosts behind one NAT, for the namespace lab (test/lab/field-traversal.test.ts and bench/edge.ts): slot
- * `slot`'s NAT router gets a LAN bridge with a second host on it. The NAT does not hairpin, like most home routers.
+ * `slot`'s NAT router's LAN bridge gets a second host. The NAT does not hairpin, like most home routers.
+ * (createTopology's `sameNatAs` builds the same shape as a slot of its own: bench/lib/field-lab.ts uses that.)
  *
  * Imports the compiled lab from dist/ (run `tsc -p tsconfig.json` first); needs root.
  */
-import { natRuleset } from '../../dist/lab/nat.js'
-import { addNs, addVeth, delNs, execIn, ipIn, spawnIn } from '../../dist/lab/netns.js'
+import { addNs, addVeth, delNs, ipIn, spawnIn } from '../../dist/lab/netns.js'
 import { AGENT, Proc } from './upgrade-lab.ts'
 import type { AgentInit, Lab } from './upgrade-lab.ts'
 
@@ -22,10 +22,7 @@ export interface LanMate {
   remove: () => Promise<void>
 }
 
-/**
- * The NAT router's LAN port becomes a bridge (lanbr0) holding the slot peer's link and a new one to the mate, and
- * the slot's NAT rules (cone) are reapplied for the bridge.
- */
+/** The NAT router's LAN is a bridge (lan0, src/lab/topology.ts): the mate's link becomes one more port on it. */
 export async function addLanMate (lab: Lab, slot: string): Promise<LanMate> {
   const nat = lab.topo.nat(slot)
   const ns = `${lab.init.prefix}mate${slot}`
@@ -39,15 +36,7 @@ export async function addLanMate (lab: Lab, slot: string): Promise<LanMate> {
   await addNs(ns)
   try {
     await addVeth(nat, 'lan1', ns, 'eth0')
-    // bridged frames must not cross the router's IPv4 filter (br_netfilter, when loaded, would send them there)
-    await execIn(nat, ['sh', '-c', 'test ! -e /proc/sys/net/bridge/bridge-nf-call-iptables || sysctl -q -w net.bridge.bridge-nf-call-iptables=0'])
-    await ipIn(nat, ['link', 'add', 'lanbr0', 'type', 'bridge'])
-    await ipIn(nat, ['addr', 'del', `${routerIp}/24`, 'dev', 'lan0'])
-    await ipIn(nat, ['link', 'set', 'lan0', 'master', 'lanbr0'])
-    await ipIn(nat, ['link', 'set', 'lan1', 'master', 'lanbr0', 'up'])
-    await ipIn(nat, ['addr', 'add', `${routerIp}/24`, 'dev', 'lanbr0'])
-    await ipIn(nat, ['link', 'set', 'lanbr0', 'up'])
-    await execIn(nat, ['nft', '-f', '-'], { input: natRuleset('cone', 'wan0', 'lanbr0') })
+    await ipIn(nat, ['link', 'set', 'lan1', 'master', 'lan0', 'up'])
     await ipIn(ns, ['addr', 'add', `${ip}/24`, 'dev', 'eth0'])
     await ipIn(ns, ['link', 'set', 'eth0', 'up'])
     await ipIn(ns, ['route', 'add', 'default', 'via', routerIp])

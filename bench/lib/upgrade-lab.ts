@@ -12,7 +12,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { ChildProcess } from 'node:child_process'
 import { createTopology } from '../../dist/lab/topology.js'
-import type { Topology } from '../../dist/lab/topology.js'
+import type { Topology, TopologyOptions } from '../../dist/lab/topology.js'
 import type { NatFlavour } from '../../dist/lab/nat.js'
 import type { AgentConfig, PlainResult as AgentPlainResult, SessionResult as AgentSessionResult, StreamResult as AgentStreamResult } from '../../test/lab/session-agent.ts'
 
@@ -140,6 +140,8 @@ export interface LabInit {
   /** namespace prefix, must start with nm- */
   prefix: string
   peers?: Record<string, NatFlavour>
+  /** the rest of the topology: peers sharing a NAT, carrier NATs, WAN emulators */
+  topology?: Pick<TopologyOptions, 'sameNatAs' | 'carrierNat' | 'wan'>
   gatewayArgs?: string[]
   /** gateways, each in its own namespace; peers are given all of them. Default 1 */
   gateways?: number
@@ -169,7 +171,7 @@ export class Lab {
     if (process.getuid?.() !== 0) throw new Error('the NAT lab needs root (network namespaces, nftables, conntrack)')
     this.dir = await mkdtemp(join(tmpdir(), 'natmesh-sessions-'))
     const gateways = this.init.gateways ?? 1
-    this.topo = await createTopology({ prefix: this.init.prefix, gateways, peers: this.init.peers ?? { A: 'cone', B: 'cone' } })
+    this.topo = await createTopology({ ...this.init.topology, prefix: this.init.prefix, gateways, peers: this.init.peers ?? { A: 'cone', B: 'cone' } })
     await Promise.all(Array.from({ length: gateways }, async (_, i) => await this.startGateway(i)))
   }
 

@@ -1,8 +1,8 @@
 import { Command, InvalidArgumentError } from 'commander'
 import {
-  assertRoot, createTopology, isNated, judgeEventFiles, NAT_FLAVOURS, parseFlavour, recommendedPeerArgs, removeLab, REQUIRED_PREFIX, runTrials
+  assertRoot, createTopology, isNated, judgeEventFiles, NAT_FLAVOURS, parseFlavour, parseWanLink, recommendedPeerArgs, removeLab, REQUIRED_PREFIX, runTrials
 } from '../lab/index.js'
-import type { NatFlavour, TrialResult, TrialSummary } from '../lab/index.js'
+import type { NatedFlavour, NatFlavour, Topology, TopologyOptions, TrialResult, TrialSummary, WanLink, WanLinkOptions } from '../lab/index.js'
 
 const FLAVOURS = NAT_FLAVOURS.join(' | ')
 
@@ -11,6 +11,69 @@ function flavourArg (value: string): NatFlavour {
     return parseFlavour(value)
   } catch (err) {
     throw new InvalidArgumentError(err instanceof Error ? err.message : String(err))
+  }
+}
+
+function natedFlavourArg (value: string): NatedFlavour {
+  const flavour = flavourArg(value)
+  if (!isNated(flavour)) throw new InvalidArgumentError('a carrier NAT needs a NAT flavour, not "public"')
+  return flavour
+}
+
+const WAN_SPEC_KEYS = { delay: 'delayMs', jitter: 'jitterMs', loss: 'lossPercent' } as const
+
+/** "delay=40,jitter=5,loss=2": one-way delay and jitter in ms, loss in percent (each direction); any subset */
+export function parseWanSpec (value: string): WanLink {
+  const opts: WanLinkOptions = {}
+  for (const part of value.split(',').map((p) => p.trim()).filter((p) => p !== '')) {
+    const [key, num, ...rest] = part.split('=')
+    const field = WAN_SPEC_KEYS[key as keyof typeof WAN_SPEC_KEYS]
+    if (field === undefined || num === undefined || rest.length > 0 || num.trim() === '' || !Number.isFinite(Number(num))) {
+      throw new InvalidArgumentError(`"${part}": expected delay=MS, jitter=MS or loss=PERCENT, separated by commas`)
+    }
+    opts[field] = Number(num)
+  }
+  try {
+    return parseWanLink(opts, 'the WAN link')
+  } catch (err) {
+    throw new InvalidArgumentError(err instanceof Error ? err.message : String(err))
+  }
+}
+
+interface LabShapeOptions {
+  a: NatFlavour
+  b: NatFlavour
+  sameNat?: boolean
+  aCarrier?: NatedFlavour
+  bCarrier?: NatedFlavour
+  wan?: WanLink
+  wanA?: WanLink
+  wanB?: WanLink
+}
+
+/** The lab flavour flags shared by `lab run` and `lab up`. */
+function addShapeOptions (cmd: Command): Command {
+  return cmd
+    .option('--same-nat', 'two hosts behind one NAT: B sits on A\'s LAN, behind A\'s NAT (--b must name the same flavour)')
+    .option('--a-carrier <flavour>', 'double NAT: put A\'s NAT behind a carrier-grade NAT of this flavour', natedFlavourArg)
+    .option('--b-carrier <flavour>', 'double NAT: put B\'s NAT behind a carrier-grade NAT of this flavour', natedFlavourArg)
+    .option('--wan <spec>', 'WAN emulator on A\'s and B\'s internet links: "delay=MS,jitter=MS,loss=PERCENT" (one-way, each direction)', parseWanSpec)
+    .option('--wan-a <spec>', 'WAN emulator on A\'s link only (overrides --wan there)', parseWanSpec)
+    .option('--wan-b <spec>', 'WAN emulator on B\'s link only (overrides --wan there; not with --same-nat: B uses A\'s link)', parseWanSpec)
+}
+
+function shapeOf (o: LabShapeOptions): Pick<TopologyOptions, 'sameNatAs' | 'carrierNat' | 'wan'> {
+  const wanA = o.wanA ?? o.wan
+  const wanB = o.sameNat === true ? o.wanB : o.wanB ?? o.wan
+  const carrierNat: Record<string, NatedFlavour> = {
+    ...(o.aCarrier !== undefined ? { A: o.aCarrier } : {}),
+    ...(o.bCarrier !== undefined ? { B: o.bCarrier } : {})
+  }
+  const wan: Record<string, WanLinkOptions> = { ...(wanA !== undefined ? { A: wanA } : {}), ...(wanB !== undefined ? { B: wanB } : {}) }
+  return {
+    ...(o.sameNat === true ? { sameNatAs: { B: 'A' } } : {}),
+    ...(Object.keys(carrierNat).length > 0 ? { carrierNat } : {}),
+    ...(Object.keys(wan).length > 0 ? { wan } : {})
   }
 }
 
@@ -71,7 +134,7 @@ function abortOnSignal (): { signal: AbortSignal, dispose: () => void } {
 }
 
 function runCommand (): Command {
-  return new Command('run')
+  return addShapeOptions(new Command('run'))
     .description('run hole-punch trials between two peers behind NATs of the given flavours')
     .requiredOption('--a <flavour>', `NAT flavour of peer A, the one that dials (${FLAVOURS})`, flavourArg)
     .requiredOption('--b <flavour>', `NAT flavour of peer B, the one dialled (${FLAVOURS})`, flavourArg)
@@ -82,9 +145,7 @@ function runCommand (): Command {
     .option('--hole-punch-retries <n>', 'peers\' hole-punch attempts (default: 3, or 1 where a punch cannot work)', positiveInt('--hole-punch-retries', 100))
     .option('--trial-timeout-ms <ms>', 'stop a trial that has not ended after this long', positiveInt('--trial-timeout-ms', 3_600_000))
     .option('--prefix <prefix>', 'namespace prefix (default: nm-<random>-)', prefixArg)
-    .action(async (options: {
-      a: NatFlavour
-      b: NatFlavour
+    .action(async (options: LabShapeOptions & {
       trials: number
       json?: boolean
       keep?: boolean
@@ -105,6 +166,7 @@ function runCommand (): Command {
           b: options.b,
           trials: options.trials,
           peerArgs,
+          topology: shapeOf(options),
           ...(options.trialTimeoutMs !== undefined ? { trialTimeoutMs: options.trialTimeoutMs } : {}),
           ...(options.prefix !== undefined ? { prefix: options.prefix } : {}),
           keep: options.keep === true,
@@ -125,22 +187,18 @@ function runCommand (): Command {
 }
 
 function upCommand (): Command {
-  return new Command('up')
+  return addShapeOptions(new Command('up'))
     .description('build a lab (a gateway namespace and two peers behind NATs) and print how to use it')
     .requiredOption('--a <flavour>', `NAT flavour of peer slot A (${FLAVOURS})`, flavourArg)
     .requiredOption('--b <flavour>', `NAT flavour of peer slot B (${FLAVOURS})`, flavourArg)
     .option('--prefix <prefix>', 'namespace prefix', prefixArg, 'nm-lab-')
-    .action(async (options: { a: NatFlavour, b: NatFlavour, prefix: string }) => {
+    .action(async (options: LabShapeOptions & { prefix: string }) => {
       assertRoot()
-      const topo = await createTopology({ prefix: options.prefix, gateways: 1, peers: { A: options.a, B: options.b } })
+      const topo = await createTopology({ ...shapeOf(options), prefix: options.prefix, gateways: 1, peers: { A: options.a, B: options.b } })
       const gw = topo.gateway(0)
       out(`lab ${options.prefix} is up (namespaces: ${topo.namespaces().sort().join(' ')})`)
       out(`  gateway   ${gw.padEnd(22)} ${topo.gatewayIp(0)}`)
-      for (const slot of topo.slots) {
-        const flavour = topo.flavourOf(slot)
-        const nat = isNated(flavour) ? `, behind ${topo.nat(slot)} (${flavour} NAT, WAN ${topo.natWanIp(slot)})` : ' (public, no NAT)'
-        out(`  peer ${slot}    ${topo.peer(slot).padEnd(22)} ${topo.peerIp(slot)}${nat}`)
-      }
+      for (const slot of topo.slots) out(`  peer ${slot}    ${topo.peer(slot).padEnd(22)} ${topo.peerIp(slot)}${slotDetails(topo, slot)}`)
       // the same Node and CLI that run this command
       const cli = `${process.execPath} ${process.argv[1] ?? 'dist/cli/index.js'}`
       out('')
@@ -154,6 +212,22 @@ function upCommand (): Command {
       out('')
       out(`tear it down with: natmesh lab down --prefix ${options.prefix}`)
     })
+}
+
+function slotDetails (topo: Topology, slot: string): string {
+  const flavour = topo.flavourOf(slot)
+  let line = isNated(flavour) ? `, behind ${topo.nat(slot)} (${flavour} NAT, WAN ${topo.natWanIp(slot)})` : ' (public, no NAT)'
+  const carrier = tryName(() => topo.carrierNat(slot))
+  if (carrier !== undefined) line += `, itself behind carrier NAT ${carrier}`
+  const link = topo.wanLinkOf(slot)
+  if (link !== undefined) {
+    line += `; WAN emulator ${topo.wanLink(slot)}: delay ${link.delayMs} ms ± ${link.jitterMs} ms, loss ${link.lossPercent} % each way`
+  }
+  return line
+}
+
+function tryName (f: () => string): string | undefined {
+  try { return f() } catch { return undefined }
 }
 
 function downCommand (): Command {

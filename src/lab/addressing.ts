@@ -39,7 +39,26 @@ export function lanRouterIp (x: number): string {
   return `192.168.${x}.1`
 }
 
-export function lanPeerIp (x: number): string {
+/** Most hosts on one LAN: the peer slots that share one NAT (a same-site group). */
+export const MAX_LAN_HOSTS = 8
+
+/** The n-th host (1-based) on slot x's LAN, 192.168.x.(1+n): the slot's own peer is host 1, peers sharing its NAT follow. */
+export function lanPeerIp (x: number, n = 1): string {
   checkSlotIndex(x)
-  return `192.168.${x}.2`
+  if (!Number.isInteger(n) || n < 1 || n > MAX_LAN_HOSTS) throw new Error(`LAN host number ${n} out of range 1..${MAX_LAN_HOSTS}`)
+  return `192.168.${x}.${1 + n}`
+}
+
+/**
+ * Behind a carrier-grade NAT, slot x's home NAT faces the carrier's network 100.64.x.0/24 (RFC 6598 shared address
+ * space, as real CGNATs use): carrier router .1, the home NAT's WAN side .2.
+ */
+export function carrierRouterIp (x: number): string {
+  checkSlotIndex(x)
+  return `100.64.${x}.1`
+}
+
+export function carrierClientIp (x: number): string {
+  checkSlotIndex(x)
+  return `100.64.${x}.2`
 }

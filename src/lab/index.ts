@@ -1,6 +1,7 @@
 export { createTopology, isLabNamespace, removeLab, type Role, type Topology, type TopologyOptions } from './topology.js'
 export { NAT_FLAVOURS, NAT_RULES_SCRIPT, isNatFlavour, isNated, natRuleset, parseFlavour, type NatFlavour, type NatedFlavour } from './nat.js'
-export { gatewayAltIp, gatewayIp, slotWanIp, lanPeerIp, lanRouterIp, WAN_PREFIX, WAN_PREFIX_LEN } from './addressing.js'
+export { carrierClientIp, carrierRouterIp, gatewayAltIp, gatewayIp, slotWanIp, lanPeerIp, lanRouterIp, WAN_PREFIX, WAN_PREFIX_LEN } from './addressing.js'
+export { parseWanLink, WAN_LINK_SCRIPT, type WanLink, type WanLinkOptions } from './wan-link.js'
 export { cleanupStale, REQUIRED_PREFIX } from './netns.js'
 export { LabCommandError, type RunOptions, type RunResult } from './run.js'
 export {

@@ -1,12 +1,16 @@
 import type { ChildProcess, SpawnOptions } from 'node:child_process'
-import { gatewayAltIp, gatewayIp, lanPeerIp, lanRouterIp, MAX_GATEWAYS, MAX_SLOTS, slotWanIp, WAN_PREFIX_LEN } from './addressing.js'
-import { applyFlavour, flushConntrack, isNated, LAN_IF, parseFlavour, WAN_IF, type NatFlavour } from './nat.js'
+import { existsSync } from 'node:fs'
+import {
+  carrierClientIp, carrierRouterIp, gatewayAltIp, gatewayIp, lanPeerIp, lanRouterIp, MAX_GATEWAYS, MAX_LAN_HOSTS, MAX_SLOTS, slotWanIp, WAN_PREFIX_LEN
+} from './addressing.js'
+import { applyFlavour, flushConntrack, isNated, LAN_IF, parseFlavour, WAN_IF, type NatedFlavour, type NatFlavour } from './nat.js'
 import { addNs, addVeth, assertPrefix, delNs, execIn, ipIn, listNs, REQUIRED_PREFIX, spawnIn } from './netns.js'
 import type { RunOptions, RunResult } from './run.js'
+import { parseWanLink, waitForWanLink, WAN_LINK_INNER_IF, WAN_LINK_OUTER_IF, wanLinkArgs, type WanLink, type WanLinkOptions } from './wan-link.js'
 
 /**
  * A role names one namespace: 'pub' (the internet segment: a bridge, no uplink), 'gateway<i>' (0-based),
- * 'peer<slot>' and 'nat<slot>' (the slot's NAT router; absent when the slot is public).
+ * 'peer<slot>' and 'nat<slot>' (the slot's NAT router, or the one it shares; absent when the slot is public).
  */
 export type Role = 'pub' | `gateway${number}` | `peer${string}` | `nat${string}`
 
@@ -17,6 +21,21 @@ export interface TopologyOptions {
   gateways?: number
   /** peer slots (names of 1-8 letters/digits) and their NAT flavour, e.g. { A: 'cone', B: 'symmetric' } */
   peers: Record<string, NatFlavour>
+  /**
+   * Same-site peers: { B: 'A' } puts slot B's peer on slot A's LAN, behind A's NAT (one LAN bridge, addresses
+   * 192.168.x.2, .3, ...), so both face the WAN from one public address. The slot's own flavour must be A's.
+   */
+  sameNatAs?: Record<string, string>
+  /**
+   * Double NAT: { A: 'symmetric' } puts slot A's NAT router behind a carrier-grade NAT of that flavour (the home
+   * NAT's WAN side is 100.64.x.2, the carrier router faces the internet as the slot's WAN address).
+   */
+  carrierNat?: Record<string, NatedFlavour>
+  /**
+   * A WAN emulator (lab/wan-link.py: one-way delay, jitter, loss) on a slot's link to the internet segment: its
+   * outermost NAT router's WAN link, or a public peer's own link. A slot sharing another's NAT has no link of its own.
+   */
+  wan?: Record<string, WanLinkOptions>
 }
 
 export interface Topology {
@@ -27,8 +46,14 @@ export interface Topology {
   nsOf: (role: Role) => string
   gateway: (i: number) => string
   peer: (slot: string) => string
-  /** throws when the slot is public */
+  /** the NAT router the slot's peer sits behind (its own, or the one it shares); throws when the slot is public */
   nat: (slot: string) => string
+  /** the slot's carrier-grade NAT router; throws when it has none */
+  carrierNat: (slot: string) => string
+  /** the namespace of the WAN emulator on the slot's internet link; throws when it has none */
+  wanLink: (slot: string) => string
+  /** the slot's WAN emulator settings, undefined when it has none */
+  wanLinkOf: (slot: string) => WanLink | undefined
   /** names of all namespaces the lab currently consists of */
   namespaces: () => string[]
   gatewayIp: (i: number) => string
@@ -36,14 +61,16 @@ export interface Topology {
   gatewayAltIp: (i: number) => string
   /** the address the slot is seen from on the WAN: its NAT router's, or the peer's own when public */
   natWanIp: (slot: string) => string
-  /** the peer's own address: 192.168.x.2 behind a NAT, or on the WAN when public */
+  /** the peer's own address: 192.168.x.2 (.3, ... for peers sharing the NAT) behind a NAT, or on the WAN when public */
   peerIp: (slot: string) => string
   flavourOf: (slot: string) => NatFlavour
   /**
    * Between NAT flavours this swaps the rules and flushes conntrack. Switching to or from 'public' rewires the
-   * slot: its peer namespace stays (processes in it survive) but gets a new address.
+   * slot: its peer namespace stays (processes in it survive) but gets a new address. A slot whose NAT is shared,
+   * or that has a carrier NAT, only switches between NAT flavours (for a shared NAT: every sharer's flavour).
    */
   setFlavour: (slot: string, flavour: NatFlavour) => Promise<void>
+  /** forgets the mappings of the slot's NAT (and of its carrier NAT) */
   flushConntrack: (slot: string) => Promise<void>
   exec: (ns: string, argv: string[], opts?: RunOptions) => Promise<RunResult>
   /** the child is killed by down() if still running */
@@ -54,12 +81,22 @@ export interface Topology {
 
 const BRIDGE = 'br0'
 const PEER_IF = 'eth0'
+/** a bridge inside a router namespace would hand LAN-to-LAN frames to the router's nft forward chain (policy drop) */
+const BRIDGE_NF_SYSCTL = 'net.bridge.bridge-nf-call-iptables'
+const ROUTER_SYSCTLS = ['net.ipv4.ip_forward=1',
+  ...(existsSync(`/proc/sys/${BRIDGE_NF_SYSCTL.replaceAll('.', '/')}`) ? [`${BRIDGE_NF_SYSCTL}=0`] : [])]
 
 interface Slot {
   readonly name: string
   /** 1-based; picks the WAN and LAN addresses */
   readonly num: number
   flavour: NatFlavour
+  /** the slot whose NAT and LAN this one shares; undefined for a slot with its own link */
+  readonly host?: string
+  /** host number on the LAN (1 = the NAT's own slot) */
+  readonly lanHost: number
+  readonly carrier?: NatedFlavour
+  readonly wan?: WanLink
 }
 
 class NetnsTopology implements Topology {
@@ -69,9 +106,9 @@ class NetnsTopology implements Topology {
   private readonly children = new Set<ChildProcess>()
   private downing?: Promise<void>
 
-  constructor (readonly prefix: string, readonly gatewayCount: number, peers: Record<string, NatFlavour>) {
-    this.slots = Object.keys(peers)
-    Object.entries(peers).forEach(([name, flavour], i) => { this.slotState.set(name, { name, num: i + 1, flavour }) })
+  constructor (readonly prefix: string, readonly gatewayCount: number, slots: Slot[]) {
+    this.slots = slots.map((s) => s.name)
+    for (const s of slots) this.slotState.set(s.name, s)
   }
 
   async build (): Promise<void> {
@@ -80,8 +117,9 @@ class NetnsTopology implements Topology {
     await ipIn(pub, ['link', 'add', BRIDGE, 'type', 'bridge'])
     await ipIn(pub, ['link', 'set', BRIDGE, 'up'])
     const gateways = Array.from({ length: this.gatewayCount }, async (_, i) => { await this.buildGateway(i) })
-    const slots = [...this.slotState.values()].map(async (s) => {
-      await this.addNs(this.peer(s.name))
+    // one branch per internet link: its peer namespaces (the slot's, and those of the slots sharing its NAT), then the wiring
+    const slots = [...this.slotState.values()].filter((s) => s.host === undefined).map(async (s) => {
+      for (const sharer of this.sharersOf(s)) await this.addNs(this.peer(sharer.name))
       await this.wire(s)
     })
     // allSettled: on failure every branch has stopped before down() removes what they made
@@ -110,9 +148,26 @@ class NetnsTopology implements Topology {
   }
 
   nat (slot: string): string {
-    const s = this.slot(slot)
+    const s = this.linkOwner(slot)
     if (!isNated(s.flavour)) throw new Error(`slot ${slot} is public: it has no NAT router`)
     return `${this.prefix}nat${s.name}`
+  }
+
+  carrierNat (slot: string): string {
+    const s = this.linkOwner(slot)
+    if (s.carrier === undefined) throw new Error(`slot ${slot} has no carrier NAT`)
+    return `${this.prefix}cgn${s.name}`
+  }
+
+  wanLink (slot: string): string {
+    const s = this.linkOwner(slot)
+    if (s.wan === undefined) throw new Error(`slot ${slot} has no WAN emulator`)
+    return `${this.prefix}wan${s.name}`
+  }
+
+  wanLinkOf (slot: string): WanLink | undefined {
+    const wan = this.linkOwner(slot).wan
+    return wan === undefined ? undefined : { ...wan }
   }
 
   namespaces (): string[] {
@@ -130,12 +185,13 @@ class NetnsTopology implements Topology {
   }
 
   natWanIp (slot: string): string {
-    return slotWanIp(this.slot(slot).num)
+    return slotWanIp(this.linkOwner(slot).num)
   }
 
   peerIp (slot: string): string {
     const s = this.slot(slot)
-    return isNated(s.flavour) ? lanPeerIp(s.num) : slotWanIp(s.num)
+    const owner = this.linkOwner(slot)
+    return isNated(s.flavour) ? lanPeerIp(owner.num, s.lanHost) : slotWanIp(s.num)
   }
 
   flavourOf (slot: string): NatFlavour {
@@ -145,10 +201,14 @@ class NetnsTopology implements Topology {
   async setFlavour (slot: string, flavour: NatFlavour): Promise<void> {
     const s = this.slot(slot)
     const next = parseFlavour(flavour)
+    const sharers = this.sharersOf(this.linkOwner(slot))
     if (isNated(s.flavour) && isNated(next)) {
       await applyFlavour(this.nat(slot), next)
-      s.flavour = next
+      for (const sharer of sharers) sharer.flavour = next
     } else if (isNated(s.flavour) !== isNated(next)) {
+      if (sharers.length > 1 || s.carrier !== undefined) {
+        throw new Error(`slot ${slot} shares its NAT or sits behind a carrier NAT: it switches between NAT flavours only`)
+      }
       await this.unwire(s)
       s.flavour = next
       await this.wire(s)
@@ -157,6 +217,7 @@ class NetnsTopology implements Topology {
 
   async flushConntrack (slot: string): Promise<void> {
     await flushConntrack(this.nat(slot))
+    if (this.linkOwner(slot).carrier !== undefined) await flushConntrack(this.carrierNat(slot))
   }
 
   async exec (ns: string, argv: string[], opts?: RunOptions): Promise<RunResult> {
@@ -190,6 +251,17 @@ class NetnsTopology implements Topology {
     return s
   }
 
+  /** the slot that owns the NAT and internet link this slot's peer uses: itself, or the one whose NAT it shares */
+  private linkOwner (name: string): Slot {
+    const s = this.slot(name)
+    return s.host === undefined ? s : this.slot(s.host)
+  }
+
+  /** the owner and every slot sharing its NAT, in LAN host order */
+  private sharersOf (owner: Slot): Slot[] {
+    return [...this.slotState.values()].filter((s) => s.name === owner.name || s.host === owner.name).sort((x, y) => x.lanHost - y.lanHost)
+  }
+
   private assertOwn (ns: string): void {
     if (!this.live.has(ns)) throw new Error(`"${ns}" is not a namespace of this lab`)
   }
@@ -199,12 +271,45 @@ class NetnsTopology implements Topology {
     this.live.add(ns)
   }
 
-  private async plugIntoWan (ns: string, ifName: string, pubSide: string, ip: string): Promise<void> {
+  /** Plugs `ns` into the internet segment; with `wan`, through a WAN emulator namespace in between. */
+  private async plugIntoWan (ns: string, ifName: string, pubSide: string, ip: string, wan?: { slot: string, link: WanLink }): Promise<void> {
     const pub = this.nsOf('pub')
-    await addVeth(ns, ifName, pub, pubSide)
+    if (wan === undefined) {
+      await addVeth(ns, ifName, pub, pubSide)
+    } else {
+      const line = this.wanLink(wan.slot)
+      await this.addNs(line)
+      await addVeth(ns, ifName, line, WAN_LINK_INNER_IF)
+      await addVeth(line, WAN_LINK_OUTER_IF, pub, pubSide)
+      // the emulator forwards frames one by one: both ends that feed it must hand it wire-sized frames, not
+      // 64 KiB GSO batches (which would also make a loss draw drop dozens of packets at once)
+      for (const [n, dev] of [[ns, ifName], [pub, pubSide], [line, WAN_LINK_INNER_IF], [line, WAN_LINK_OUTER_IF]] as const) {
+        await ipIn(n, ['link', 'set', dev, 'gso_max_segs', '1'])
+      }
+      await ipIn(line, ['link', 'set', WAN_LINK_INNER_IF, 'up'])
+      await ipIn(line, ['link', 'set', WAN_LINK_OUTER_IF, 'up'])
+      const child = this.spawnIn(line, 'python3', wanLinkArgs(wan.link), { stdio: ['ignore', 'pipe', 'pipe'] })
+      await waitForWanLink(child)
+    }
     await ipIn(pub, ['link', 'set', pubSide, 'master', BRIDGE, 'up'])
     await ipIn(ns, ['addr', 'add', `${ip}/${WAN_PREFIX_LEN}`, 'dev', ifName])
     await ipIn(ns, ['link', 'set', ifName, 'up'])
+  }
+
+  /** A router namespace's LAN: a bridge named LAN_IF holding the router's address. */
+  private async addLanBridge (router: string, routerIp: string): Promise<void> {
+    await ipIn(router, ['link', 'add', LAN_IF, 'type', 'bridge'])
+    await ipIn(router, ['addr', 'add', `${routerIp}/24`, 'dev', LAN_IF])
+    await ipIn(router, ['link', 'set', LAN_IF, 'up'])
+  }
+
+  /** Plugs `host` into the router's LAN bridge (port `port`) with address `ip` and a default route via the router. */
+  private async plugIntoLan (router: string, port: string, routerIp: string, host: string, hostIf: string, ip: string): Promise<void> {
+    await addVeth(router, port, host, hostIf)
+    await ipIn(router, ['link', 'set', port, 'master', LAN_IF, 'up'])
+    await ipIn(host, ['addr', 'add', `${ip}/24`, 'dev', hostIf])
+    await ipIn(host, ['link', 'set', hostIf, 'up'])
+    await ipIn(host, ['route', 'add', 'default', 'via', routerIp])
   }
 
   private async buildGateway (i: number): Promise<void> {
@@ -216,42 +321,110 @@ class NetnsTopology implements Topology {
     await ipIn(ns, ['addr', 'add', `${gatewayAltIp(i)}/${WAN_PREFIX_LEN}`, 'dev', 'wan0'])
   }
 
-  /** Connects the slot's existing peer namespace to the WAN, directly or through a new NAT router namespace. */
+  /**
+   * Connects the slot's existing peer namespace (and those of the slots sharing its NAT) to the WAN: directly, or
+   * through a new NAT router namespace (itself behind a carrier NAT router, for a double NAT).
+   */
   private async wire (s: Slot): Promise<void> {
-    const peer = this.peer(s.name)
+    const wan = s.wan === undefined ? undefined : { slot: s.name, link: s.wan }
+    const pubSide = `s${s.name}`
     if (!isNated(s.flavour)) {
-      await this.plugIntoWan(peer, PEER_IF, `s${s.name}`, slotWanIp(s.num))
+      await this.plugIntoWan(this.peer(s.name), PEER_IF, pubSide, slotWanIp(s.num), wan)
       return
     }
     const nat = this.nat(s.name)
-    await this.addNs(nat, ['net.ipv4.ip_forward=1'])
-    await this.plugIntoWan(nat, WAN_IF, `s${s.name}`, slotWanIp(s.num))
-    await addVeth(nat, LAN_IF, peer, PEER_IF)
-    await ipIn(nat, ['addr', 'add', `${lanRouterIp(s.num)}/24`, 'dev', LAN_IF])
-    await ipIn(nat, ['link', 'set', LAN_IF, 'up'])
-    await ipIn(peer, ['addr', 'add', `${lanPeerIp(s.num)}/24`, 'dev', PEER_IF])
-    await ipIn(peer, ['link', 'set', PEER_IF, 'up'])
-    // the peer's default route ends at its NAT router, which itself has no default route
-    await ipIn(peer, ['route', 'add', 'default', 'via', lanRouterIp(s.num)])
+    await this.addNs(nat, ROUTER_SYSCTLS)
+    if (s.carrier === undefined) {
+      await this.plugIntoWan(nat, WAN_IF, pubSide, slotWanIp(s.num), wan)
+    } else {
+      const cgn = this.carrierNat(s.name)
+      await this.addNs(cgn, ROUTER_SYSCTLS)
+      await this.plugIntoWan(cgn, WAN_IF, pubSide, slotWanIp(s.num), wan)
+      await this.addLanBridge(cgn, carrierRouterIp(s.num))
+      await this.plugIntoLan(cgn, `h${s.name}`, carrierRouterIp(s.num), nat, WAN_IF, carrierClientIp(s.num))
+      await applyFlavour(cgn, s.carrier)
+    }
+    await this.addLanBridge(nat, lanRouterIp(s.num))
+    // each peer's default route ends at its NAT router; the outermost router has no default route
+    for (const sharer of this.sharersOf(s)) {
+      await this.plugIntoLan(nat, `p${sharer.name}`, lanRouterIp(s.num), this.peer(sharer.name), PEER_IF, lanPeerIp(s.num, sharer.lanHost))
+    }
     await applyFlavour(nat, s.flavour)
   }
 
   private async unwire (s: Slot): Promise<void> {
     // deleting a veth end removes its pair right away; a deleted namespace frees its devices only later, and the
-    // re-wire reuses their names
+    // re-wire reuses the names of the ends in the namespaces that stay (the peer's, the internet segment's)
     await ipIn(this.peer(s.name), ['link', 'del', PEER_IF])
-    if (isNated(s.flavour)) {
-      const nat = this.nat(s.name)
-      await ipIn(nat, ['link', 'del', WAN_IF])
-      await delNs(nat)
-      this.live.delete(nat)
+    if (s.wan !== undefined) {
+      const line = this.wanLink(s.name)
+      await ipIn(line, ['link', 'del', WAN_LINK_OUTER_IF])
+      await this.removeNs(line)
+    } else if (isNated(s.flavour)) {
+      await ipIn(this.nat(s.name), ['link', 'del', WAN_IF])
     }
+    if (isNated(s.flavour)) await this.removeNs(this.nat(s.name))
   }
+
+  private async removeNs (ns: string): Promise<void> {
+    await delNs(ns)
+    this.live.delete(ns)
+  }
+
 }
 
-/** The names a lab with this prefix gives its namespaces: <prefix>pub, <prefix>gw<i>, <prefix>peer<slot>, <prefix>nat<slot>. */
+/** Checks the slot options against each other and numbers the slots. */
+function planSlots (opts: TopologyOptions): Slot[] {
+  const names = Object.keys(opts.peers)
+  const known = (what: string, slot: string): void => {
+    if (!names.includes(slot)) throw new Error(`${what}: no peer slot "${slot}" (slots: ${names.join(', ')})`)
+  }
+  const sameNatAs = opts.sameNatAs ?? {}
+  const lanHosts = new Map<string, number>()
+  for (const [guest, host] of Object.entries(sameNatAs)) {
+    known('sameNatAs', guest)
+    known(`sameNatAs.${guest}`, host)
+    if (sameNatAs[host] !== undefined) throw new Error(`sameNatAs: slot ${host} shares another slot's NAT itself; name the NAT's own slot`)
+    const flavour = parseFlavour(opts.peers[host] as string)
+    if (!isNated(flavour)) throw new Error(`sameNatAs: slot ${host} is public, it has no NAT to share`)
+    if (opts.peers[guest] !== flavour) throw new Error(`sameNatAs: slot ${guest} shares ${host}'s ${flavour} NAT, so its flavour must be ${flavour} too`)
+    const n = (lanHosts.get(host) ?? 1) + 1
+    if (n > MAX_LAN_HOSTS) throw new Error(`sameNatAs: at most ${MAX_LAN_HOSTS} peers share one NAT`)
+    lanHosts.set(host, n)
+    lanHosts.set(guest, n)
+  }
+  for (const [slot, carrier] of Object.entries(opts.carrierNat ?? {})) {
+    known('carrierNat', slot)
+    if (!isNated(parseFlavour(carrier))) throw new Error(`carrierNat.${slot}: a carrier NAT needs a NAT flavour, not "public"`)
+    if (!isNated(parseFlavour(opts.peers[slot] as string))) throw new Error(`carrierNat.${slot}: the slot is public, it has no NAT to put behind a carrier NAT`)
+    if (sameNatAs[slot] !== undefined) throw new Error(`carrierNat.${slot}: the slot shares ${sameNatAs[slot]}'s NAT; give the carrier NAT to ${sameNatAs[slot]}`)
+  }
+  for (const slot of Object.keys(opts.wan ?? {})) {
+    known('wan', slot)
+    if (sameNatAs[slot] !== undefined) throw new Error(`wan.${slot}: the slot shares ${sameNatAs[slot]}'s NAT and internet link; give the link to ${sameNatAs[slot]}`)
+  }
+  return names.map((name, i) => {
+    const host = sameNatAs[name]
+    const carrier = opts.carrierNat?.[name]
+    const wan = opts.wan?.[name]
+    return {
+      name,
+      num: i + 1,
+      flavour: parseFlavour(opts.peers[name] as string),
+      lanHost: host === undefined ? 1 : lanHosts.get(name) as number,
+      ...(host !== undefined ? { host } : {}),
+      ...(carrier !== undefined ? { carrier } : {}),
+      ...(wan !== undefined ? { wan: parseWanLink(wan, `wan.${name}`) } : {})
+    }
+  })
+}
+
+/**
+ * The names a lab with this prefix gives its namespaces: <prefix>pub, <prefix>gw<i>, <prefix>peer<slot>,
+ * <prefix>nat<slot>, and for the flavours <prefix>cgn<slot> (carrier NAT) and <prefix>wan<slot> (WAN emulator).
+ */
 export function isLabNamespace (prefix: string, name: string): boolean {
-  return name.startsWith(prefix) && /^(pub|gw\d{1,3}|peer[A-Za-z0-9]{1,8}|nat[A-Za-z0-9]{1,8})$/.test(name.slice(prefix.length))
+  return name.startsWith(prefix) && /^(pub|gw\d{1,3}|(peer|nat|cgn|wan)[A-Za-z0-9]{1,8})$/.test(name.slice(prefix.length))
 }
 
 /**
@@ -267,7 +440,8 @@ export async function removeLab (prefix: string): Promise<string[]> {
 
 /**
  * Builds a NAT lab out of network namespaces: a bridge "internet" (11.0.113.0/24) with gateways and, per peer slot,
- * either a public peer or a NAT router plus a peer behind it. Nothing in it has a route out of the lab.
+ * either a public peer or a NAT router plus a peer behind it (optionally: more peers on that router's LAN, a carrier NAT
+ * in front of it, a WAN emulator on its internet link). Nothing in it has a route out of the lab.
  * On failure everything built so far is removed before the error is thrown.
  */
 export async function createTopology (opts: TopologyOptions): Promise<Topology> {
@@ -281,7 +455,7 @@ export async function createTopology (opts: TopologyOptions): Promise<Topology> 
   if (slotNames.length > MAX_SLOTS) throw new Error(`at most ${MAX_SLOTS} peer slots`)
   const badSlot = slotNames.find((n) => !/^[A-Za-z0-9]{1,8}$/.test(n))
   if (badSlot !== undefined) throw new Error(`peer slot name "${badSlot}" must be 1-8 letters or digits`)
-  const peers = Object.fromEntries(Object.entries(opts.peers).map(([slot, f]) => [slot, parseFlavour(f)]))
+  const slots = planSlots(opts)
 
   const taken = (await listNs()).filter((n) => n.startsWith(prefix))
   if (taken.length > 0) {
@@ -289,7 +463,7 @@ export async function createTopology (opts: TopologyOptions): Promise<Topology> 
       'this prefix, or a crashed one left them (cleanupStale removes them)')
   }
 
-  const topo = new NetnsTopology(prefix, gateways, peers)
+  const topo = new NetnsTopology(prefix, gateways, slots)
   try {
     await topo.build()
   } catch (err) {

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { isNated, parseFlavour, type NatFlavour } from './nat.js'
-import { createTopology, type Topology } from './topology.js'
+import { createTopology, type Topology, type TopologyOptions } from './topology.js'
+import { parseWanLink } from './wan-link.js'
 import { decide, probeWaitMs, punchSettingsFromArgs, type PunchSettings } from './trial-decide.js'
 import { LabProcess, type JsonEvent } from './trial-process.js'
 import { trialResult, type TrialResult } from './trial-result.js'
@@ -31,6 +32,8 @@ export interface RunTrialsOptions {
   trials: number
   /** appended to both peers' `natmesh peer` arguments (after the lab's defaults, so they win) */
   peerArgs?: string[]
+  /** the rest of the lab: B sharing A's NAT (sameNatAs { B: 'A' }), carrier NATs, WAN emulators on A's and B's links */
+  topology?: Pick<TopologyOptions, 'sameNatAs' | 'carrierNat' | 'wan'>
   /** appended to the gateway's arguments */
   gatewayArgs?: string[]
   /** a trial that has not ended after this long is stopped and reported as an error; default from the settings */
@@ -132,7 +135,9 @@ export async function runTrials (opts: RunTrialsOptions): Promise<TrialRun> {
   const log = opts.log ?? (() => {})
   const peerArgs = ['--gateway-dial-timeout-ms', String(LAB_GATEWAY_DIAL_TIMEOUT_MS), ...(opts.peerArgs ?? [])]
   const settings = punchSettingsFromArgs(peerArgs)
-  const trialTimeoutMs = opts.trialTimeoutMs ?? defaultTrialTimeoutMs(settings)
+  // every exchange of the trial is some round trips over the emulated links
+  const worstRttMs = Object.values(opts.topology?.wan ?? {}).reduce((sum, w) => { const l = parseWanLink(w); return sum + 2 * (l.delayMs + l.jitterMs) }, 0)
+  const trialTimeoutMs = opts.trialTimeoutMs ?? defaultTrialTimeoutMs(settings) + 50 * worstRttMs
 
   const dir = await mkdtemp(join(tmpdir(), 'natmesh-lab-'))
   const env = daemonEnv()
@@ -141,7 +146,7 @@ export async function runTrials (opts: RunTrialsOptions): Promise<TrialRun> {
   let next: PeerPair | undefined
   const results: TrialResult[] = []
   try {
-    topo = await createTopology({ prefix, gateways: 1, peers: { A: a, B: b } })
+    topo = await createTopology({ ...opts.topology, prefix, gateways: 1, peers: { A: a, B: b } })
     const lab = topo
     const spawn = (name: string, ns: string, args: string[], gateEnv?: NodeJS.ProcessEnv): LabProcess =>
       new LabProcess(name, lab.spawnIn(ns, opts.node ?? process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'], env: gateEnv ?? env }))

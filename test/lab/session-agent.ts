@@ -10,7 +10,7 @@
  * the agent's:
  *
  *   agent-loaded {pid}            modules loaded (with `gate`: now waiting for a line on stdin)
- *   ready {peerId, publicAddrs}   holds a relay reservation (and, when it may punch, a public address)
+ *   ready {peerId, publicAddrs}   holds a relay reservation (and, when it may punch and UDP is not blocked, a public address)
  *   session-open {id, path, openMs, attempts, round}   initiator: the session is up
  *   session-accepted {id, path}   responder
  *   session-path / session-resuming / session-closed   the session's own events
@@ -810,7 +810,9 @@ async function main (): Promise<void> {
   await p.start()
   const readyDeadline = Date.now() + (config.readyTimeoutMs ?? 20_000)
   const punching = p.config.mode === 'opportunistic' && p.config.natTraversal.enabled && config.requirePublicAddress !== false
-  while (p.relayAddresses().length === 0 || (punching && p.publicAddresses().length === 0)) {
+  // a peer that found UDP blocked can never punch, and so never learns a public address to wait for
+  const mayPunch = (): boolean => punching && p.natReport()?.natType !== 'udp-blocked'
+  while (p.relayAddresses().length === 0 || (mayPunch() && p.publicAddresses().length === 0)) {
     if (Date.now() > readyDeadline) {
       out({ event: 'agent-error', message: `not ready within ${config.readyTimeoutMs ?? 20_000} ms (reservation: ${p.relayAddresses().length > 0}, public address: ${p.publicAddresses().length > 0})` })
       await stop(1)

@@ -2,16 +2,12 @@ import { execFileSync } from 'node:child_process'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { cleanupStale, createTopology, lanRouterIp, type Topology } from '../../src/lab/index.js'
 import { Agent, sleep } from './agent.js'
+import { labNamespaces } from '../helpers/lab-runs.js'
 
 const isRoot = process.getuid?.() === 0
 const PREFIX = `nm-t${process.pid}-`
 /** how long a packet that should have been dropped is given to turn up anyway (namespaces add ~0 latency) */
 const GRACE_MS = 300
-
-function labNamespaces (prefix: string): string[] {
-  return execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
-    .split('\n').map((l) => l.split(' ')[0] ?? '').filter((n) => n.startsWith(prefix))
-}
 
 describe.skipIf(!isRoot)('netns NAT lab', () => {
   let topo: Topology
@@ -172,5 +168,85 @@ describe.skipIf(!isRoot)('netns NAT lab', () => {
     await expect(createTopology({ prefix: PREFIX, peers: {} })).rejects.toThrow(/already exist/)
     expect(await cleanupStale(PREFIX)).toEqual([`${PREFIX}stale`])
     expect(labNamespaces(PREFIX)).toEqual([])
+  })
+})
+
+describe.skipIf(!isRoot)('netns NAT lab flavours: two hosts behind one NAT, double NAT', () => {
+  let topo: Topology
+  let gw0: Agent
+  let gw1: Agent
+  const peers = new Map<string, Agent>()
+  const peer = (slot: string): Agent => peers.get(slot)!
+  const prefix = `nm-tf${process.pid % 100000}-`
+
+  beforeAll(async () => {
+    topo = await createTopology({
+      prefix,
+      gateways: 2,
+      peers: { A: 'cone', B: 'cone', C: 'cone' },
+      sameNatAs: { B: 'A' },
+      carrierNat: { C: 'symmetric' }
+    })
+    gw0 = await Agent.start(topo, topo.gateway(0))
+    gw1 = await Agent.start(topo, topo.gateway(1))
+    await Promise.all([gw0.udpBind(5000), gw1.udpBind(5000)])
+    for (const slot of topo.slots) peers.set(slot, await Agent.start(topo, topo.peer(slot)))
+  })
+
+  afterAll(async () => {
+    await topo?.down()
+    expect(labNamespaces(prefix)).toEqual([])
+  })
+
+  it('same NAT: both peers face the WAN from one address, and reach each other over their LAN', async () => {
+    expect(topo.nat('B')).toBe(topo.nat('A'))
+    expect(topo.natWanIp('B')).toBe(topo.natWanIp('A'))
+    expect([topo.peerIp('A'), topo.peerIp('B')]).toEqual(['192.168.1.2', '192.168.1.3'])
+    const [a, b] = [peer('A'), peer('B')]
+    await Promise.all([a.udpBind(41001), b.udpBind(41002)])
+    a.send({ op: 'udp-send', from: 41001, host: topo.gatewayIp(0), port: 5000, msg: 'site-a' })
+    b.send({ op: 'udp-send', from: 41002, host: topo.gatewayIp(0), port: 5000, msg: 'site-b' })
+    expect(await gw0.waitFor((e) => e.msg === 'site-a')).toMatchObject({ from: topo.natWanIp('A'), port: 41001 })
+    expect(await gw0.waitFor((e) => e.msg === 'site-b')).toMatchObject({ from: topo.natWanIp('A'), port: 41002 })
+    // on the LAN bridge, not through the NAT: B sees A's own address
+    a.send({ op: 'udp-send', from: 41001, host: topo.peerIp('B'), port: 41002, msg: 'lan-hello' })
+    expect(await b.waitFor((e) => e.msg === 'lan-hello')).toMatchObject({ from: topo.peerIp('A'), port: 41001 })
+  })
+
+  it('same NAT: a flavour switch applies to every peer behind it; going public is refused', async () => {
+    await topo.setFlavour('B', 'symmetric')
+    expect([topo.flavourOf('A'), topo.flavourOf('B')]).toEqual(['symmetric', 'symmetric'])
+    await topo.setFlavour('A', 'cone')
+    expect(topo.flavourOf('B')).toBe('cone')
+    await expect(topo.setFlavour('A', 'public')).rejects.toThrow(/NAT flavours only/)
+  })
+
+  it('double NAT: the carrier NAT (symmetric) in front of the home NAT (cone) decides the mapping', async () => {
+    expect(topo.carrierNat('C')).not.toBe(topo.nat('C'))
+    const homeWan = await topo.exec(topo.nat('C'), ['ip', '-4', '-o', 'addr', 'show', 'dev', 'wan0'])
+    expect(homeWan.stdout).toContain('100.64.3.2/24')
+    const c = peer('C')
+    await c.udpBind(41003)
+    c.send({ op: 'udp-send', from: 41003, host: topo.gatewayIp(0), port: 5000, msg: 'cgn-0' })
+    c.send({ op: 'udp-send', from: 41003, host: topo.gatewayIp(1), port: 5000, msg: 'cgn-1' })
+    const seen = [await gw0.waitFor((e) => e.msg === 'cgn-0'), await gw1.waitFor((e) => e.msg === 'cgn-1')]
+    for (const e of seen) expect(e.from).toBe(topo.natWanIp('C'))
+    expect(seen[0]!.port).not.toBe(seen[1]!.port)
+    // the answer crosses both NATs back
+    gw0.send({ op: 'udp-send', from: 5000, host: topo.natWanIp('C'), port: seen[0]!.port, msg: 'cgn-reply' })
+    await c.waitFor((e) => e.msg === 'cgn-reply')
+  })
+
+  it('rejects options that contradict each other', async () => {
+    const bad = async (opts: Omit<Parameters<typeof createTopology>[0], 'prefix'>): Promise<void> => {
+      await createTopology({ prefix: `nm-tx${process.pid % 100000}-`, ...opts })
+    }
+    await expect(bad({ peers: { A: 'cone', B: 'symmetric' }, sameNatAs: { B: 'A' } })).rejects.toThrow(/must be cone too/)
+    await expect(bad({ peers: { A: 'public', B: 'public' }, sameNatAs: { B: 'A' } })).rejects.toThrow(/public, it has no NAT/)
+    await expect(bad({ peers: { A: 'cone' }, sameNatAs: { B: 'A' } })).rejects.toThrow(/no peer slot "B"/)
+    await expect(bad({ peers: { A: 'public' }, carrierNat: { A: 'cone' } })).rejects.toThrow(/slot is public/)
+    await expect(bad({ peers: { A: 'cone', B: 'cone' }, sameNatAs: { B: 'A' }, wan: { B: { delayMs: 5 } } })).rejects.toThrow(/give the link to A/)
+    await expect(bad({ peers: { A: 'cone' }, wan: { A: { lossPercent: 150 } } })).rejects.toThrow(/lossPercent must be a number 0..100/)
+    expect(labNamespaces(`nm-tx${process.pid % 100000}-`)).toEqual([])
   })
 })
