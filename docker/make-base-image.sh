@@ -11,8 +11,9 @@ set -euo pipefail
 image=natmesh-lab/base
 # the Debian archive apt is set up with (deb822 .sources or one-line .list files), not its security archive
 apt_mirror () {
-  { grep -hs '^URIs:' /etc/apt/sources.list.d/*.sources | awk '{ print $2 }'
-    grep -hs '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list | awk '{ print $2 }'; } | grep -E '/debian/?$' | head -1
+  # some of these files do not exist, and under pipefail that must not fail the lookup
+  { cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources 2>/dev/null || true; } |
+    awk '($1 == "URIs:" || $1 == "deb") && $2 ~ /\/debian\/?$/ && found == "" { found = $2 } END { print found }'
 }
 mirror=${DEBIAN_MIRROR:-$(apt_mirror)}
 cache=""
