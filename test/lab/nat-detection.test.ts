@@ -53,11 +53,13 @@ describe.skipIf(!isRoot)('NAT type detection in the namespace lab', () => {
     const started = await gateway.waitFor(e => e.event === 'gateway-started', 30_000, 'gateway-started event')
     expect(started.stun).toEqual([`${gwIp}:3478`, `${gwIp}:3479`, `${topo.gatewayAltIp(0)}:3478`, `${topo.gatewayAltIp(0)}:3479`])
     gatewayAddr = `/ip4/${gwIp}/udp/4001/udx/p2p/${String(started.peerId)}`
+    // both addresses, as a user gives them: doctor exits 1 when no gateway answers, and UDP-blocked peers reach it over TCP
+    const tcpAddr = `/ip4/${gwIp}/tcp/4001/p2p/${String(started.peerId)}`
 
     // all flavours at once: each doctor waits for its unanswered tests in parallel with the others
     const lab = topo
     await Promise.all(EXPECTED.map(async ({ slot }) => {
-      const { stdout } = await lab.exec(lab.peer(slot), [process.execPath, DEFAULT_CLI, 'doctor', '--gateway', gatewayAddr, '--json'], { timeoutMs: 30_000 })
+      const { stdout } = await lab.exec(lab.peer(slot), [process.execPath, DEFAULT_CLI, 'doctor', '--gateway', gatewayAddr, '--gateway', tcpAddr, '--json'], { timeoutMs: 30_000 })
       reports.set(slot, JSON.parse(stdout) as NatReport)
     }))
   })
