@@ -5,6 +5,7 @@ import type { Logger } from '../logging.js'
 import { createDaemonRegistry } from '../metrics/registry.js'
 import type { NatmeshPeer } from './peer.js'
 import { registerPeerMetrics } from './peer-metrics.js'
+import type { Registry } from 'prom-client'
 
 export type StatusApiInit = JsonApiListen & {
   logger: Logger
@@ -16,6 +17,22 @@ export type StatusApiInit = JsonApiListen & {
 }
 
 /**
+ * One metrics registry per peer, shared by its status API and its control socket, and made at the first scrape:
+ * every CLI peer serves a control socket, and most are never scraped (prom-client's default metrics keep an
+ * event-loop monitor and a GC observer running).
+ */
+const registries = new WeakMap<NatmeshPeer, Registry>()
+
+function registryOf (peer: NatmeshPeer): Registry {
+  let registry = registries.get(peer)
+  if (registry == null) {
+    registry = createDaemonRegistry()
+    registerPeerMetrics(registry, peer)
+    registries.set(peer, registry)
+  }
+  return registry
+}
+
 /**
  * A peer's local status API (`natmesh peer --api host:port`, and the control socket `natmesh status` reads):
  * which gateways it holds, its public addresses, and per remote peer and per session the path, RTT, bytes and
@@ -23,8 +40,6 @@ export type StatusApiInit = JsonApiListen & {
  */
 export async function startStatusApi (peer: NatmeshPeer, init: StatusApiInit): Promise<JsonApi> {
   const { control, ...listen } = init
-  const registry = createDaemonRegistry()
-  registerPeerMetrics(registry, peer)
   return startJsonApi({
     ...listen,
     peerId: () => peer.peerId.toString(),
@@ -42,7 +57,10 @@ export async function startStatusApi (peer: NatmeshPeer, init: StatusApiInit): P
       }))
       app.get('/api/v1/connections', async () => peer.stats())
       app.get('/api/v1/sessions', async () => peer.sessionStats().map(stats => ({ ...stats })))
-      app.get('/metrics', async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()))
+      app.get('/metrics', async (_request, reply) => {
+        const registry = registryOf(peer)
+        return reply.type(registry.contentType).send(await registry.metrics())
+      })
       if (control === true) {
         app.post<{ Body: { target?: unknown } }>('/api/v1/ping', async (request, reply) => {
           const target = request.body?.target
