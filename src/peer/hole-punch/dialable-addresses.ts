@@ -14,18 +14,25 @@ export function punchableAddresses (encoded: Uint8Array[], allowPrivate = false,
   const seen = new Set<string>()
   for (const bytes of encoded) {
     if (out.length >= maxAddresses) break
-    let ma: Multiaddr
-    try {
-      ma = multiaddr(bytes)
-    } catch {
-      continue
-    }
-    const endpoint = toUdpEndpoint(ma)
-    if (endpoint == null || endpoint.port === 0 || (!allowPrivate && isPrivate(ma))) continue
+    const decoded = decodeOverlayAddress(bytes)
+    if (decoded == null || (!allowPrivate && isPrivate(decoded.ma))) continue
+    const { ma, endpoint } = decoded
     const key = `${endpoint.host}:${endpoint.port}`
     if (seen.has(key)) continue
     seen.add(key)
     out.push({ ma, endpoint })
   }
   return out
+}
+
+/** A UDP overlay address from a DCUtR message; undefined for undecodable bytes, other transports and port 0. */
+export function decodeOverlayAddress (bytes: Uint8Array): { ma: Multiaddr, endpoint: UdpEndpoint } | undefined {
+  let ma: Multiaddr
+  try {
+    ma = multiaddr(bytes)
+  } catch {
+    return undefined
+  }
+  const endpoint = toUdpEndpoint(ma)
+  return endpoint == null || endpoint.port === 0 ? undefined : { ma, endpoint }
 }

@@ -4,6 +4,7 @@ import { isPrivate } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { toUdpEndpoint, toUdxMultiaddr } from '../../transport/index.js'
+import { decodeOverlayAddress } from './dialable-addresses.js'
 
 /**
  * Same-site peers: two peers behind one NAT reach each other's public address only if the NAT hairpins, and many
@@ -66,15 +67,11 @@ export function dialableLanCandidates (encoded: Uint8Array[], interfaces: Interf
   })
   const out = new Map<string, Multiaddr>()
   for (const bytes of encoded.slice(0, MAX_LAN_CANDIDATES * 2)) {
-    let ma: Multiaddr
-    try {
-      ma = multiaddr(bytes)
-    } catch {
-      continue
-    }
-    const endpoint = toUdpEndpoint(ma)
-    const ip = endpoint?.family === 4 ? ipv4ToInt(endpoint.host) : undefined
-    if (endpoint == null || ip == null || endpoint.port === 0 || !isPrivate(ma) || isLoopback(endpoint.host) || own.has(endpoint.host)) continue
+    const decoded = decodeOverlayAddress(bytes)
+    if (decoded == null) continue
+    const { ma, endpoint } = decoded
+    const ip = endpoint.family === 4 ? ipv4ToInt(endpoint.host) : undefined
+    if (ip == null || !isPrivate(ma) || isLoopback(endpoint.host) || own.has(endpoint.host)) continue
     if (!subnets.some(({ network, mask }) => ((ip & mask) >>> 0) === network)) continue
     const clean = toUdxMultiaddr(endpoint.host, endpoint.port)
     out.set(clean.toString(), clean)
