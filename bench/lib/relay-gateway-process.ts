@@ -9,8 +9,8 @@ import { join } from 'node:path'
 import { Registry } from 'prom-client'
 import { loadGatewayConfig } from '../../dist/config/index.js'
 import { createGateway } from '../../dist/gateway/gateway.js'
-import { loadOrCreateIdentity } from '../../dist/identity.js'
-import { createLogger } from '../../dist/logging.js'
+import { loadOrCreateIdentity } from '../../dist/core/identity.js'
+import { createLogger } from '../../dist/core/logging.js'
 
 export interface GatewayStats {
   /** user + system CPU time of this process so far, ms */

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
-import { bindingRequest } from '../../dist/gateway/stun/binding.js'
+import { bindingRequest } from '../../dist/stun/codec.js'
 
 const CLI = fileURLToPath(new URL('../../dist/cli/index.js', import.meta.url))
 

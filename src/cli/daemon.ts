@@ -1,4 +1,4 @@
-import type { Logger } from '../logging.js'
+import type { Logger } from '../core/logging.js'
 import { stopWithin } from './stop-deadline.js'
 
 type StopSignal = 'SIGINT' | 'SIGTERM' | 'SIGHUP'

@@ -9,7 +9,7 @@ import { formatReport, modeAdvice } from '../nat/describe.js'
 import { gatewayStunServers } from '../nat/gateway-stun-servers.js'
 import { createClientNode, dialAndPing } from '../peer/client-node.js'
 import type { ClientNode } from '../peer/client-node.js'
-import { fetchIceServers } from '../peer/ice-servers.js'
+import { fetchIceServers } from '../ice-servers/client.js'
 import { formatValue } from './output.js'
 
 /** commander's collector for a list option: comma-separated, repeated, or both (the config loader's rule) */

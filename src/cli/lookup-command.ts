@@ -1,7 +1,7 @@
 import { Command } from 'commander'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { IdentifyResult } from '@libp2p/interface'
-import { createLogger } from '../logging.js'
+import { createLogger } from '../core/logging.js'
 import { createClientNode } from '../peer/client-node.js'
 import type { ClientNode } from '../peer/client-node.js'
 import { assertStationName } from '../stations/record.js'

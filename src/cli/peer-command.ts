@@ -2,11 +2,11 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { Command } from 'commander'
 import { loadPeerConfig } from '../config/index.js'
 import type { PeerConfig } from '../config/index.js'
-import { loadOrCreateIdentity } from '../identity.js'
-import { createLogger } from '../logging.js'
-import type { Logger } from '../logging.js'
+import { loadOrCreateIdentity } from '../core/identity.js'
+import { createLogger } from '../core/logging.js'
+import type { Logger } from '../core/logging.js'
 import { createPeer } from '../peer/peer.js'
-import { MAX_TIMEOUT_MS as MAX_ICE_TIMEOUT_MS } from '../peer/ice/strategy-history.js'
+import { MAX_TIMEOUT_MS as MAX_ICE_TIMEOUT_MS } from '../ice/strategy-history.js'
 import { startStatusApi } from '../peer/status-api.js'
 import type { JsonApi } from '../http/json-api.js'
 import type { NatmeshPeer } from '../peer/peer.js'
@@ -54,7 +54,7 @@ export async function startPeerFromOptions (options: Record<string, unknown>, st
   // this process runs one peer: once it stopped, nothing else needs WebRTC's threads
   // (loaded in ice mode only: @libp2p/webrtc costs every other peer ~0.5 s of start-up)
   if (config.mode === 'ice') {
-    const { releaseWebRtc } = await import('../peer/ice/webrtc-transport.js')
+    const { releaseWebRtc } = await import('../ice/webrtc-transport.js')
     peer.addEventListener('stopped', () => { releaseWebRtc() })
   }
   await peer.start()

@@ -1,4 +1,4 @@
-import type { Logger } from '../logging.js'
+import type { Logger } from '../core/logging.js'
 
 /** how long a daemon may take to stop (a peer's station withdrawal alone may take 10 s) before it is made to exit */
 export const STOP_TIMEOUT_MS = 30_000

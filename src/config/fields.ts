@@ -1,7 +1,7 @@
 import { isIP } from 'node:net'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { z } from 'zod'
-import { LOG_LEVELS } from '../logging.js'
+import { LOG_LEVELS } from '../core/logging.js'
 
 /** Building blocks shared by the gateway and peer schemas. */
 

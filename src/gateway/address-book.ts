@@ -1,4 +1,4 @@
-import type { OverlayTransport } from '../peer/events.js'
+import type { OverlayTransport } from '../core/path.js'
 import type { Connection, Libp2p } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 

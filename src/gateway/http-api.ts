@@ -1,12 +1,12 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import { startJsonApi } from '../http/json-api.js'
 import type { JsonApi } from '../http/json-api.js'
-import type { Logger } from '../logging.js'
+import type { Logger } from '../core/logging.js'
 import type { ObservedAddressBook, ObservedPeer } from './address-book.js'
 import { dashboardRoutes } from './dashboard/dashboard-route.js'
 import type { DashboardSnapshot } from './dashboard/snapshot.js'
-import { iceServersRoute } from './ice-servers-route.js'
-import type { IceServersRouteInit } from './ice-servers-route.js'
+import { iceServersRoute } from '../ice-servers/route.js'
+import type { IceServersRouteInit } from '../ice-servers/route.js'
 import type { Registry } from 'prom-client'
 
 export interface GatewayInfo {

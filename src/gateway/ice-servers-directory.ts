@@ -1,7 +1,7 @@
 import type { GatewayConfig } from '../config/index.js'
-import type { IceServer, IceServersResponse } from '../ice-servers.js'
-import { ANY_ADDRESS, formatHost } from './turn/turn-service.js'
-import type { TurnService } from './turn/turn-service.js'
+import type { IceServer, IceServersResponse } from '../ice-servers/types.js'
+import { ANY_ADDRESS, formatHost } from '../turn/coturn/turn-service.js'
+import type { TurnService } from '../turn/coturn/turn-service.js'
 
 export interface IceServersDirectoryInit {
   /** the gateway's own STUN server(s), e.g. stun:203.0.113.7:3478; asked each time (its port may be bound late) */

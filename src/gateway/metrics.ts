@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram } from 'prom-client'
-import type { OverlayTransport } from '../peer/events.js'
-import type { PunchReportFromPeer, PunchStrategyKind } from './punch-reports.js'
+import type { OverlayTransport } from '../core/path.js'
+import type { PunchReportFromPeer, PunchStrategyKind } from '../punch-report/punch-reports.js'
 import type { Registry } from 'prom-client'
 
 export type HolePunchOutcome = 'success' | 'failure' | 'skipped'

@@ -1,7 +1,7 @@
 import { chmod, lstat, unlink } from 'node:fs/promises'
 import { connect } from 'node:net'
 import { fastify } from 'fastify'
-import type { Logger } from '../logging.js'
+import type { Logger } from '../core/logging.js'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 
 /** a TCP address, or a unix socket path */

@@ -1,4 +1,4 @@
-import { sameEndpoint } from '../gateway/stun/binding.js'
+import { sameEndpoint } from '../stun/codec.js'
 import type { Allocation, Behaviour, Endpoint, NatType } from './types.js'
 
 /**

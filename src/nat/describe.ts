@@ -1,5 +1,4 @@
-import { formatEndpoint } from '../gateway/stun/binding.js'
-import type { PeerEvent } from '../peer/events.js'
+import { formatEndpoint } from '../stun/codec.js'
 import type { NatReport, NatType } from './types.js'
 
 export type ModeVerdict = 'works' | 'partly' | 'no'
@@ -101,8 +100,11 @@ export function formatReport (report: NatReport, setup: GatewaySetup): string {
   ].join('\n')
 }
 
+/** The NAT type detection result as the peer reports it; publicAddress as "ip:port" */
+export interface NatTypeEvent { event: 'nat-type', natType: string, confidence: number, publicAddress?: string, mapping?: string, filtering?: string, portPreserved?: boolean, allocation?: string, allocationDelta?: number, hairpinning?: boolean, notes: string[] }
+
 /** The peer's `nat-type` event: the report flattened for JSON lines and `key=value` output */
-export function natTypeEvent (report: NatReport): PeerEvent {
+export function natTypeEvent (report: NatReport): NatTypeEvent {
   return {
     event: 'nat-type',
     natType: report.natType,

@@ -1,11 +1,11 @@
 import { createSocket } from 'node:dgram'
 import type { Socket } from 'node:dgram'
 import { networkInterfaces } from 'node:os'
-import { formatEndpoint } from '../gateway/stun/binding.js'
+import { formatEndpoint } from '../stun/codec.js'
 import { allocationOf, filteringBehaviour, mappingBehaviour, natTypeOf } from './classify.js'
 import type { MappingSample } from './classify.js'
-import { StunClient } from './stun-client.js'
-import type { BindingOutcome, BindingResult } from './stun-client.js'
+import { StunClient } from '../stun/client.js'
+import type { BindingOutcome, BindingResult } from '../stun/client.js'
 import type { Endpoint, NatReport, StunServerAddress } from './types.js'
 
 export interface DetectNatOptions {

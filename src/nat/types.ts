@@ -1,4 +1,4 @@
-import type { Endpoint } from '../gateway/stun/binding.js'
+import type { Endpoint } from '../stun/codec.js'
 
 export type { Endpoint }
 

@@ -9,7 +9,7 @@ import type { Connection, Libp2p, PrivateKey } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { stationDht } from '../stations/dht.js'
 import { udxOverlay } from '../transport/index.js'
-import { pingOver, PING_STREAMS } from './ping-path.js'
+import { pingOver, PING_STREAMS } from '../core/ping-path.js'
 
 export type ClientNode = Libp2p<{ identify: unknown, ping: unknown, dht: KadDHT }>
 

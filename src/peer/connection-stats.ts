@@ -1,7 +1,7 @@
-import type { PunchOutcome, PunchStrategyKind } from '../gateway/punch-reports.js'
+import type { PunchOutcome, PunchStrategyKind } from '../punch-report/punch-reports.js'
 import type { Path } from './events.js'
-import type { PunchCost } from './hole-punch/hole-puncher.js'
-import type { CandidateType } from './ice/selected-pair.js'
+import type { PunchCost } from '../dcutr/hole-puncher.js'
+import type { CandidateType } from '../ice/selected-pair.js'
 
 export interface PeerConnectionStats {
   peer: string

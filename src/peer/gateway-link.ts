@@ -4,10 +4,10 @@ import { multiaddr } from '@multiformats/multiaddr'
 import type { Connection, Libp2p, Logger, PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { isUdxMultiaddr, UDX_ANSWERED } from '../transport/index.js'
-import type { DialAddress } from './address-dialer.js'
+import type { DialAddress } from '../transport/address-dialer.js'
 import type { OverlayTransport, PeerEvent } from './events.js'
-import { HopMessage, Status } from './pb/circuit-hop.js'
-import { isRelayed, relayAddress } from './relay-address.js'
+import { HopMessage, Status } from '../relay/pb/circuit-hop.js'
+import { isRelayed, relayAddress } from '../core/relay-address.js'
 
 export interface GatewayLinkInit {
   gateway: PeerId

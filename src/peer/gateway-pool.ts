@@ -5,8 +5,8 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import type { PeerEvent } from './events.js'
 import { dialGateway, GatewayLink } from './gateway-link.js'
 import type { GatewayLinkInit } from './gateway-link.js'
-import { pingOver } from './ping-path.js'
-import { isRelayed } from './relay-address.js'
+import { pingOver } from '../core/ping-path.js'
+import { isRelayed } from '../core/relay-address.js'
 
 export interface GatewayAddresses { gateway: PeerId, addresses: Multiaddr[] }
 

@@ -1,6 +1,6 @@
 import { Counter, Gauge } from 'prom-client'
 import type { Registry } from 'prom-client'
-import type { PunchOutcome, PunchStrategyKind } from '../gateway/punch-reports.js'
+import type { PunchOutcome, PunchStrategyKind } from '../punch-report/punch-reports.js'
 import type { OverlayTransport, Path } from './events.js'
 import type { NatmeshPeer } from './peer.js'
 

@@ -1,7 +1,7 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import { startJsonApi } from '../http/json-api.js'
 import type { JsonApi, JsonApiListen } from '../http/json-api.js'
-import type { Logger } from '../logging.js'
+import type { Logger } from '../core/logging.js'
 import { createDaemonRegistry } from '../metrics/registry.js'
 import type { NatmeshPeer } from './peer.js'
 import { registerPeerMetrics } from './peer-metrics.js'

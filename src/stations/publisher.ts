@@ -1,9 +1,13 @@
 import type { KadDHT } from '@libp2p/kad-dht'
 import type { Logger, PeerId, PrivateKey } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import type { PeerEvent } from '../peer/events.js'
 import { signStationRecord, stationKey } from './record.js'
 import type { StationRecord } from './record.js'
+
+/** What the publisher reports; gateways: how many of the DHT's closest gateways stored the record */
+export type StationEvent =
+  | { event: 'station-published', name: string, seq: number, gateways: number, relayAddrs: string[] }
+  | { event: 'station-withdrawn', name: string, gateways: number }
 
 export interface StationPublisherInit {
   names: string[]
@@ -16,7 +20,7 @@ export interface StationPublisherInit {
   /** the relay addresses over all gateways holding a reservation for us */
   relayAddresses: () => Multiaddr[]
   log: Logger
-  emit: (event: PeerEvent) => void
+  emit: (event: StationEvent) => void
 }
 
 /** wait this long after a reservation change before republishing, so changes on several gateways go out as one */

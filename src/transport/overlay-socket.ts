@@ -5,7 +5,7 @@ import type { Logger } from '@libp2p/interface'
 import { decodeControlMessage, encodeControlMessage, isControlMessage, MessageType, RejectReason } from './control-message.js'
 import type { ControlMessage } from './control-message.js'
 import type { UdpEndpoint } from './multiaddr.js'
-import { TokenBuckets } from '../token-buckets.js'
+import { TokenBuckets } from '../core/token-buckets.js'
 
 export interface OverlaySocketInit {
   /** first HELLO retransmit interval; short, because a punched path opens as soon as the peer's NAT sees traffic */

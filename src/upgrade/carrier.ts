@@ -1,6 +1,6 @@
 import type { Connection, Stream } from '@libp2p/interface'
-import type { Path } from '../peer/events.js'
-import { isRelayed } from '../peer/relay-address.js'
+import type { Path } from '../core/path.js'
+import { isRelayed } from '../core/relay-address.js'
 import { BadFrameError, encodeFrame, FrameDecoder } from './frames.js'
 import type { Frame } from './frames.js'
 

@@ -1,5 +1,5 @@
 import type { Connection, Libp2p, Logger, PeerId, Stream } from '@libp2p/interface'
-import { isRelayed } from '../peer/relay-address.js'
+import { isRelayed } from '../core/relay-address.js'
 import { Carrier, SESSION_PROTOCOL } from './carrier.js'
 import { BOOT_ID_LENGTH, ErrorCode, FrameType, SESSION_ID_LENGTH } from './frames.js'
 import type { Frame } from './frames.js'

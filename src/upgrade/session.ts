@@ -1,6 +1,6 @@
 import { TypedEventEmitter } from 'main-event'
 import type { Logger, PeerId } from '@libp2p/interface'
-import type { Path } from '../peer/events.js'
+import type { Path } from '../core/path.js'
 import type { Carrier } from './carrier.js'
 import { BadFrameError, ErrorCode, FrameType } from './frames.js'
 import type { Frame } from './frames.js'

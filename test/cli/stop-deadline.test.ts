@@ -7,7 +7,7 @@ import { expect, it } from 'vitest'
  * it alive. Needs a built dist/ (`npm test` builds it).
  */
 const STOP_DEADLINE = new URL('../../dist/cli/stop-deadline.js', import.meta.url).href
-const LOGGING = new URL('../../dist/logging.js', import.meta.url).href
+const LOGGING = new URL('../../dist/core/logging.js', import.meta.url).href
 
 async function runStop (stop: 'hangs' | 'finishes, server left open' | 'finishes, all closed'): Promise<{ code: number, output: string }> {
   const script = `

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { createLogger } from '../../src/logging.js'
+import { createLogger } from '../../src/core/logging.js'
 import { startStatusApi } from '../../src/peer/status-api.js'
 import { LoopbackMesh } from '../helpers/loopback-mesh.js'
 import { waitFor } from '../helpers/wait-for.js'

@@ -4,9 +4,9 @@
  */
 import { createSocket } from 'node:dgram'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
-import type { StunServerInit } from '../../src/gateway/stun/stun-server.js'
-import { StunServer } from '../../src/gateway/stun/stun-server.js'
-import { createLogger } from '../../src/logging.js'
+import type { StunServerInit } from '../../src/stun/server.js'
+import { StunServer } from '../../src/stun/server.js'
+import { createLogger } from '../../src/core/logging.js'
 import { detectNat } from '../../src/nat/detect.js'
 import { NatDetector } from '../../src/nat/nat-detector.js'
 import type { NatReport, StunServerAddress } from '../../src/nat/types.js'

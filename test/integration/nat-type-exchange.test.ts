@@ -12,8 +12,8 @@ import { lpStream } from '@libp2p/utils'
 import { createLibp2p } from 'libp2p'
 import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
 import { afterEach, describe, expect, it } from 'vitest'
-import { exchangeNatTypes, handleNatTypeExchange, NAT_TYPE_PROTOCOL } from '../../src/peer/ice/nat-type-protocol.js'
-import type { NatType } from '../../src/peer/ice/strategy.js'
+import { exchangeNatTypes, handleNatTypeExchange, NAT_TYPE_PROTOCOL } from '../../src/ice/nat-type-protocol.js'
+import type { NatType } from '../../src/ice/strategy.js'
 
 const log = defaultLogger().forComponent('test:nat-type-exchange')
 

@@ -7,7 +7,7 @@ import { createLibp2p } from 'libp2p'
 import type { Libp2p } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { afterEach, describe, expect, it } from 'vitest'
-import { pingOver } from '../../src/peer/ping-path.js'
+import { pingOver } from '../../src/core/ping-path.js'
 import {
   decodeControlMessage,
   encodeControlMessage,

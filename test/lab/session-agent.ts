@@ -528,7 +528,7 @@ async function main (): Promise<void> {
   const [{ loadPeerConfig }, { createPeer }, { loadOrCreateIdentity }, { peerIdFromString }] = await Promise.all([
     import('../../dist/config/index.js'),
     import('../../dist/peer/peer.js'),
-    import('../../dist/identity.js'),
+    import('../../dist/core/identity.js'),
     import('@libp2p/peer-id')
   ])
   out({ event: 'agent-loaded', pid: process.pid, role: config.role })

@@ -24,7 +24,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadPeerConfig } from '../../dist/config/index.js'
 import type { PeerFlags } from '../../dist/config/index.js'
-import { loadOrCreateIdentity } from '../../dist/identity.js'
+import { loadOrCreateIdentity } from '../../dist/core/identity.js'
 import { createPeer } from '../../dist/peer/peer.js'
 import type { Session } from '../../dist/upgrade/session.js'
 

@@ -11,8 +11,8 @@ import { yamux } from '@chainsafe/libp2p-yamux'
 import type { Libp2p } from '@libp2p/interface'
 import { UdxTransport, toUdxMultiaddr } from '../../src/transport/index.js'
 import type { UdpEndpoint } from '../../src/transport/index.js'
-import { BIRTHDAY_DEFAULTS, probe, spray } from '../../src/peer/hole-punch/birthday.js'
-import type { BirthdayCost } from '../../src/peer/hole-punch/birthday.js'
+import { BIRTHDAY_DEFAULTS, probe, spray } from '../../src/dcutr/birthday.js'
+import type { BirthdayCost } from '../../src/dcutr/birthday.js'
 import { waitFor } from '../helpers/wait-for.js'
 
 interface Node { node: Libp2p, transport: UdxTransport, main: UdpEndpoint }

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ObservedAddressBook } from '../../src/gateway/address-book.js'
 import { startHttpApi } from '../../src/gateway/http-api.js'
 import { GatewayMetrics } from '../../src/gateway/metrics.js'
-import { createLogger } from '../../src/logging.js'
+import { createLogger } from '../../src/core/logging.js'
 import '../../src/transport/multiaddr.js' // registers the /udx protocol, as the gateway's transport does
 import type { HttpApi } from '../../src/gateway/http-api.js'
 import { startJsonApi } from '../../src/http/json-api.js'

@@ -4,9 +4,9 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { PeerId } from '@libp2p/interface'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { IceServerPool, parseIceUrl, rtcConfiguration } from '../../src/peer/ice/ice-server-pool.js'
-import type { IceServersResponse, RankedServer } from '../../src/peer/ice/ice-server-pool.js'
-import { pairType } from '../../src/peer/ice/selected-pair.js'
+import { IceServerPool, parseIceUrl, rtcConfiguration } from '../../src/ice-servers/pool.js'
+import type { IceServersResponse, RankedServer } from '../../src/ice-servers/pool.js'
+import { pairType } from '../../src/ice/selected-pair.js'
 import { waitFor } from '../helpers/wait-for.js'
 import '../../src/transport/index.js' // registers /udx
 

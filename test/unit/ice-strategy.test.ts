@@ -2,9 +2,9 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { candidatePolicy, chooseStrategy, NAT_TYPES } from '../../src/peer/ice/strategy.js'
-import type { NatType } from '../../src/peer/ice/strategy.js'
-import { INITIAL_TIMEOUT_MS, MAX_TIMEOUT_MS, MIN_TIMEOUT_MS, StrategyHistory } from '../../src/peer/ice/strategy-history.js'
+import { candidatePolicy, chooseStrategy, NAT_TYPES } from '../../src/ice/strategy.js'
+import type { NatType } from '../../src/ice/strategy.js'
+import { INITIAL_TIMEOUT_MS, MAX_TIMEOUT_MS, MIN_TIMEOUT_MS, StrategyHistory } from '../../src/ice/strategy-history.js'
 
 describe('connection strategy per NAT type pair', () => {
   const cones: NatType[] = ['no-nat', 'full-cone', 'restricted-cone', 'port-restricted-cone']

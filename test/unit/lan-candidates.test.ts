@@ -1,7 +1,7 @@
 import type { NetworkInterfaceInfo } from 'node:os'
 import { multiaddr } from '@multiformats/multiaddr'
 import { describe, expect, it } from 'vitest'
-import { dialableLanCandidates, MAX_LAN_CANDIDATES, ownLanCandidates, sharesPublicIp } from '../../src/peer/hole-punch/lan-candidates.js'
+import { dialableLanCandidates, MAX_LAN_CANDIDATES, ownLanCandidates, sharesPublicIp } from '../../src/dcutr/lan-candidates.js'
 import '../../src/transport/index.js' // registers /udx
 
 const bytes = (ma: string): Uint8Array => multiaddr(ma).bytes

@@ -1,9 +1,9 @@
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { describe, expect, it } from 'vitest'
-import { PunchReport } from '../../src/gateway/pb/punch-report.js'
-import { punchReportFromWire, punchReportToWire } from '../../src/gateway/punch-reports.js'
-import type { PunchSummary } from '../../src/gateway/punch-reports.js'
+import { PunchReport } from '../../src/punch-report/pb/punch-report.js'
+import { punchReportFromWire, punchReportToWire } from '../../src/punch-report/punch-reports.js'
+import type { PunchSummary } from '../../src/punch-report/punch-reports.js'
 
 /** what gateways before the mapping, NAT type and remote peer fields read at most */
 const OLD_GATEWAY_LIMIT = 64

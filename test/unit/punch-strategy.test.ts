@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest'
-import { AttemptBudget } from '../../src/peer/hole-punch/attempt-budget.js'
-import { FIRST_PORT, LAST_PORT, portCandidates, predictedPorts } from '../../src/peer/hole-punch/port-candidates.js'
-import { choosePunchStrategy } from '../../src/peer/hole-punch/strategy.js'
-import type { MappingKind } from '../../src/peer/hole-punch/strategy.js'
-import { fromWireMapping, toWireMapping } from '../../src/peer/hole-punch/wire-mapping.js'
-import { NatMapping } from '../../src/peer/pb/hole-punch.js'
-import { mappingFromObservations } from '../../src/peer/nat-mapping.js'
+import { AttemptBudget } from '../../src/dcutr/attempt-budget.js'
+import { FIRST_PORT, LAST_PORT, portCandidates, predictedPorts } from '../../src/dcutr/port-candidates.js'
+import { choosePunchStrategy } from '../../src/dcutr/strategy.js'
+import type { MappingKind } from '../../src/nat/mapping-profile.js'
+import { fromWireMapping, toWireMapping } from '../../src/dcutr/wire-mapping.js'
+import { NatMapping } from '../../src/dcutr/pb/hole-punch.js'
+import { mappingFromObservations } from '../../src/nat/nat-mapping.js'
 
 const m = (kind: MappingKind, delta?: number): { kind: MappingKind, delta?: number } => delta == null ? { kind } : { kind, delta }
 

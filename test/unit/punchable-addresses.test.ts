@@ -3,7 +3,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { PeerId } from '@libp2p/interface'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { punchableAddresses } from '../../src/peer/hole-punch/dialable-addresses.js'
+import { punchableAddresses } from '../../src/dcutr/dialable-addresses.js'
 import '../../src/transport/index.js' // registers /udx
 
 const bytes = (ma: string): Uint8Array => multiaddr(ma).bytes

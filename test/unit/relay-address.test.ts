@@ -3,7 +3,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { PeerId } from '@libp2p/interface'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { isRelayed, relayAddress, splitRelayAddress, webRtcAddress } from '../../src/peer/relay-address.js'
+import { isRelayed, relayAddress, splitRelayAddress, webRtcAddress } from '../../src/core/relay-address.js'
 import '../../src/transport/index.js' // registers /udx
 
 describe('relayed addresses', () => {

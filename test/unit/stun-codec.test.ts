@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
-import { bindingRequest, bindingResponse, changeRequestRefused, parseBindingRequest, parseBindingResponse } from '../../src/gateway/stun/binding.js'
-import { TokenBuckets } from '../../src/token-buckets.js'
+import { bindingRequest, bindingResponse, changeRequestRefused, parseBindingRequest, parseBindingResponse } from '../../src/stun/codec.js'
+import { TokenBuckets } from '../../src/core/token-buckets.js'
 
 describe('STUN Binding messages', () => {
   it('round-trips a request with CHANGE-REQUEST flags', () => {

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { ConfigError, loadGatewayConfig } from '../../src/config/index.js'
-import { mintTurnCredential } from '../../src/gateway/turn/credentials.js'
-import { loadOrCreateTurnSecret, TurnSecretError } from '../../src/gateway/turn/secret.js'
+import { mintTurnCredential } from '../../src/turn/coturn/credentials.js'
+import { loadOrCreateTurnSecret, TurnSecretError } from '../../src/turn/coturn/secret.js'
 
 describe('TURN and ICE servers settings', () => {
   let dir: string

@@ -1,0 +1,59 @@
+import { randomBytes } from 'node:crypto'
+import { publishPrivateFile, readPrivateFile } from '../../core/private-file.js'
+import type { PrivateFile } from '../../core/private-file.js'
+
+/** A TURN secret file that exists but cannot be used; the file is never modified */
+export class TurnSecretError extends Error {
+  constructor (message: string, options?: ErrorOptions) {
+    super(message, options)
+    this.name = 'TurnSecretError'
+  }
+}
+
+const MIN_SECRET_LENGTH = 16
+
+export interface TurnSecret {
+  secret: string
+  /** true when this call generated the secret and wrote it to the file */
+  created: boolean
+}
+
+/**
+ * The shared secret coturn checks credentials with: read from `path`, or generated (32 random bytes, base64url)
+ * and written there with mode 0600 on first start, so credentials stay valid across gateway restarts.
+ */
+export async function loadOrCreateTurnSecret (path: string): Promise<TurnSecret> {
+  const secretFile: PrivateFile = { path, label: 'TURN secret file', error: TurnSecretError }
+  const existing = await readPrivateFile(secretFile)
+
+  if (existing != null) {
+    return { secret: secretFrom(existing, path), created: false }
+  }
+
+  const secret = randomBytes(32).toString('base64url')
+
+  if (await publishPrivateFile(secretFile, new TextEncoder().encode(secret + '\n'))) {
+    return { secret, created: true }
+  }
+
+  // another process wrote it first: use its secret, so both mint credentials coturn accepts
+  const winner = await readPrivateFile(secretFile)
+  if (winner == null) {
+    throw new TurnSecretError(`TURN secret file ${path} disappeared while it was being created`)
+  }
+  return { secret: secretFrom(winner, path), created: false }
+}
+
+function secretFrom (bytes: Uint8Array, path: string): string {
+  const secret = new TextDecoder().decode(bytes).trim()
+
+  // coturn reads the secret from a config line: it must be one line of printable characters
+  if (secret.length < MIN_SECRET_LENGTH || !/^[\x21-\x7e]+$/.test(secret)) {
+    throw new TurnSecretError(
+      `TURN secret file ${path} must hold one line of at least ${MIN_SECRET_LENGTH} printable characters without spaces. ` +
+      'It was left untouched: fix it, or move it away to have a new secret generated.'
+    )
+  }
+
+  return secret
+}
