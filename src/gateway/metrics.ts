@@ -1,6 +1,6 @@
 import { Counter, Histogram } from 'prom-client'
 import type { OverlayTransport } from '../core/path.js'
-import type { PunchReportFromPeer, PunchStrategyKind } from '../punch-report/punch-reports.js'
+import type { PunchReportFromPeer, PunchStrategyKind } from '../punch-report/wire.js'
 import type { Registry } from 'prom-client'
 import { perLabel, scrapedCounter, scrapedGauge } from '../metrics/series.js'
 

@@ -1,5 +1,6 @@
 /** How our NAT maps one local port to public ones, as a punch needs to know it. */
-export type MappingKind = 'open' | 'endpoint-independent' | 'sequential' | 'random' | 'unknown'
+export const MAPPING_KINDS = ['open', 'endpoint-independent', 'sequential', 'random', 'unknown'] as const
+export type MappingKind = typeof MAPPING_KINDS[number]
 
 export interface NatMappingProfile {
   kind: MappingKind

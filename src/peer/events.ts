@@ -1,4 +1,4 @@
-import type { PunchStrategyKind } from '../punch-report/punch-reports.js'
+import type { PunchStrategyKind } from '../punch-report/wire.js'
 import type { HolePunchCode, PunchCost } from '../dcutr/hole-puncher.js'
 /**
  * What a peer daemon reports about itself. The CLI prints these as JSON lines with `--json`; the NAT lab's trial

@@ -1,5 +1,5 @@
 import type { Registry } from 'prom-client'
-import type { PunchOutcome, PunchStrategyKind } from '../punch-report/punch-reports.js'
+import type { PunchOutcome, PunchStrategyKind } from '../punch-report/wire.js'
 import type { OverlayTransport, Path } from './events.js'
 import type { NatmeshPeer } from './peer.js'
 import { perLabel, scrapedCounter, scrapedGauge } from '../metrics/series.js'

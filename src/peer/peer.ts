@@ -15,7 +15,7 @@ import type { Connection, IdentifyResult, Libp2p, PeerId, PrivateKey } from '@li
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { defaultLogger } from '@libp2p/logger'
 import type { PeerConfig } from '../config/index.js'
-import { sendPunchReport } from '../punch-report/punch-reports.js'
+import { sendPunchReport } from '../punch-report/client.js'
 import { isUdxMultiaddr, toUdpEndpoint, udxOverlay } from '../transport/index.js'
 import { addressDialer } from '../transport/address-dialer.js'
 import type { AddressDialer } from '../transport/address-dialer.js'
