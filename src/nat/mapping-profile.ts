@@ -7,3 +7,10 @@ export interface NatMappingProfile {
   /** the step between successive mappings, when sequential */
   delta?: number
 }
+
+const PORT_CHANGING: ReadonlySet<MappingKind> = new Set(['sequential', 'random'])
+
+/** a NAT that picks a new public port per destination: a plain punch can't meet it, a birthday punch may */
+export function changesPortPerDestination (profile: NatMappingProfile): boolean {
+  return PORT_CHANGING.has(profile.kind)
+}

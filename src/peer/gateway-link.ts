@@ -5,9 +5,18 @@ import type { Connection, Libp2p, Logger, PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { isUdxMultiaddr, UDX_ANSWERED } from '../transport/index.js'
 import type { DialAddress } from '../transport/address-dialer.js'
-import type { OverlayTransport, PeerEvent } from './events.js'
+import type { OverlayTransport } from '../core/path.js'
 import { HopMessage, Status } from '../relay/pb/circuit-hop.js'
 import { isRelayed, relayAddress } from '../core/relay-address.js'
+
+/** what a link reports about its gateway */
+export type GatewayLinkEvent =
+  | { event: 'gateway-connected', gateway: string, transport: OverlayTransport, remoteAddr: string }
+  | { event: 'gateway-lost', gateway: string, reason: string, retryInMs: number }
+  /** the gateway was reached but answered the RESERVE with `status` (e.g. RESERVATION_REFUSED when it is full) */
+  | { event: 'reservation-refused', gateway: string, code: 'RESERVATION_REFUSED', status: string, reason: string, retryInMs: number }
+  /** a relay slot was reserved; relayAddrs are the addresses other peers dial to reach this one */
+  | { event: 'reservation', gateway: string, relayAddrs: string[] }
 
 export interface GatewayLinkInit {
   gateway: PeerId
@@ -24,7 +33,7 @@ export interface GatewayLinkInit {
   /** dials one address outside libp2p's dial queue, so UDP and TCP attempts run side by side */
   dialAddress: DialAddress
   log: Logger
-  emit: (event: PeerEvent) => void
+  emit: (event: GatewayLinkEvent) => void
 }
 
 /**
