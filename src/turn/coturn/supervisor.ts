@@ -4,7 +4,7 @@ import { createInterface } from 'node:readline'
 import type { ChildProcess } from 'node:child_process'
 import type { Startable } from '@libp2p/interface'
 import type { Logger } from '../../core/logging.js'
-import { answersStunBinding } from '../../stun/transaction.js'
+import { answersStunBinding } from '../../stun/client.js'
 import { logCoturnLine } from './coturn-log.js'
 
 /** coturn cannot run here: the binary is missing, or it never came up */
