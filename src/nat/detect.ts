@@ -97,7 +97,7 @@ async function runTests (options: DetectNatOptions & { timeoutMs: number }, sock
   const secondServer = servers.find(s => s.host !== server.host)
 
   // hairpinning meanwhile: a datagram to our own public address opens no filter towards the server
-  const hairpin = client.hairpin(first.mapped, policy).then(() => true, (err: unknown) => orSilence(err) !== undefined)
+  const hairpin = client.hairpin(first.mapped, policy).then(() => true, (err: unknown) => { orSilence(err); return false })
 
   // Filtering first, from a socket that has only talked to the primary endpoint: a mapping test towards the other
   // address or port would open the NAT's filter for exactly the answers the filtering tests wait for
