@@ -1,6 +1,7 @@
 import { TypedEventEmitter } from 'main-event'
 import type { Logger, PeerId } from '@libp2p/interface'
 import type { Path } from '../core/path.js'
+import { Backoff } from '../core/backoff.js'
 import type { Carrier } from './carrier.js'
 import { BadFrameError, ErrorCode, FrameType } from './frames.js'
 import type { Frame } from './frames.js'
@@ -451,7 +452,7 @@ export class Session extends TypedEventEmitter<SessionEvents> {
   }
 
   private async reconnectLoop (reconnect: (session: Session) => Promise<void>): Promise<void> {
-    let delay = 100
+    const retry = new Backoff({ initialMs: 100, maxMs: 2000 })
     while (this.sessionState === 'resuming') {
       try {
         await reconnect(this)
@@ -469,8 +470,7 @@ export class Session extends TypedEventEmitter<SessionEvents> {
         }
         this.log('session %s: resume attempt failed - %s', this.id, err instanceof Error ? err.message : String(err))
       }
-      await new Promise(resolve => setTimeout(resolve, delay))
-      delay = Math.min(delay * 2, 2000)
+      await new Promise(resolve => setTimeout(resolve, retry.next()))
     }
   }
 
