@@ -303,9 +303,11 @@ export async function createGateway (config: GatewayConfig, options: CreateGatew
       inboundConnectionThreshold: config.admission.connectionsPerIpPerSecond,
       maxIncomingPendingConnections: config.admission.maxPendingConnections
     },
-    // a ping that waits behind relayed data on a busy gateway is no sign of a dead peer, and aborting the
-    // connection would end every circuit on it (peers do the same; their gateway pool has its own health check)
-    connectionMonitor: { abortConnectionOnPingFailure: false },
+    // libp2p's connection monitor opens a ping stream on every connection every 10 s: at 1,000 peers that is most
+    // of an idle gateway's CPU, for nothing the gateway uses (it never aborted on a failed ping: one that waits
+    // behind relayed data is no sign of a dead peer). Dead peers are found by the overlay's liveness (udx) and
+    // yamux keepalives (TCP); peers measure their gateways' RTT themselves.
+    connectionMonitor: { enabled: false },
     // the process defaults are in the registry already. The library also clears its own module-wide metric cache
     // and prom-client's global registry here (preserveExistingMetrics: false): natmesh keeps nothing in the
     // global one, and a fresh cache is what puts this gateway's libp2p metrics into this gateway's registry
