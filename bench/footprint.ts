@@ -14,7 +14,10 @@
  *
  * Imports the compiled project from dist/: run `tsc -p tsconfig.json` first (`npm run bench:footprint` does).
  *
- *   node bench/footprint.ts [--starts 10] [--idle-s 10]
+ *   node bench/footprint.ts [--starts 10] [--idle-s 10] [--baseline-cli OTHER/dist/cli/index.js]
+ *
+ * --baseline-cli: another build of natmesh, started in turn with this one (same gateway), reported beside it
+ * with the ratio this build / baseline.
  *
  * Last line of stdout: {"bench":"footprint","natmesh":{"startToReservationMs","idleRssMiB"},"hyperswarm":
  * {"startToAnnouncedMs","idleRssMiB"},"startVsHyperswarm","rssVsHyperswarm","goals":{…}}.
@@ -36,7 +39,9 @@ import { median } from './lib/transfer.ts'
 const { values: args } = parseArgs({
   options: {
     starts: { type: 'string', default: '10' },
-    'idle-s': { type: 'string', default: '10' }
+    'idle-s': { type: 'string', default: '10' },
+    /** another build's dist/cli/index.js, started in turn with this one: before/after in the same run */
+    'baseline-cli': { type: 'string' }
   }
 })
 const starts = positiveInteger(args, 'starts')
@@ -96,17 +101,30 @@ async function main (): Promise<Record<string, unknown>> {
     const gateways = (await gateway.addrs).filter(ma => ma.includes('/udx'))
     const natmesh: Sample[] = []
     const hyperswarm: Sample[] = []
+    const baseline: Sample[] = []
+    const baselineCli = args['baseline-cli']
     // the two take turns, so load on this shared machine falls on both alike
     const pending: Array<Promise<void>> = []
     for (let i = 1; i <= starts; i++) {
       const identityFile = join(dir, `peer-${i}.key`)
       await loadOrCreateIdentity(identityFile)
-      const peerArgv = [CLI, 'peer', '--json', '--log-level', 'silent', ...gateways.flatMap(g => ['--gateway', g]), '--host', '127.0.0.1', '--allow-private-addresses',
+      const peerArgs = ['peer', '--json', '--log-level', 'silent', ...gateways.flatMap(g => ['--gateway', g]), '--host', '127.0.0.1', '--allow-private-addresses',
         '--identity-file', identityFile, '--no-control-socket', '--stun-ports', ...gateway.stunPorts.slice(0, 2).map(String)]
-      // each start is timed alone; the idle minutes of earlier ones overlap it
-      const n = await startTimed(peerArgv, 'reservation', natmesh, pending)
+      // each start is timed alone; the idle seconds of earlier ones overlap it
+      const startThis = async (): Promise<number> => startTimed([CLI, ...peerArgs], 'reservation', natmesh, pending)
+      let n: number
+      let b: number | undefined
+      if (baselineCli == null) {
+        n = await startThis()
+      } else {
+        const baselineKey = join(dir, `baseline-${i}.key`)
+        await loadOrCreateIdentity(baselineKey)
+        const startBaseline = async (): Promise<number> => startTimed([baselineCli, ...peerArgs.map(a => a === identityFile ? baselineKey : a)], 'reservation', baseline, pending)
+        // alternate which goes first, so neither always starts beside the other's fresh idle process
+        if (i % 2 === 1) { n = await startThis(); b = await startBaseline() } else { b = await startBaseline(); n = await startThis() }
+      }
       const h = await startTimed([HYPERSWARM, JSON.stringify(testnet.bootstrap)], 'announced', hyperswarm, pending)
-      console.log(`  start ${String(i).padStart(2)}: natmesh spawn -> reservation ${n.toFixed(0)} ms, hyperswarm spawn -> announced ${h.toFixed(0)} ms`)
+      console.log(`  start ${String(i).padStart(2)}: natmesh spawn -> reservation ${n.toFixed(0)} ms, hyperswarm spawn -> announced ${h.toFixed(0)} ms${b != null ? `, baseline natmesh ${b.toFixed(0)} ms` : ''}`)
     }
     await Promise.all(pending)
     const med = (samples: Sample[], f: (s: Sample) => number): number => median(samples.map(f))
@@ -118,6 +136,8 @@ async function main (): Promise<Record<string, unknown>> {
     console.log(`footprint, median of ${starts} starts, RSS ${idleMs / 1000} s after the event`)
     console.log(`  natmesh peer   spawn -> reservation ${natStart.toFixed(0)} ms, idle RSS ${natRss.toFixed(1)} MiB`)
     console.log(`  hyperswarm     spawn -> announced   ${hsStart.toFixed(0)} ms, idle RSS ${hsRss.toFixed(1)} MiB`)
+    const base = baseline.length === 0 ? null : { startToReservationMs: round(med(baseline, s => s.startMs), 0), idleRssMiB: round(med(baseline, s => s.rssMiB), 1) }
+    if (base != null) console.log(`  baseline peer  spawn -> reservation ${base.startToReservationMs} ms, idle RSS ${base.idleRssMiB} MiB (${baselineCli})`)
     return {
       bench: 'footprint',
       starts,
@@ -126,6 +146,7 @@ async function main (): Promise<Record<string, unknown>> {
       hyperswarm: { startToAnnouncedMs: round(hsStart, 0), idleRssMiB: round(hsRss, 1) },
       startVsHyperswarm: round(natStart / hsStart, 2),
       rssVsHyperswarm: round(natRss / hsRss, 2),
+      ...(base != null ? { baseline: base, startVsBaseline: round(natStart / base.startToReservationMs, 2), rssVsBaseline: round(natRss / base.idleRssMiB, 2) } : {}),
       goals: { startToReservationAtMost200Ms: natStart <= 200, idleRssAtMost80MiB: natRss <= 80 }
     }
   } finally {
