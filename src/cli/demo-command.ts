@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Command } from 'commander'
 import { loadGatewayConfig, loadPeerConfig } from '../config/index.js'
+import { createGateway } from '../gateway/gateway.js'
 import { loadOrCreateIdentity } from '../core/identity.js'
 import { createLogger } from '../core/logging.js'
 import { createPeer } from '../peer/peer.js'
@@ -38,7 +39,6 @@ export function demoCommand (): Command {
         flags: { host: '127.0.0.1', udpPort: 0, tcpPort: 0, api: `127.0.0.1:${options.apiPort}`, identityFile: join(dir, 'gateway.key') }
       })
       const gatewayIdentity = await loadOrCreateIdentity(gatewayConfig.identityFile)
-      const { createGateway } = await import('../gateway/gateway.js')
       const gateway = await createGateway(gatewayConfig, { privateKey: gatewayIdentity.privateKey, logger })
       const peers: NatmeshPeer[] = []
       try {

@@ -7,6 +7,7 @@ import { createLogger } from '../core/logging.js'
 import type { Logger } from '../core/logging.js'
 import { createPeer } from '../peer/peer.js'
 import { MAX_TIMEOUT_MS as MAX_ICE_TIMEOUT_MS } from '../ice/strategy-history.js'
+import { startStatusApi } from '../peer/status-api.js'
 import type { JsonApi } from '../http/json-api.js'
 import type { NatmeshPeer } from '../peer/peer.js'
 import type { Path } from '../peer/events.js'
@@ -59,13 +60,9 @@ export async function startPeerFromOptions (options: Record<string, unknown>, st
   await peer.start()
   const apis: JsonApi[] = []
   try {
-    const controlSocket = start.controlSocket && config.controlSocket !== false ? config.controlSocket : undefined
-    if (config.api != null || controlSocket != null) {
-      // the HTTP stack (fastify) loads after peer.start(), while the first gateway dial is in flight, and only
-      // when an API is served (`cat` serves none)
-      const { startStatusApi } = await import('../peer/status-api.js')
-      if (config.api != null) apis.push(await startStatusApi(peer, { ...config.api, logger: logger.child({ component: 'status-api' }) }))
-      if (controlSocket != null) apis.push(await startStatusApi(peer, { path: controlSocket, control: true, logger: logger.child({ component: 'control-socket' }) }))
+    if (config.api != null) apis.push(await startStatusApi(peer, { ...config.api, logger: logger.child({ component: 'status-api' }) }))
+    if (start.controlSocket && config.controlSocket !== false) {
+      apis.push(await startStatusApi(peer, { path: config.controlSocket, control: true, logger: logger.child({ component: 'control-socket' }) }))
     }
   } catch (err) {
     await Promise.all(apis.map(async api => { await api.close() }))
