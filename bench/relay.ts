@@ -20,8 +20,6 @@
  * "relayedMBps","gatewayCpuMsPerMiB","relayedMiBPerCpuS","gatewayCores"}], "directMBps", "relayedVsDirect" (at
  * concurrency 1), "soakMiB", "rssGrowthMiB", "arrayBuffersGrowthMiB", ...}. MB = 10^6 bytes, MiB = 2^20.
  */
-import { fork } from 'node:child_process'
-import type { ChildProcess } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -33,7 +31,7 @@ import { loadOrCreateIdentity } from '../dist/core/identity.js'
 import { createPeer } from '../dist/peer/peer.js'
 import type { NatmeshPeer } from '../dist/peer/peer.js'
 import { waitFor } from '../test/helpers/wait-for.ts'
-import type { GatewayStats } from './lib/relay-gateway-process.ts'
+import { GatewayProcess } from './lib/gateway-process.ts'
 import { positiveInteger } from './lib/args.ts'
 import { handleThroughput, makePayload, median, sendPayload } from './lib/transfer.ts'
 
@@ -73,35 +71,6 @@ interface LevelResult {
   gatewayCores: number
 }
 
-class GatewayProcess {
-  private readonly child: ChildProcess
-  private readonly replies: Array<(stats: GatewayStats) => void> = []
-  readonly addrs: Promise<string[]>
-
-  constructor (dir: string, allowlist: string[]) {
-    const execArgv = ['--expose-gc', ...(process.env.RELAY_BENCH_GATEWAY_PROF != null ? ['--cpu-prof', `--cpu-prof-dir=${process.env.RELAY_BENCH_GATEWAY_PROF}`] : [])]
-    this.child = fork(new URL('./lib/relay-gateway-process.ts', import.meta.url), [dir, allowlist.join(',')], { execArgv })
-    this.addrs = new Promise((resolve, reject) => {
-      this.child.once('exit', (code) => { reject(new Error(`the gateway process exited with code ${code}`)) })
-      this.child.on('message', (message: { addrs?: string[], stats?: GatewayStats }) => {
-        if (message.addrs != null) resolve(message.addrs)
-        if (message.stats != null) this.replies.shift()?.(message.stats)
-      })
-    })
-  }
-
-  async stats (cmd: 'stats' | 'gc' = 'stats'): Promise<GatewayStats> {
-    return new Promise(resolve => { this.replies.push(resolve); this.child.send({ cmd }) })
-  }
-
-  async stop (): Promise<void> {
-    if (this.child.exitCode != null) return
-    const exited = new Promise(resolve => this.child.once('exit', resolve))
-    this.child.send({ cmd: 'stop' })
-    await exited
-  }
-}
-
 async function startPeer (dir: string, name: string, gatewayAddrs: string[]): Promise<NatmeshPeer> {
   const config = await loadPeerConfig({
     env: {},
@@ -132,7 +101,8 @@ async function main (): Promise<Record<string, unknown>> {
   try {
     const ids = await Promise.all(['peer-a', 'peer-b'].map(async name => loadOrCreateIdentity(join(dir, `${name}.key`))))
     // both peers allowlisted: their circuits carry no data or duration limit
-    const gateway = new GatewayProcess(dir, ids.map(id => id.peerId.toString()))
+    const execArgv = ['--expose-gc', ...(process.env.RELAY_BENCH_GATEWAY_PROF != null ? ['--cpu-prof', `--cpu-prof-dir=${process.env.RELAY_BENCH_GATEWAY_PROF}`] : [])]
+    const gateway = new GatewayProcess(dir, ids.map(id => id.peerId.toString()), execArgv)
     stops.unshift(async () => { await gateway.stop() })
     const udxAddrs = (await gateway.addrs).filter(ma => ma.includes('/udx'))
     const a = await startPeer(dir, 'peer-a', udxAddrs)

@@ -1,7 +1,7 @@
 /**
  * A gateway in a process of its own, driven over IPC by bench/relay.ts, so its CPU time and memory are its own.
  * Forked with --expose-gc. argv: <dir> <comma-separated allowlist>. Messages in: {cmd: 'stats'}, {cmd: 'gc'}
- * (collect, then stats), {cmd: 'stop'}. Messages out: {addrs} once started, then one {stats} per request.
+ * (collect, then stats), {cmd: 'stop'}. Messages out: {addrs, stunPorts} once started, then one {stats} per request.
  *
  * Imports the compiled project from dist/ (run `tsc -p tsconfig.json` first).
  */
@@ -71,4 +71,4 @@ process.on('message', (message: { cmd: string }) => {
   process.send?.({ stats: stats() })
 })
 process.on('disconnect', () => { process.exit(0) })
-process.send({ addrs: gateway.node.getMultiaddrs().map(String) })
+process.send({ addrs: gateway.node.getMultiaddrs().map(String), stunPorts: gateway.stun?.addresses().map(a => a.port) ?? [] })
