@@ -3,6 +3,7 @@
  * this from the same two CONNECT messages, so they always agree without another round trip.
  */
 import type { MappingKind, NatMappingProfile } from '../nat/mapping-profile.js'
+import type { HolePunchCode } from './errors.js'
 
 export type Side = 'initiator' | 'responder'
 
@@ -14,7 +15,7 @@ export type PunchStrategy =
    * allocates sequentially. The first two-way exchange wins.
    */
   | { kind: 'birthday', sprayer: Side, predictedDelta?: number }
-  | { kind: 'skip', reason: string }
+  | { kind: 'skip', reason: string, code: Extract<HolePunchCode, 'BOTH_SYMMETRIC' | 'NO_BIRTHDAY'> }
 
 const PORT_CHANGING: ReadonlySet<MappingKind> = new Set(['sequential', 'random'])
 
@@ -27,6 +28,7 @@ export function choosePunchStrategy (initiator: NatMappingProfile, responder: Na
   if (changing(initiator) && changing(responder)) {
     return {
       kind: 'skip',
+      code: 'BOTH_SYMMETRIC',
       reason: `both NATs pick a new port per destination (${initiator.kind} and ${responder.kind}): no punch can meet, the relay carries this pair`
     }
   }
@@ -36,7 +38,7 @@ export function choosePunchStrategy (initiator: NatMappingProfile, responder: Na
     ? 'initiator'
     : changing(responder) && initiator.kind === 'endpoint-independent' ? 'responder' : undefined
   if (sprayer === undefined) return { kind: 'dcutr' }
-  if (!birthdayAgreed) return { kind: 'skip', reason: 'a birthday punch is needed, but one side has it turned off or its attempt budget spent: staying on the relay' }
+  if (!birthdayAgreed) return { kind: 'skip', code: 'NO_BIRTHDAY', reason: 'a birthday punch is needed, but one side has it turned off or its attempt budget spent: staying on the relay' }
   const profile = sprayer === 'initiator' ? initiator : responder
   return profile.kind === 'sequential' && profile.delta != null && profile.delta !== 0
     ? { kind: 'birthday', sprayer, predictedDelta: profile.delta }

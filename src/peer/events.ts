@@ -1,5 +1,5 @@
 import type { PunchStrategyKind } from '../punch-report/punch-reports.js'
-import type { HolePunchCode, PunchCost } from '../dcutr/hole-puncher.js'
+import type { HolePunchCode, PunchCost } from '../dcutr/index.js'
 /**
  * What a peer daemon reports about itself. The CLI prints these as JSON lines with `--json`; the NAT lab's trial
  * runner reads them, so fields are only ever added, never renamed.
