@@ -157,10 +157,12 @@ export class PunchDialer {
         events.removeEventListener('connection:open', onOpen)
         signal.removeEventListener('abort', onAbort)
       }
+      const existing = this.directConnection(peer)
+      if (existing != null) { resolve(existing); return }
+      // already aborted (the relay closed during the half round trip): an abort listener would never fire
+      if (signal.aborted) { onAbort(); return }
       events.addEventListener('connection:open', onOpen)
       signal.addEventListener('abort', onAbort, { once: true })
-      const existing = this.directConnection(peer)
-      if (existing != null) { cleanup(); resolve(existing) }
     })
   }
 
