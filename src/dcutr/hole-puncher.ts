@@ -1,6 +1,7 @@
 import { serviceDependencies } from '@libp2p/interface'
 import { TypedEventEmitter } from 'main-event'
-import type { Connection, Logger, Startable, Stream } from '@libp2p/interface'
+import type { ComponentLogger, Connection, Libp2pEvents, Logger, Startable, Stream, TypedEventTarget } from '@libp2p/interface'
+import type { ConnectionManager, Registrar, TransportManager } from '@libp2p/interface-internal'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { OverlaySocket } from '../transport/overlay-socket.js'
 import { PROBE_TOKEN_LENGTH } from '../transport/control-message.js'
@@ -8,6 +9,7 @@ import { isRelayed } from '../core/relay-address.js'
 import type { NatMappingProfile } from '../nat/mapping-profile.js'
 import { HolePunch } from './pb/hole-punch.js'
 import { BIRTHDAY_DEFAULTS } from './birthday.js'
+import type { BirthdaySettings } from './birthday.js'
 import { systemClock } from './clock.js'
 import type { Clock } from './clock.js'
 import { DCUTR_PROTOCOL, DEFAULT_PUNCH_INTERVAL_MS, DEFAULT_RETRIES, DEFAULT_TIMEOUT_MS } from './constants.js'
@@ -17,7 +19,61 @@ import { dialableLanCandidates, ownLanCandidates, sharesPublicIp } from './lan-c
 import { PunchTally } from './outcome.js'
 import type { HolePuncherEvents, HolePunchOutcome } from './outcome.js'
 import { PunchDialer } from './punch-dialer.js'
-import type { HolePunchComponents, HolePuncherInit } from './index.js'
+
+export interface HolePuncherInit {
+  /**
+   * How long one attempt may take, from CONNECT to a direct connection, in ms
+   *
+   * @default 5000
+   */
+  timeoutMs?: number
+  /**
+   * Attempts per relayed connection
+   *
+   * @default 3
+   */
+  retries?: number
+  /**
+   * How often the SYNC sender sends punch datagrams, in ms
+   *
+   * @default 25
+   */
+  punchIntervalMs?: number
+  /**
+   * Punch to private addresses too (peers on one LAN, loopback)
+   *
+   * @default false
+   */
+  allowPrivateAddresses?: boolean
+  /** This node's public UDP overlay addresses, as observed by its gateways (trusted, no AutoNAT round) */
+  publicAddresses: () => Multiaddr[]
+  /**
+   * How this node's NAT maps ports, as far as it knows; decides plain DCUtR, birthday punch or none
+   *
+   * @default async () => ({ kind: 'unknown' })
+   */
+  natMapping?: () => Promise<NatMappingProfile>
+  /**
+   * Whether and within which bounds to birthday punch (see BirthdaySettings for each bound's default)
+   *
+   * @default { enabled: true, ...BIRTHDAY_DEFAULTS }
+   */
+  birthday?: Partial<BirthdaySettings> & { enabled?: boolean }
+  /**
+   * The time the punch sees (the relay's round trip, the wait before the punch, costs); tests script their own
+   *
+   * @default systemClock (Date.now and setTimeout)
+   */
+  clock?: Clock
+}
+
+export interface HolePunchComponents {
+  registrar: Registrar
+  connectionManager: ConnectionManager
+  transportManager: TransportManager
+  events: TypedEventTarget<Libp2pEvents>
+  logger: ComponentLogger
+}
 
 /**
  * DCUtR over the UDP overlay. Roles follow the spec's UDP variant: B (the side that received the relayed

@@ -3,7 +3,8 @@
  * dials (plain DCUtR), the spray or the probes (birthday), the LAN dials (same site), and the wait for whichever
  * direct connection opens first.
  */
-import type { Connection, PeerId } from '@libp2p/interface'
+import type { Connection, Libp2pEvents, PeerId, TypedEventTarget } from '@libp2p/interface'
+import type { ConnectionManager, TransportManager } from '@libp2p/interface-internal'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { isUdxTransport, toUdxMultiaddr } from '../transport/index.js'
 import type { UdpEndpoint, UdxTransport } from '../transport/index.js'
@@ -17,7 +18,12 @@ import type { Clock } from './clock.js'
 import { HolePunchError } from './errors.js'
 import { portCandidates, predictedPorts } from './port-candidates.js'
 import type { PunchStrategy, Side } from './strategy.js'
-import type { HolePunchComponents } from './index.js'
+
+export interface PunchDialerComponents {
+  connectionManager: ConnectionManager
+  transportManager: TransportManager
+  events: TypedEventTarget<Libp2pEvents>
+}
 
 export interface PunchDialerInit {
   /** how long the plain DCUtR punch may wait for a direct connection (the attempt's own limit) */
@@ -32,7 +38,7 @@ export type PunchTarget = { ma: Multiaddr, endpoint: UdpEndpoint }
 export class PunchDialer {
   private readonly budget: AttemptBudget
 
-  constructor (private readonly components: HolePunchComponents, private readonly init: PunchDialerInit) {
+  constructor (private readonly components: PunchDialerComponents, private readonly init: PunchDialerInit) {
     this.budget = new AttemptBudget(init.birthday.attemptsPerPeerPerMinute, init.clock.now)
   }
 
