@@ -7,6 +7,7 @@ import { lpStream } from '@libp2p/utils'
 import type { LengthPrefixedStream } from '@libp2p/utils'
 import type { Stream } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
+import type { Uint8ArrayList } from 'uint8arraylist'
 import type { UdpEndpoint } from '../transport/index.js'
 import type { NatMappingProfile } from '../nat/mapping-profile.js'
 import { HolePunch } from './pb/hole-punch.js'
@@ -33,15 +34,20 @@ export class DcutrMessages {
     await this.lp.write(HolePunch.encode(message), { signal })
   }
 
-  /** the next message, which must be of `type` */
+  /** the next message, which must be of `type`; stream errors (reset, EOF, abort) pass as they are */
   async read (type: HolePunch.Type, signal: AbortSignal): Promise<HolePunch> {
+    let bytes: Uint8ArrayList
+    try {
+      bytes = await this.lp.read({ signal })
+    } catch (err) {
+      if (err instanceof Error && FRAMING_ERRORS.has(err.name)) throw unreadable(err)
+      throw err
+    }
     let message: HolePunch
     try {
-      message = HolePunch.decode(await this.lp.read({ signal }))
+      message = HolePunch.decode(bytes)
     } catch (err) {
-      // stream errors (reset, EOF, abort) pass as they are; framing and decoding errors are the remote's fault
-      if (err instanceof Error && (FRAMING_ERRORS.has(err.name) || !isStreamError(err))) throw new HolePunchError('BAD_MESSAGE', `unreadable DCUtR message: ${err.message}`)
-      throw err
+      throw unreadable(err)
     }
     if (message.type !== type) throw new HolePunchError('BAD_MESSAGE', `expected ${type}, got ${message.type ?? 'no type'}`)
     return message
@@ -53,9 +59,8 @@ export class DcutrMessages {
   }
 }
 
-/** the errors reading a stream can end in, other than the message's own */
-function isStreamError (err: Error): boolean {
-  return err.name.endsWith('AbortError') || err.name === 'TimeoutError' || err.name.startsWith('Stream') || err.name.startsWith('Unexpected') || err.name === 'UnwrappedError'
+function unreadable (err: unknown): HolePunchError {
+  return new HolePunchError('BAD_MESSAGE', `unreadable DCUtR message: ${err instanceof Error ? err.message : String(err)}`)
 }
 
 export function connectMessage (ownAddresses: Multiaddr[], mapping: NatMappingProfile, probeToken: Uint8Array<ArrayBuffer> | undefined, localAddresses: Multiaddr[]): HolePunch {
