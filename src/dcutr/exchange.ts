@@ -8,12 +8,12 @@ import type { LengthPrefixedStream } from '@libp2p/utils'
 import type { Stream } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Uint8ArrayList } from 'uint8arraylist'
-import type { UdpEndpoint } from '../transport/index.js'
 import type { NatMappingProfile } from '../nat/mapping-profile.js'
 import { HolePunch } from './pb/hole-punch.js'
 import { MAX_MESSAGE_SIZE } from './constants.js'
 import { HolePunchError, NO_UDP_PATH_LOCAL, NO_UDP_PATH_REMOTE } from './errors.js'
 import { punchableAddresses } from './dialable-addresses.js'
+import type { PunchTarget } from './dialable-addresses.js'
 import { sharesPublicIp } from './lan-candidates.js'
 import { choosePunchStrategy } from './strategy.js'
 import type { PunchStrategy } from './strategy.js'
@@ -80,7 +80,7 @@ export type PunchPlan =
     go: true
     strategy: Exclude<PunchStrategy, { kind: 'skip' }>
     /** the remote's public UDP overlay addresses we can punch to */
-    targets: Array<{ ma: Multiaddr, endpoint: UdpEndpoint }>
+    targets: PunchTarget[]
     /** both peers sit behind one public IP and trade LAN candidates (see lan-candidates.ts) */
     sameSite: boolean
   }

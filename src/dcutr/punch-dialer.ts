@@ -12,6 +12,7 @@ import type { OverlaySocket } from '../transport/overlay-socket.js'
 import { dialNow } from '../transport/address-dialer.js'
 import { isRelayed } from '../core/relay-address.js'
 import { AttemptBudget } from './attempt-budget.js'
+import type { PunchTarget } from './dialable-addresses.js'
 import { probe, spray } from './birthday.js'
 import type { BirthdayCost, BirthdaySettings } from './birthday.js'
 import type { Clock } from './clock.js'
@@ -32,8 +33,6 @@ export interface PunchDialerInit {
   birthday: BirthdaySettings & { enabled: boolean }
   clock: Clock
 }
-
-export type PunchTarget = { ma: Multiaddr, endpoint: UdpEndpoint }
 
 export class PunchDialer {
   private readonly budget: AttemptBudget
