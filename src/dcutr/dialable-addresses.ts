@@ -4,13 +4,16 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import { toUdpEndpoint } from '../transport/index.js'
 import type { UdpEndpoint } from '../transport/index.js'
 
+/** A remote's public UDP overlay address, with its endpoint for punch datagrams. */
+export interface PunchTarget { ma: Multiaddr, endpoint: UdpEndpoint }
+
 /**
  * Reads the addresses a remote put in its DCUtR CONNECT and keeps the public UDP overlay ones we can punch to.
  * Garbage (undecodable bytes, relayed addresses, other transports; private ones unless allowed) is skipped, not fatal: the
  * remote may be a go/rust peer offering QUIC addresses we simply can't use.
  */
-export function punchableAddresses (encoded: Uint8Array[], allowPrivate = false, maxAddresses = 8): Array<{ ma: Multiaddr, endpoint: UdpEndpoint }> {
-  const out: Array<{ ma: Multiaddr, endpoint: UdpEndpoint }> = []
+export function punchableAddresses (encoded: Uint8Array[], allowPrivate = false, maxAddresses = 8): PunchTarget[] {
+  const out: PunchTarget[] = []
   const seen = new Set<string>()
   for (const bytes of encoded) {
     if (out.length >= maxAddresses) break
@@ -26,7 +29,7 @@ export function punchableAddresses (encoded: Uint8Array[], allowPrivate = false,
 }
 
 /** A UDP overlay address from a DCUtR message; undefined for undecodable bytes, other transports and port 0. */
-export function decodeOverlayAddress (bytes: Uint8Array): { ma: Multiaddr, endpoint: UdpEndpoint } | undefined {
+export function decodeOverlayAddress (bytes: Uint8Array): PunchTarget | undefined {
   let ma: Multiaddr
   try {
     ma = multiaddr(bytes)

@@ -4,6 +4,7 @@
  */
 import { changesPortPerDestination as changing } from '../nat/mapping-profile.js'
 import type { NatMappingProfile } from '../nat/mapping-profile.js'
+import type { HolePunchCode } from './errors.js'
 
 export type Side = 'initiator' | 'responder'
 
@@ -15,7 +16,7 @@ export type PunchStrategy =
    * allocates sequentially. The first two-way exchange wins.
    */
   | { kind: 'birthday', sprayer: Side, predictedDelta?: number }
-  | { kind: 'skip', reason: string }
+  | { kind: 'skip', reason: string, code: Extract<HolePunchCode, 'BOTH_SYMMETRIC' | 'NO_BIRTHDAY'> }
 
 /**
  * `birthdayAgreed`: the initiator's CONNECT offered a probe token and the responder's echoed it, i.e. both may
@@ -25,6 +26,7 @@ export function choosePunchStrategy (initiator: NatMappingProfile, responder: Na
   if (changing(initiator) && changing(responder)) {
     return {
       kind: 'skip',
+      code: 'BOTH_SYMMETRIC',
       reason: `both NATs pick a new port per destination (${initiator.kind} and ${responder.kind}): no punch can meet, the relay carries this pair`
     }
   }
@@ -34,7 +36,7 @@ export function choosePunchStrategy (initiator: NatMappingProfile, responder: Na
     ? 'initiator'
     : changing(responder) && initiator.kind === 'endpoint-independent' ? 'responder' : undefined
   if (sprayer === undefined) return { kind: 'dcutr' }
-  if (!birthdayAgreed) return { kind: 'skip', reason: 'a birthday punch is needed, but one side has it turned off or its attempt budget spent: staying on the relay' }
+  if (!birthdayAgreed) return { kind: 'skip', code: 'NO_BIRTHDAY', reason: 'a birthday punch is needed, but one side has it turned off or its attempt budget spent: staying on the relay' }
   const profile = sprayer === 'initiator' ? initiator : responder
   return profile.kind === 'sequential' && profile.delta != null && profile.delta !== 0
     ? { kind: 'birthday', sprayer, predictedDelta: profile.delta }

@@ -1,6 +1,6 @@
 import type { PunchOutcome, PunchStrategyKind } from '../punch-report/wire.js'
 import type { Path } from './events.js'
-import type { PunchCost } from '../dcutr/hole-puncher.js'
+import type { PunchCost } from '../dcutr/index.js'
 import type { CandidateType } from '../ice/selected-pair.js'
 
 export interface PeerConnectionStats {

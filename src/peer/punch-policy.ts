@@ -1,6 +1,6 @@
 import type { Connection, Libp2p } from '@libp2p/interface'
 import { isRelayed } from '../core/relay-address.js'
-import type { HolePunchCode, HolePunchOutcome, PunchCost } from '../dcutr/hole-puncher.js'
+import type { HolePunchCode, HolePunchOutcome, PunchCost } from '../dcutr/index.js'
 import type { NatMappingProfile } from '../nat/mapping-profile.js'
 import type { NatType } from '../nat/types.js'
 import { sendPunchReport } from '../punch-report/client.js'
