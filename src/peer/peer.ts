@@ -14,6 +14,8 @@ import type { KadDHT } from '@libp2p/kad-dht'
 import type { Connection, IdentifyResult, Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { defaultLogger } from '@libp2p/logger'
+import { libp2pLogger } from '../core/libp2p-logger.js'
+import type { Logger } from '../core/logging.js'
 import type { PeerConfig } from '../config/index.js'
 import { sendPunchReport } from '../punch-report/punch-reports.js'
 import { isUdxMultiaddr, toUdpEndpoint, udxOverlay } from '../transport/index.js'
@@ -550,12 +552,14 @@ export interface CreatePeerOptions {
   privateKey: PrivateKey
   /** session layer tuning: buffer bounds, grace period after path loss */
   sessions?: Partial<SessionOptions>
+  /** natmesh's and libp2p's components log here; default: libp2p's own logger (`DEBUG=libp2p:*,natmesh:*`) */
+  logger?: Logger
 }
 
 export async function createPeer (config: PeerConfig, options: CreatePeerOptions): Promise<NatmeshPeer> {
   let peer: NatmeshPeer | undefined
   const holePunching = config.mode === 'opportunistic' && config.natTraversal.enabled
-  const logger = defaultLogger()
+  const logger = options.logger != null ? libp2pLogger(options.logger) : defaultLogger()
   // @libp2p/webrtc and its native ICE agent take most of a second of CPU to load: only ice mode pays for them
   const ice = config.mode === 'ice'
     ? new (await import('../ice/ice-mode.js')).IceMode({ config, log: logger.forComponent('natmesh:ice'), fetchIceServers })
