@@ -470,7 +470,7 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
   private onHolePunch (outcome: HolePunchOutcome): void {
     const peer = outcome.peer.toString()
     const msSinceRelay = outcome.msSinceRelay == null ? undefined : Math.max(0, outcome.msSinceRelay)
-    this.connectionStats.holePunch(peer, outcome.attempts, msSinceRelay, { outcome: outcome.outcome, strategy: outcome.strategy, cost: outcome.cost })
+    this.connectionStats.holePunch(peer, outcome.attempts, msSinceRelay, { outcome: outcome.outcome, strategy: outcome.strategy, code: outcome.code, reason: outcome.reason, cost: outcome.cost })
     this.emit({
       event: 'hole-punch',
       peer,
