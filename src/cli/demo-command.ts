@@ -52,7 +52,7 @@ export function demoCommand (): Command {
             flags: { gateways: gatewayAddrs, host: '127.0.0.1', allowPrivateAddresses: true, identityFile: join(dir, `peer-${name}.key`) }
           })
           const identity = await loadOrCreateIdentity(config.identityFile)
-          const peer = await createPeer(config, { privateKey: identity.privateKey })
+          const peer = await createPeer(config, { privateKey: identity.privateKey, logger })
           peers.push(peer)
           await peer.start()
           await waitForGateway(peer)

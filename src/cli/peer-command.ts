@@ -48,7 +48,7 @@ export async function startPeerFromOptions (options: Record<string, unknown>, st
   const config = await peerConfigFromOptions(options)
   const logger = createLogger({ level: config.logLevel, json })
   const privateKey = await commandIdentity(config, options, logger, start.throwawayIdentity)
-  const peer = await createPeer(config, { privateKey })
+  const peer = await createPeer(config, { privateKey, logger })
   if (start.printEvents) peer.addEventListener('event', (evt) => { printEvent(evt.detail, json) })
   else peer.addEventListener('event', (evt) => { logger.info(evt.detail, evt.detail.event) })
   // this process runs one peer: once it stopped, nothing else needs WebRTC's threads

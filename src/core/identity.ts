@@ -3,6 +3,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PeerId, PrivateKey } from '@libp2p/interface'
 import { publishPrivateFile, readPrivateFile } from './private-file.js'
 import type { PrivateFile } from './private-file.js'
+import { NatmeshError } from './errors.js'
 
 export interface Identity {
   privateKey: PrivateKey
@@ -11,20 +12,12 @@ export interface Identity {
   created: boolean
 }
 
-/** A key file that exists but cannot be used; the file is never modified */
-export class IdentityError extends Error {
-  constructor (message: string, options?: ErrorOptions) {
-    super(message, options)
-    this.name = 'IdentityError'
-  }
-}
-
 /**
  * Loads the node's private key from `path`, or creates an Ed25519 key there on first start.
  * The file holds the libp2p protobuf encoding of the key and must be readable by its owner only.
  */
 export async function loadOrCreateIdentity (path: string): Promise<Identity> {
-  const keyFile: PrivateFile = { path, label: 'identity file', error: IdentityError }
+  const keyFile: PrivateFile = { path, label: 'identity file', code: 'IDENTITY_FILE' }
   const existing = await readPrivateFile(keyFile)
 
   if (existing != null) {
@@ -40,7 +33,7 @@ export async function loadOrCreateIdentity (path: string): Promise<Identity> {
   // another process created the file between our read and our write: use its key, so both agree on the identity
   const winner = await readPrivateFile(keyFile)
   if (winner == null) {
-    throw new IdentityError(`Identity file ${path} disappeared while it was being created`)
+    throw new NatmeshError('IDENTITY_FILE', `Identity file ${path} disappeared while it was being created`)
   }
   return { ...keyFrom(winner, path), created: false }
 }
@@ -50,7 +43,7 @@ function keyFrom (bytes: Uint8Array, path: string): Omit<Identity, 'created'> {
   try {
     privateKey = privateKeyFromProtobuf(bytes)
   } catch (err: any) {
-    throw new IdentityError(
+    throw new NatmeshError('IDENTITY_FILE',
       `Identity file ${path} is not a valid libp2p private key (${err.message}). ` +
       'It was left untouched: restore it, or move it away to start with a new identity (and a new peer id).',
       { cause: err }

@@ -1,18 +1,20 @@
 import { randomBytes } from 'node:crypto'
 import { link, mkdir, open, rm, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
+import { NatmeshError } from './errors.js'
+import type { NatmeshErrorCode } from './errors.js'
 
 /** A file holding a secret (a private key, a shared secret): readable by its owner only, created atomically */
 export interface PrivateFile {
   path: string
   /** names the file in error messages, e.g. "identity file" */
   label: string
-  /** the error class thrown for a file that cannot be used */
-  error: new (message: string, options?: ErrorOptions) => Error
+  /** the code of the NatmeshError thrown for a file that cannot be used */
+  code: NatmeshErrorCode
 }
 
 /** the file's bytes, or undefined when there is no file yet */
-export async function readPrivateFile ({ path, label, error: PrivateFileError }: PrivateFile): Promise<Uint8Array | undefined> {
+export async function readPrivateFile ({ path, label, code }: PrivateFile): Promise<Uint8Array | undefined> {
   const title = label.charAt(0).toUpperCase() + label.slice(1)
   let file
   try {
@@ -21,7 +23,7 @@ export async function readPrivateFile ({ path, label, error: PrivateFileError }:
     if (err.code === 'ENOENT') {
       return undefined
     }
-    throw new PrivateFileError(`Cannot open ${label} ${path}: ${err.message}`, { cause: err })
+    throw new NatmeshError(code, `Cannot open ${label} ${path}: ${err.message}`, { cause: err })
   }
 
   try {
@@ -29,12 +31,12 @@ export async function readPrivateFile ({ path, label, error: PrivateFileError }:
     const stats = await file.stat()
 
     if (!stats.isFile()) {
-      throw new PrivateFileError(`${title} ${path} is not a regular file`)
+      throw new NatmeshError(code, `${title} ${path} is not a regular file`)
     }
 
     const mode = stats.mode & 0o777
     if ((mode & 0o077) !== 0) {
-      throw new PrivateFileError(
+      throw new NatmeshError(code,
         `Permissions 0${mode.toString(8)} for ${label} ${path} are too open: ` +
         `a secret must be readable by its owner only. Fix it with: chmod 600 '${path}'`
       )
@@ -51,7 +53,7 @@ export async function readPrivateFile ({ path, label, error: PrivateFileError }:
  * already exists, so of two processes creating the same file exactly one wins, and nobody ever reads a
  * half-written secret. Returns false if another process won.
  */
-export async function publishPrivateFile ({ path, label, error: PrivateFileError }: PrivateFile, bytes: Uint8Array): Promise<boolean> {
+export async function publishPrivateFile ({ path, label, code }: PrivateFile, bytes: Uint8Array): Promise<boolean> {
   const temporary = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
 
   try {
@@ -63,7 +65,7 @@ export async function publishPrivateFile ({ path, label, error: PrivateFileError
     if (err.code === 'EEXIST') {
       return false
     }
-    throw new PrivateFileError(`Cannot create ${label} ${path}: ${err.message}`, { cause: err })
+    throw new NatmeshError(code, `Cannot create ${label} ${path}: ${err.message}`, { cause: err })
   } finally {
     // the secret now lives at `path` (or was not needed); a leftover temporary copy is only clutter
     await rm(temporary, { force: true })

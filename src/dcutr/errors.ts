@@ -1,3 +1,5 @@
+import { NatmeshError } from '../core/errors.js'
+
 /**
  * Why a hole punch was skipped or failed, after hyperdht's lib/errors.js: one error class whose `code` names the
  * cause, so events, the status API and lab verdicts match on codes rather than on message prefixes.
@@ -27,12 +29,8 @@ export type HolePunchCode =
 
 const SKIPS: ReadonlySet<HolePunchCode> = new Set(['NO_UDP_PATH', 'NO_DCUTR', 'BOTH_SYMMETRIC', 'NO_BIRTHDAY', 'ALREADY_DIRECT', 'IN_PROGRESS'])
 
-export class HolePunchError extends Error {
-  override readonly name = 'HolePunchError'
-
-  constructor (readonly code: HolePunchCode, message: string) {
-    super(message)
-  }
+export class HolePunchError extends NatmeshError<HolePunchCode> {
+  override name = 'HolePunchError'
 
   /** the exchange decided against any punch: not a failure, and not worth a retry */
   get skipped (): boolean {

@@ -2,7 +2,6 @@ import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { circuitRelayServer } from '@libp2p/circuit-relay-v2'
 import { identify } from '@libp2p/identify'
-import { defaultLogger } from '@libp2p/logger'
 import { ping } from '@libp2p/ping'
 import { prometheusMetrics } from '@libp2p/prometheus-metrics'
 import { tcp } from '@libp2p/tcp'
@@ -15,6 +14,7 @@ import type { Libp2p, PrivateKey } from '@libp2p/interface'
 import type { Registry } from 'prom-client'
 import type { GatewayConfig } from '../config/index.js'
 import type { Logger } from '../core/logging.js'
+import { libp2pLogger } from '../core/libp2p-logger.js'
 import { udxOverlay } from '../transport/index.js'
 import { ObservedAddressBook, observeConnections } from './address-book.js'
 import { startHttpApi } from './http-api.js'
@@ -273,7 +273,7 @@ export async function createGateway (config: GatewayConfig, options: CreateGatew
   node = await createLibp2p({
     privateKey: options.privateKey,
     start: false,
-    logger: defaultLogger(),
+    logger: libp2pLogger(options.logger),
     // station records and peer data, in memory (records are republished by their owners)
     datastore: new CompactMemoryDatastore(),
     addresses: {

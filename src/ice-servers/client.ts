@@ -2,19 +2,12 @@ import { lpStream } from '@libp2p/utils'
 import type { AbortOptions, Libp2p, PeerId } from '@libp2p/interface'
 import { ICE_SERVERS_PROTOCOL, iceServersResponseSchema, MAX_ICE_SERVERS_MESSAGE_BYTES } from './types.js'
 import type { IceServersResponse } from './types.js'
-
-/** The gateway answered, but not with a usable ICE servers list */
-export class IceServersResponseError extends Error {
-  constructor (message: string, options?: ErrorOptions) {
-    super(message, options)
-    this.name = 'IceServersResponseError'
-  }
-}
+import { NatmeshError } from '../core/errors.js'
 
 /**
  * Asks a gateway for its ICE servers over /natmesh/ice-servers/1.0.0 (on an existing connection when there is
  * one). The TURN credential in the answer is in this node's own peer id, valid for `ttl` seconds.
- * @throws {IceServersResponseError} when the answer is not valid JSON in the expected shape
+ * @throws {NatmeshError} INVALID_ICE_SERVERS_RESPONSE when the answer is not valid JSON in the expected shape
  */
 export async function fetchIceServers (libp2p: Pick<Libp2p, 'dialProtocol'>, gateway: PeerId, options: AbortOptions = {}): Promise<IceServersResponse> {
   const signal = options.signal ?? AbortSignal.timeout(10_000)
@@ -35,13 +28,13 @@ function parseIceServersResponse (bytes: Uint8Array): IceServersResponse {
   try {
     json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes))
   } catch (err: any) {
-    throw new IceServersResponseError(`ICE servers response is not JSON: ${err.message}`, { cause: err })
+    throw new NatmeshError('INVALID_ICE_SERVERS_RESPONSE', `ICE servers response is not JSON: ${err.message}`, { cause: err })
   }
 
   const parsed = iceServersResponseSchema.safeParse(json)
   if (!parsed.success) {
     const issues = parsed.error.issues.map(issue => `${issue.path.join('.') || '(response)'}: ${issue.message}`).join('; ')
-    throw new IceServersResponseError(`invalid ICE servers response: ${issues}`)
+    throw new NatmeshError('INVALID_ICE_SERVERS_RESPONSE', `invalid ICE servers response: ${issues}`)
   }
   return parsed.data
 }

@@ -1,3 +1,4 @@
+import type { PeerEvent } from '../peer/events.js'
 import type { TimedEvent } from './trial-process.js'
 
 /** The hole-punch settings the peers run with; they decide how long a trial waits for a punch to give up. */
@@ -59,10 +60,32 @@ export function probeWaitMs (s: PunchSettings): number {
   return s.timeoutMs * Math.max(s.retries, 1) + 1000
 }
 
+/**
+ * Why a trial is over, as a code (the text in `why` is for people):
+ * - DIRECT: A pinged over the direct path;
+ * - A_ERROR: A reported an error (its dial or a ping failed): the trial failed, whatever the path;
+ * - DIAL_FINISHED: A's `--dial` probe finished (on the path it names);
+ * - NO_PUNCHING: A pinged over the relay and the peers run without hole punching;
+ * - PUNCH_FAILED_BOTH, PUNCH_FAILED_B, PUNCH_FAILED_A: the punch failed on both sides, on B (A stayed silent), or
+ *   on A for every attempt;
+ * - PUNCH_SKIPPED: B decided against a punch (`punchCode` says why, e.g. NO_UDP_PATH);
+ * - PROBE_EXPIRED: A's own wait for a direct path ran out.
+ */
+/** a hole punch's code, as its `hole-punch` event carries it (NO_UDP_PATH, CUT_SHORT...) */
+export type HolePunchCode = NonNullable<Extract<PeerEvent, { event: 'hole-punch' }>['code']>
+
+export type VerdictCode =
+  | 'DIRECT' | 'A_ERROR' | 'DIAL_FINISHED' | 'NO_PUNCHING'
+  | 'PUNCH_FAILED_BOTH' | 'PUNCH_FAILED_B' | 'PUNCH_FAILED_A' | 'PUNCH_SKIPPED' | 'PROBE_EXPIRED'
+
 export type Verdict =
-  | { done: true, why: string }
+  /** punchCode: the code of the hole-punch outcome that ended the trial (B's, else A's last), when it had one */
+  | { done: true, code: VerdictCode, why: string, punchCode?: HolePunchCode }
   /** recheckAt: when the verdict may change without a new event (Date.now() scale) */
   | { done: false, recheckAt?: number }
+
+/** how waiting for a verdict ended: with one, or without (a process exited, the deadline passed): `why` says */
+export type TrialEnd = Extract<Verdict, { done: true }> | { done: false, why: string }
 
 export interface TrialEvents {
   /** the dialling peer's events */
@@ -86,15 +109,15 @@ const is = (name: string) => (t: TimedEvent): boolean => t.event.event === name
  */
 export function decide (ev: TrialEvents, s: PunchSettings, now: number): Verdict {
   const directPing = ev.a.find((t) => is('ping')(t) && t.event.path === 'direct')
-  if (directPing !== undefined) return { done: true, why: 'direct ping' }
+  if (directPing !== undefined) return { done: true, code: 'DIRECT', why: 'direct ping' }
   const error = ev.a.find(is('error'))
-  if (error !== undefined) return { done: true, why: `A reported an error: ${String(error.event.message)}` }
+  if (error !== undefined) return { done: true, code: 'A_ERROR', why: `A reported an error: ${String(error.event.message)}` }
   // `peer --dial` exits once its probe is over
   const dialResult = ev.a.find(is('dial-result'))
-  if (dialResult !== undefined) return { done: true, why: `A's dial finished on the ${String(dialResult.event.path)} path` }
+  if (dialResult !== undefined) return { done: true, code: 'DIAL_FINISHED', why: `A's dial finished on the ${String(dialResult.event.path)} path` }
   const relayPing = ev.a.find((t) => is('ping')(t) && t.event.path === 'relay')
   if (relayPing === undefined) return { done: false }
-  if (!s.enabled) return { done: true, why: 'relay ping (no hole punching configured)' }
+  if (!s.enabled) return { done: true, code: 'NO_PUNCHING', why: 'relay ping (no hole punching configured)' }
 
   const aPunches = ev.a.filter(is('hole-punch'))
   const bPunches = ev.b.filter((t) => is('hole-punch')(t) && (ev.aPeerId === undefined || t.event.peer === ev.aPeerId))
@@ -102,14 +125,24 @@ export function decide (ev: TrialEvents, s: PunchSettings, now: number): Verdict
 
   const aFailures = aPunches.filter((t) => t.event.outcome !== 'success')
   const bFinal = bPunches[0]
-  if (bFinal !== undefined) {
-    if (aFailures.length > 0) return { done: true, why: 'hole punch failed on both sides' }
-    if (bFinal.event.outcome === 'skipped') return { done: true, why: `B skipped the hole punch (${String(bFinal.event.reason ?? '')})` }
-    if (now >= bFinal.at + SIDE_GRACE_MS) return { done: true, why: 'hole punch failed on B; A stayed silent' }
+  const over = (code: VerdictCode, why: string, ...outcomes: Array<TimedEvent | undefined>): Verdict => {
+    const punchCode = outcomes.map((t) => punchCodeOf(t)).find((c) => c !== undefined)
+    return { done: true, code, why, ...(punchCode !== undefined ? { punchCode } : {}) }
   }
-  if (aFailures.length >= Math.max(s.retries, 1)) return { done: true, why: 'hole punch failed on A for every attempt' }
+  if (bFinal !== undefined) {
+    if (aFailures.length > 0) return over('PUNCH_FAILED_BOTH', 'hole punch failed on both sides', bFinal, aFailures.at(-1))
+    if (bFinal.event.outcome === 'skipped') return over('PUNCH_SKIPPED', `B skipped the hole punch (${String(bFinal.event.reason ?? '')})`, bFinal)
+    if (now >= bFinal.at + SIDE_GRACE_MS) return over('PUNCH_FAILED_B', 'hole punch failed on B; A stayed silent', bFinal)
+  }
+  if (aFailures.length >= Math.max(s.retries, 1)) return over('PUNCH_FAILED_A', 'hole punch failed on A for every attempt', aFailures.at(-1))
   const giveUpAt = relayPing.at + probeWaitMs(s) + PROBE_GRACE_MS
-  if (now >= giveUpAt) return { done: true, why: 'A stopped waiting for a direct path' }
+  if (now >= giveUpAt) return { done: true, code: 'PROBE_EXPIRED', why: 'A stopped waiting for a direct path' }
   const recheckAt = Math.min(giveUpAt, bFinal !== undefined ? bFinal.at + SIDE_GRACE_MS : Infinity)
   return { done: false, recheckAt }
+}
+
+/** the event's `code`, when it is one a hole punch reports */
+function punchCodeOf (t: TimedEvent | undefined): HolePunchCode | undefined {
+  const code = t?.event.code
+  return typeof code === 'string' && code !== '' ? code as HolePunchCode : undefined
 }

@@ -21,6 +21,8 @@ export interface TrialResult {
     outcome: 'success' | 'failure' | 'skipped' | 'none'
     attempts: number
     reason?: string
+    /** why it was skipped or failed, as the peers' hole-punch events say (B's, else A's last): NO_UDP_PATH, TIMEOUT... */
+    code?: string
     /** dcutr, birthday or skip, as the peers chose it */
     strategy?: string
     /** what the punch cost both peers together: extra sockets, and probe datagrams (probes and sprays) */
@@ -77,7 +79,13 @@ export function trialResult (o: TrialObservation): TrialResult {
   } else if (bFinal !== undefined || aLast !== undefined) {
     const outcome = (bFinal ?? aLast)?.outcome === 'skipped' ? 'skipped' : 'failure'
     const reason = [bFinal?.reason, aLast?.reason].filter((r) => typeof r === 'string' && r !== '').map((r) => String(r))
-    holePunch = { outcome, attempts: num(bFinal?.attempts) ?? aPunches.length, ...(reason.length > 0 ? { reason: reason.join('; ') } : {}) }
+    const code = [bFinal?.code, aLast?.code].find((c) => typeof c === 'string' && c !== '')
+    holePunch = {
+      outcome,
+      attempts: num(bFinal?.attempts) ?? aPunches.length,
+      ...(reason.length > 0 ? { reason: reason.join('; ') } : {}),
+      ...(typeof code === 'string' ? { code } : {})
+    }
   } else {
     holePunch = { outcome: 'none', attempts: 0 }
   }

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url'
 import { isNated, parseFlavour, type NatFlavour } from './nat.js'
 import { createTopology, type Topology, type TopologyOptions } from './topology.js'
 import { parseWanLink } from './wan-link.js'
-import { decide, probeWaitMs, punchSettingsFromArgs, type PunchSettings } from './trial-decide.js'
+import { decide, probeWaitMs, punchSettingsFromArgs, type PunchSettings, type TrialEnd } from './trial-decide.js'
 import { LabProcess, type JsonEvent } from './trial-process.js'
 import { trialResult, type TrialResult } from './trial-result.js'
 import { median, percentile } from './trial-stats.js'
@@ -296,7 +296,7 @@ async function runTrial (ctx: TrialContext): Promise<TrialResult> {
     const verdict = await waitForVerdict(a, b, ctx.settings, deadline, ctx.signal, ctx.trialTimeoutMs)
     phases.aVerdict = Date.now() - started - phases.bReady
     if (!verdict.done) failure = verdict.why
-    else if (verdict.why.startsWith('A reported an error')) failure = verdict.why
+    else if (verdict.code === 'A_ERROR') failure = verdict.why
   } catch (err) {
     failure = errorMessage(err)
   } finally {
@@ -323,32 +323,32 @@ async function runTrial (ctx: TrialContext): Promise<TrialResult> {
 }
 
 /** Resolves once decide() calls the trial, at the deadline ({ done: false }), or on abort / either peer's exit. */
-async function waitForVerdict (a: LabProcess, b: LabProcess, s: PunchSettings, deadline: number, signal: AbortSignal | undefined, timeoutMs: number): Promise<{ done: boolean, why: string }> {
+async function waitForVerdict (a: LabProcess, b: LabProcess, s: PunchSettings, deadline: number, signal: AbortSignal | undefined, timeoutMs: number): Promise<TrialEnd> {
   return await new Promise((resolve) => {
     let timer: NodeJS.Timeout | undefined
     let finished = false
-    const finish = (done: boolean, why: string): void => {
+    const finish = (end: TrialEnd): void => {
       if (finished) return
       finished = true
       clearTimeout(timer)
       offA()
       offB()
       signal?.removeEventListener('abort', onAbort)
-      resolve({ done, why })
+      resolve(end)
     }
     const check = (): void => {
       if (finished) return
       const aPeerId = a.find((e) => e.event === 'started')?.peerId
       const now = Date.now()
       const verdict = decide({ a: a.events, b: b.events, aPeerId: typeof aPeerId === 'string' ? aPeerId : undefined }, s, now)
-      if (verdict.done) { finish(true, verdict.why); return }
-      if (!a.running) { finish(false, `A ${a.describeExit()} before the trial was decided`); return }
-      if (!b.running) { finish(false, `B ${b.describeExit()} before the trial was decided`); return }
-      if (now >= deadline) { finish(false, `trial timed out: no verdict within ${timeoutMs} ms`); return }
+      if (verdict.done) { finish(verdict); return }
+      if (!a.running) { finish({ done: false, why: `A ${a.describeExit()} before the trial was decided` }); return }
+      if (!b.running) { finish({ done: false, why: `B ${b.describeExit()} before the trial was decided` }); return }
+      if (now >= deadline) { finish({ done: false, why: `trial timed out: no verdict within ${timeoutMs} ms` }); return }
       clearTimeout(timer)
       timer = setTimeout(check, Math.max(0, Math.min(deadline, verdict.recheckAt ?? deadline) - now))
     }
-    const onAbort = (): void => { finish(false, 'aborted') }
+    const onAbort = (): void => { finish({ done: false, why: 'aborted' }) }
     const offA = a.onChange(check)
     const offB = b.onChange(check)
     signal?.addEventListener('abort', onAbort, { once: true })

@@ -1,6 +1,6 @@
 import { openSync, closeSync, readSync, fstatSync, unwatchFile, watchFile } from 'node:fs'
 import type { NatFlavour } from './nat.js'
-import { decide, DEFAULT_PUNCH_SETTINGS, type PunchSettings } from './trial-decide.js'
+import { decide, DEFAULT_PUNCH_SETTINGS, type PunchSettings, type TrialEnd } from './trial-decide.js'
 import { parseEventLine, type TimedEvent } from './trial-process.js'
 import { trialResult, type TrialPath, type TrialResult } from './trial-result.js'
 import { defaultTrialTimeoutMs, punchExpected, summarize, type TrialSummary } from './trial.js'
@@ -42,20 +42,20 @@ export async function judgeEventFiles (opts: VerdictOptions): Promise<VerdictRun
   const deadline = started + (opts.timeoutMs ?? defaultTrialTimeoutMs(settings))
   const a = new EventFile(opts.aEvents)
   const b = new EventFile(opts.bEvents)
-  const why = await new Promise<{ done: boolean, why: string }>((resolve) => {
+  const why = await new Promise<TrialEnd>((resolve) => {
     let timer: NodeJS.Timeout | undefined
     let finished = false
-    const finish = (done: boolean, why: string): void => {
+    const finish = (end: TrialEnd): void => {
       if (finished) return
       finished = true
       clearTimeout(timer)
       for (const f of [a, b]) unwatchFile(f.path, check)
       opts.signal?.removeEventListener('abort', onAbort)
-      resolve({ done, why })
+      resolve(end)
     }
     const onAbort = (): void => {
       check()
-      finish(false, 'stopped before a verdict')
+      finish({ done: false, why: 'stopped before a verdict' })
     }
     function check (): void {
       if (finished) return
@@ -64,8 +64,8 @@ export async function judgeEventFiles (opts: VerdictOptions): Promise<VerdictRun
       const aPeerId = a.events.find((t) => t.event.event === 'started')?.event.peerId
       const now = Date.now()
       const verdict = decide({ a: a.events, b: b.events, aPeerId: typeof aPeerId === 'string' ? aPeerId : undefined }, settings, now)
-      if (verdict.done) { finish(true, verdict.why); return }
-      if (now >= deadline) { finish(false, `no verdict within ${deadline - started} ms`); return }
+      if (verdict.done) { finish(verdict); return }
+      if (now >= deadline) { finish({ done: false, why: `no verdict within ${deadline - started} ms` }); return }
       clearTimeout(timer)
       timer = setTimeout(check, Math.max(0, Math.min(deadline, verdict.recheckAt ?? deadline) - now))
     }
@@ -74,7 +74,7 @@ export async function judgeEventFiles (opts: VerdictOptions): Promise<VerdictRun
     if (opts.signal?.aborted === true) onAbort()
     else check()
   })
-  const failure = !why.done || why.why.startsWith('A reported an error') ? why.why : undefined
+  const failure = !why.done || why.code === 'A_ERROR' ? why.why : undefined
   const timeOf = (f: EventFile, name: string): number | undefined => f.events.find((t) => t.event.event === name)?.at
   const bStart = timeOf(b, 'started')
   const bReservation = timeOf(b, 'reservation')

@@ -1,7 +1,9 @@
 import type { PunchOutcome, PunchStrategyKind } from '../punch-report/wire.js'
-import type { Path } from './events.js'
+import type { Path, PeerEvent } from './events.js'
 import type { PunchCost } from '../dcutr/index.js'
 import type { CandidateType } from '../ice/selected-pair.js'
+
+type HolePunchEvent = Extract<PeerEvent, { event: 'hole-punch' }>
 
 export interface PeerConnectionStats {
   peer: string
@@ -14,8 +16,8 @@ export interface PeerConnectionStats {
   /** time from the relayed connection to the direct one, when a hole punch succeeded */
   directAfterMs?: number
   holePunchAttempts: number
-  /** how the last hole punch went about it and what it cost (sockets, probes, ms) */
-  lastHolePunch?: { strategy?: PunchStrategyKind, outcome: 'success' | 'failure' | 'skipped', cost?: PunchCost }
+  /** how the last hole punch went about it, what it cost (sockets, probes, ms) and, skipped or failed, why (`code`) */
+  lastHolePunch?: { strategy?: PunchStrategyKind, outcome: 'success' | 'failure' | 'skipped', code?: HolePunchEvent['code'], reason?: string, cost?: PunchCost }
   /** ice mode: how the best path's selected candidate pair carries data (host, srflx, or relay via TURN) */
   candidateType?: CandidateType
 }

@@ -8,6 +8,7 @@ import type { DialAddress } from '../transport/address-dialer.js'
 import type { OverlayTransport } from '../core/path.js'
 import { HopMessage, Status } from '../relay/pb/circuit-hop.js'
 import { isRelayed, relayAddress } from '../core/relay-address.js'
+import { NatmeshError } from '../core/errors.js'
 import { Backoff } from '../core/backoff.js'
 
 /** what a link reports about its gateway */
@@ -147,7 +148,7 @@ export class GatewayLink {
       this.log('gateway %p unavailable - %s; retrying in %d ms', this.init.gateway, reason, retryInMs)
       if (err instanceof ReservationRefusedError) {
         // reached, but it said no: a full relay is not an unreachable one
-        this.init.emit({ event: 'reservation-refused', gateway, code: 'RESERVATION_REFUSED', status: err.status, reason, retryInMs })
+        this.init.emit({ event: 'reservation-refused', gateway, code: err.code, status: err.status, reason, retryInMs })
       } else {
         this.init.emit({ event: 'gateway-lost', gateway, reason, retryInMs })
       }
@@ -276,11 +277,11 @@ const REFUSALS: Partial<Record<Status, string>> = {
 }
 
 /** The gateway answered a RESERVE with a status other than OK. */
-export class ReservationRefusedError extends Error {
+export class ReservationRefusedError extends NatmeshError<'RESERVATION_REFUSED'> {
+  override name = 'ReservationRefusedError'
   readonly status: Status
   constructor (status: Status) {
-    super(`gateway refused the reservation: ${status} (${REFUSALS[status] ?? 'unexpected answer'})`)
-    this.name = 'ReservationRefusedError'
+    super('RESERVATION_REFUSED', `gateway refused the reservation: ${status} (${REFUSALS[status] ?? 'unexpected answer'})`)
     this.status = status
   }
 }

@@ -4,6 +4,8 @@ import { TypedEventEmitter } from 'main-event'
 import type { Connection, Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { PeerConfig } from '../config/index.js'
+import { libp2pLogger } from '../core/libp2p-logger.js'
+import type { Logger } from '../core/logging.js'
 import { pingOver } from '../core/ping-path.js'
 import { isRelayed, webRtcAddress } from '../core/relay-address.js'
 import { startInOrder } from '../core/start-in-order.js'
@@ -341,6 +343,8 @@ export interface CreatePeerOptions {
   privateKey: PrivateKey
   /** session layer tuning: buffer bounds, grace period after path loss */
   sessions?: Partial<SessionOptions>
+  /** natmesh's and libp2p's components log here; default: libp2p's own logger (`DEBUG=libp2p:*,natmesh:*`) */
+  logger?: Logger
 }
 
 /**
@@ -348,7 +352,7 @@ export interface CreatePeerOptions {
  * then the node, then the peer that wires the rest.
  */
 export async function createPeer (config: PeerConfig, options: CreatePeerOptions): Promise<NatmeshPeer> {
-  const logger = defaultLogger()
+  const logger = options.logger != null ? libp2pLogger(options.logger) : defaultLogger()
   // @libp2p/webrtc and its native ICE agent take most of a second of CPU to load: only ice mode pays for them
   const ice = config.mode === 'ice'
     ? new (await import('../ice/ice-mode.js')).IceMode({ config, log: logger.forComponent('natmesh:ice'), fetchIceServers })

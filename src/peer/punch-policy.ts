@@ -39,7 +39,7 @@ export class PunchPolicy {
     const { node, emit } = this.init
     const peer = outcome.peer.toString()
     const msSinceRelay = outcome.msSinceRelay == null ? undefined : Math.max(0, outcome.msSinceRelay)
-    this.init.stats.holePunch(peer, outcome.attempts, msSinceRelay, { outcome: outcome.outcome, strategy: outcome.strategy, cost: outcome.cost })
+    this.init.stats.holePunch(peer, outcome.attempts, msSinceRelay, { outcome: outcome.outcome, strategy: outcome.strategy, code: outcome.code, reason: outcome.reason, cost: outcome.cost })
     emit({
       event: 'hole-punch',
       peer,

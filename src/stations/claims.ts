@@ -1,4 +1,4 @@
-import { InvalidStationRecordError } from './record.js'
+import { NatmeshError } from '../core/errors.js'
 import type { StationRecord } from './record.js'
 
 interface Claim { owner: string, seq: number, expiresAt: number }
@@ -14,11 +14,11 @@ const SWEEP_AT = 10_000
 export class StationClaims {
   private readonly claims = new Map<string, Claim>()
 
-  /** @throws {InvalidStationRecordError} when the name is held by another key */
+  /** @throws {NatmeshError} INVALID_STATION_RECORD when the name is held by another key */
   admit (record: StationRecord, now = Date.now()): void {
     const claim = this.claims.get(record.name)
     if (claim != null && claim.expiresAt > now && claim.owner !== record.peerId) {
-      throw new InvalidStationRecordError(`station ${record.name} is claimed by ${claim.owner}`)
+      throw new NatmeshError('INVALID_STATION_RECORD', `station ${record.name} is claimed by ${claim.owner}`)
     }
     // an older record of the owner (a late copy) must not shorten or end the claim
     if (claim != null && claim.owner === record.peerId && claim.expiresAt > now && record.seq < claim.seq) return

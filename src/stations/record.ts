@@ -3,6 +3,7 @@ import { peerIdFromPublicKey } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { z } from 'zod'
 import type { PrivateKey } from '@libp2p/interface'
+import { NatmeshError } from '../core/errors.js'
 import '../transport/multiaddr.js' // registers /udx: relay addresses may run over the UDP overlay
 
 /**
@@ -84,17 +85,13 @@ export async function signStationRecord (record: StationRecord, privateKey: Priv
   }))
 }
 
-export class InvalidStationRecordError extends Error {
-  override name = 'InvalidStationRecordError'
-}
-
 /**
  * Checks everything a record claims: the key names its station, the signature is by the key of the peer id in
  * it, it has not expired and doesn't claim to live longer than MAX_RECORD_TTL_MS, every address leads to that
- * peer. @throws {InvalidStationRecordError}
+ * peer. @throws {NatmeshError} INVALID_STATION_RECORD
  */
 export async function verifyStationRecord (key: Uint8Array, value: Uint8Array, now = Date.now()): Promise<StationRecord> {
-  const fail = (why: string): never => { throw new InvalidStationRecordError(why) }
+  const fail = (why: string): never => { throw new NatmeshError('INVALID_STATION_RECORD', why) }
   if (value.byteLength > MAX_RECORD_BYTES) fail(`record of ${value.byteLength} bytes exceeds ${MAX_RECORD_BYTES}`)
   const name = nameOfKey(key) ?? fail('not a station key')
   const envelope = envelopeSchema.safeParse(parseJson(value))

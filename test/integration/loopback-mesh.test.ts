@@ -56,6 +56,26 @@ describe('gateway and peers on loopback', () => {
     expect(relayedBytes).toBeGreaterThan(0)
   })
 
+  it('reports why a punch did not happen, by code, in the status API', async () => {
+    mesh = new LoopbackMesh()
+    await mesh.startGateway()
+    // over TCP only, no gateway observes a UDP overlay address of either peer: there is nothing to punch
+    const gateways = mesh.gatewayAddrs().filter(addr => addr.includes('/tcp/'))
+    const a = await mesh.startPeer({ gateways })
+    const b = await mesh.startPeer({ gateways })
+    await a.connect(b.peerId.toString())
+    // B received the relayed connection: it runs the DCUtR exchange and reports its outcome
+    await waitFor(() => mesh.eventsOf(b, 'hole-punch')[0], 10_000, 'B\'s hole-punch outcome')
+
+    const status = await startStatusApi(b, { host: '127.0.0.1', port: 0, logger: createLogger({ level: 'silent' }) })
+    try {
+      const connections = await (await fetch(`${status.url}/api/v1/connections`)).json() as Array<{ peer: string, lastHolePunch?: unknown }>
+      expect(connections.find(c => c.peer === a.peerId.toString())?.lastHolePunch).toMatchObject({ outcome: 'skipped', code: 'NO_UDP_PATH', reason: expect.stringMatching(/no UDP path/) })
+    } finally {
+      await status.close()
+    }
+  })
+
   it('keeps relay-only peers on the relay', async () => {
     mesh = new LoopbackMesh()
     await mesh.startGateway()

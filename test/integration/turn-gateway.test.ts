@@ -18,7 +18,6 @@ import type { Gateway } from '../../src/gateway/gateway.js'
 import { mintTurnCredential } from '../../src/turn/coturn/credentials.js'
 import { freeTcpPort } from '../../src/turn/coturn/coturn-admin.js'
 import { writeCoturnConfig } from '../../src/turn/coturn/coturn-config.js'
-import { TurnUnavailableError } from '../../src/turn/coturn/supervisor.js'
 import { TurnService } from '../../src/turn/coturn/turn-service.js'
 import { loadOrCreateIdentity } from '../../src/core/identity.js'
 import type { IceServer } from '../../src/ice-servers/types.js'
@@ -269,7 +268,7 @@ describe('gateway TURN start-up', () => {
       await tolerant.stop()
 
       const strict = await make(true)
-      await expect(strict.start()).rejects.toBeInstanceOf(TurnUnavailableError)
+      await expect(strict.start()).rejects.toMatchObject({ name: 'NatmeshError', code: 'TURN_UNAVAILABLE' })
       expect(strict.node.status).toBe('stopped')
     } finally {
       await rm(dir, { recursive: true, force: true })

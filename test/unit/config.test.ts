@@ -28,6 +28,7 @@ async function yamlFile (text: string, name = 'natmesh.yaml'): Promise<string> {
 async function configError (load: Promise<unknown>): Promise<ConfigError> {
   const err = await load.then(() => undefined, (err: unknown) => err)
   expect(err).toBeInstanceOf(ConfigError)
+  expect(err).toMatchObject({ code: 'INVALID_CONFIG' })
   return err as ConfigError
 }
 

@@ -2,7 +2,8 @@ import { chmod, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { IdentityError, loadOrCreateIdentity } from '../../src/core/identity.js'
+import { NatmeshError } from '../../src/core/errors.js'
+import { loadOrCreateIdentity } from '../../src/core/identity.js'
 
 let dir: string
 
@@ -48,7 +49,8 @@ describe('loadOrCreateIdentity', () => {
     await chmod(path, 0o644)
 
     const err = await loadOrCreateIdentity(path).catch((err: unknown) => err)
-    expect(err).toBeInstanceOf(IdentityError)
+    expect(err).toBeInstanceOf(NatmeshError)
+    expect(err).toMatchObject({ code: 'IDENTITY_FILE' })
     expect((err as Error).message).toContain(`Permissions 0644 for identity file ${path} are too open`)
     expect((err as Error).message).toContain(`chmod 600 '${path}'`)
 
@@ -68,7 +70,7 @@ describe('loadOrCreateIdentity', () => {
     const path = join(dir, 'peer.key')
     await writeFile(path, '', { mode: 0o600 })
 
-    await expect(loadOrCreateIdentity(path)).rejects.toBeInstanceOf(IdentityError)
+    await expect(loadOrCreateIdentity(path)).rejects.toMatchObject({ code: 'IDENTITY_FILE' })
     expect((await stat(path)).size).toBe(0)
   })
 

@@ -62,7 +62,7 @@ describe('station records', () => {
     // the payload swapped after signing
     const envelope = JSON.parse(new TextDecoder().decode(await signStationRecord(recordOf(owner), owner))) as { payload: string }
     envelope.payload = Buffer.from(JSON.stringify(recordOf(owner, { seq: 99 }))).toString('base64url')
-    await expect(verifyStationRecord(key, bytes(JSON.stringify(envelope)))).rejects.toThrow(/bad signature/)
+    await expect(verifyStationRecord(key, bytes(JSON.stringify(envelope)))).rejects.toMatchObject({ code: 'INVALID_STATION_RECORD', message: expect.stringMatching(/bad signature/) })
   })
 
   it('of several records, believes the owner most answers agree on, then its newest', () => {

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { ConfigError, loadGatewayConfig } from '../../src/config/index.js'
 import { mintTurnCredential } from '../../src/turn/coturn/credentials.js'
-import { loadOrCreateTurnSecret, TurnSecretError } from '../../src/turn/coturn/secret.js'
+import { loadOrCreateTurnSecret } from '../../src/turn/coturn/secret.js'
 
 describe('TURN and ICE servers settings', () => {
   let dir: string
@@ -70,7 +70,7 @@ describe('TURN and ICE servers settings', () => {
 
     await writeFile(path, 'too short\n', { mode: 0o600 })
     await chmod(path, 0o600)
-    await expect(loadOrCreateTurnSecret(path)).rejects.toBeInstanceOf(TurnSecretError)
+    await expect(loadOrCreateTurnSecret(path)).rejects.toMatchObject({ name: 'NatmeshError', code: 'TURN_SECRET_FILE' })
   })
 
   it('mints `expiry:identity` usernames and refuses identities that would break the format', () => {

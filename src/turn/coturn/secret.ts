@@ -1,14 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { publishPrivateFile, readPrivateFile } from '../../core/private-file.js'
 import type { PrivateFile } from '../../core/private-file.js'
-
-/** A TURN secret file that exists but cannot be used; the file is never modified */
-export class TurnSecretError extends Error {
-  constructor (message: string, options?: ErrorOptions) {
-    super(message, options)
-    this.name = 'TurnSecretError'
-  }
-}
+import { NatmeshError } from '../../core/errors.js'
 
 const MIN_SECRET_LENGTH = 16
 
@@ -23,7 +16,7 @@ export interface TurnSecret {
  * and written there with mode 0600 on first start, so credentials stay valid across gateway restarts.
  */
 export async function loadOrCreateTurnSecret (path: string): Promise<TurnSecret> {
-  const secretFile: PrivateFile = { path, label: 'TURN secret file', error: TurnSecretError }
+  const secretFile: PrivateFile = { path, label: 'TURN secret file', code: 'TURN_SECRET_FILE' }
   const existing = await readPrivateFile(secretFile)
 
   if (existing != null) {
@@ -39,7 +32,7 @@ export async function loadOrCreateTurnSecret (path: string): Promise<TurnSecret>
   // another process wrote it first: use its secret, so both mint credentials coturn accepts
   const winner = await readPrivateFile(secretFile)
   if (winner == null) {
-    throw new TurnSecretError(`TURN secret file ${path} disappeared while it was being created`)
+    throw new NatmeshError('TURN_SECRET_FILE', `TURN secret file ${path} disappeared while it was being created`)
   }
   return { secret: secretFrom(winner, path), created: false }
 }
@@ -49,7 +42,7 @@ function secretFrom (bytes: Uint8Array, path: string): string {
 
   // coturn reads the secret from a config line: it must be one line of printable characters
   if (secret.length < MIN_SECRET_LENGTH || !/^[\x21-\x7e]+$/.test(secret)) {
-    throw new TurnSecretError(
+    throw new NatmeshError('TURN_SECRET_FILE',
       `TURN secret file ${path} must hold one line of at least ${MIN_SECRET_LENGTH} printable characters without spaces. ` +
       'It was left untouched: fix it, or move it away to have a new secret generated.'
     )

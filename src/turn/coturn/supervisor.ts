@@ -7,14 +7,7 @@ import { Backoff } from '../../core/backoff.js'
 import type { Logger } from '../../core/logging.js'
 import { answersStunBinding } from '../../stun/client.js'
 import { logCoturnLine } from './coturn-log.js'
-
-/** coturn cannot run here: the binary is missing, or it never came up */
-export class TurnUnavailableError extends Error {
-  constructor (message: string, options?: ErrorOptions) {
-    super(message, options)
-    this.name = 'TurnUnavailableError'
-  }
-}
+import { NatmeshError } from '../../core/errors.js'
 
 export interface TurnSupervisorInit {
   binary: string
@@ -57,7 +50,7 @@ export class TurnSupervisor implements Startable {
     return this.child?.exitCode == null && this.child?.signalCode == null ? this.child?.pid : undefined
   }
 
-  /** @throws {TurnUnavailableError} when coturn cannot be started or does not answer in time */
+  /** @throws {NatmeshError} TURN_UNAVAILABLE when coturn cannot be started or does not answer in time */
   async start (): Promise<void> {
     this.stopping = false
     const child = await this.spawnCoturn()
@@ -68,7 +61,7 @@ export class TurnSupervisor implements Startable {
         ? `coturn exited during start-up (${describeExit(child.exitCode, child.signalCode)})`
         : `coturn did not answer on ${host}:${port} within ${this.init.startTimeoutMs} ms`
       await this.stop()
-      throw new TurnUnavailableError(`${reason}; see the coturn log lines above`)
+      throw new NatmeshError('TURN_UNAVAILABLE', `${reason}; see the coturn log lines above`)
     }
   }
 
@@ -97,7 +90,7 @@ export class TurnSupervisor implements Startable {
     await new Promise<void>((resolve, reject) => {
       child.once('spawn', resolve)
       child.once('error', (err: NodeJS.ErrnoException) => {
-        reject(new TurnUnavailableError(err.code === 'ENOENT'
+        reject(new NatmeshError('TURN_UNAVAILABLE', err.code === 'ENOENT'
           ? `coturn binary "${this.init.binary}" not found: install the coturn package (apt-get install coturn) or set turn.binary`
           : `cannot start coturn ("${this.init.binary}"): ${err.message}`, { cause: err }))
       })

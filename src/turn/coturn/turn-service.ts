@@ -9,7 +9,8 @@ import { expiryOf, mintTurnCredential } from './credentials.js'
 import { stopLeftoverCoturn } from './leftover.js'
 import type { TurnCredential } from './credentials.js'
 import { loadOrCreateTurnSecret } from './secret.js'
-import { TurnSupervisor, TurnUnavailableError } from './supervisor.js'
+import { NatmeshError } from '../../core/errors.js'
+import { TurnSupervisor } from './supervisor.js'
 
 /** The gateway config's `turn` section, as the service reads it */
 export interface TurnSettings {
@@ -104,7 +105,7 @@ export class TurnService implements Startable {
     return ['udp', 'tcp'].map(transport => `turn:${formatHost(ip)}:${this.config.port}?transport=${transport}`)
   }
 
-  /** @throws {TurnUnavailableError} only when turn.required is set */
+  /** @throws {NatmeshError} TURN_UNAVAILABLE only when turn.required is set */
   async start (): Promise<void> {
     try {
       await this.startCoturn()
@@ -124,13 +125,13 @@ export class TurnService implements Startable {
 
   /** a credential coturn accepts until `ttlSeconds` from now */
   credentialFor (identity: string): TurnCredential {
-    if (this.secret == null || !this.available) throw new TurnUnavailableError(`TURN is not running: ${this.unavailableReason ?? 'not started'}`)
+    if (this.secret == null || !this.available) throw new NatmeshError('TURN_UNAVAILABLE', `TURN is not running: ${this.unavailableReason ?? 'not started'}`)
     return mintTurnCredential({ secret: this.secret, identity, ttlSeconds: this.config.ttlSeconds })
   }
 
   private async startCoturn (): Promise<void> {
     if (this.publicIp == null) {
-      throw new TurnUnavailableError('no address to hand out for TURN: set announce (or turn.externalIp), or listen on a specific host')
+      throw new NatmeshError('TURN_UNAVAILABLE', 'no address to hand out for TURN: set announce (or turn.externalIp), or listen on a specific host')
     }
 
     const { secret, created } = this.config.secret != null
