@@ -14,9 +14,9 @@ import type { ChildProcess } from 'node:child_process'
 import { createTopology } from '../../dist/lab/topology.js'
 import type { Topology, TopologyOptions } from '../../dist/lab/topology.js'
 import type { NatFlavour } from '../../dist/lab/nat.js'
-import type { AgentConfig, PlainResult as AgentPlainResult, SessionResult as AgentSessionResult, StreamResult as AgentStreamResult } from '../../test/lab/session-agent.ts'
+import type { AgentConfig, PlainResult as AgentPlainResult, SessionResult as AgentSessionResult, StreamResult as AgentStreamResult } from '../lab/session-agent.ts'
 
-export const AGENT = fileURLToPath(new URL('../../test/lab/session-agent.ts', import.meta.url))
+export const AGENT = fileURLToPath(new URL('../lab/session-agent.ts', import.meta.url))
 export const CLI = fileURLToPath(new URL('../../dist/cli/index.js', import.meta.url))
 export const GATEWAY_PORT = 4001
 /** circuits must outlive a whole relayed transfer (the gateway's default is 128 KiB per relayed connection) */
