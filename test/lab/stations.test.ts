@@ -16,7 +16,7 @@ import { CLI, Proc } from '../helpers/session-lab.ts'
 import { createTopology } from '../../dist/lab/topology.js'
 import type { Topology } from '../../dist/lab/topology.js'
 import type { NatFlavour } from '../../dist/lab/nat.js'
-import { punchExpected } from '../../dist/lab/trial.js'
+import { punchExpected } from '../../dist/lab/trial-summary.js'
 import type { VisitResult } from './station-agent.ts'
 
 const isRoot = process.getuid?.() === 0
