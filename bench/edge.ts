@@ -1,7 +1,7 @@
 /**
  * Traversal where edge nodes live, in the namespace NAT lab (needs root; real `natmesh gateway` and
  * test/lab/session-agent.ts processes): peers A and B behind their own cone NATs, U behind a UDP-blocking one, and
- * M, a second host on A's LAN behind A's NAT (bench/lib/same-site-lab.ts; the NAT does not hairpin). Per trial, each
+ * M, a second host on A's LAN behind A's NAT (test/helpers/same-site-lab.ts; the NAT does not hairpin). Per trial, each
  * with fresh processes and flushed NAT tables, one after the other:
  *
  *   same NAT   M accepts, A opens a session (paced messages both ways, until 300 ms after the switch): direct or
@@ -18,10 +18,10 @@
  *   node bench/edge.ts [--trials 10]
  */
 import { parseArgs } from 'node:util'
-import { intact, Lab, quantile, waitResult } from './lib/upgrade-lab.ts'
-import type { Ev, Proc } from './lib/upgrade-lab.ts'
-import { addLanMate } from './lib/same-site-lab.ts'
-import type { LanMate } from './lib/same-site-lab.ts'
+import { intact, Lab, quantile, waitResult } from '../test/helpers/session-lab.ts'
+import type { Ev, Proc } from '../test/helpers/session-lab.ts'
+import { addLanMate } from '../test/helpers/same-site-lab.ts'
+import type { LanMate } from '../test/helpers/same-site-lab.ts'
 import { positiveInteger } from './lib/args.ts'
 
 const { values: args } = parseArgs({ options: { trials: { type: 'string', default: '10' } } })

@@ -1,6 +1,6 @@
 /**
  * Traversal and sessions where edge nodes really live: NAT pairs x round-trip times x loss, through the lab's WAN
- * emulator (lab/wan-link.py on every NAT's internet link; see bench/lib/field-lab.ts for what RTT and loss mean).
+ * emulator (lab/wan-link.py on every NAT's internet link; see test/helpers/field-lab.ts for what RTT and loss mean).
  *
  * Per cell, `--transfers` sessions between fresh test/lab/session-agent.ts peers (paced ~200 messages/s each way,
  * until a second on the direct path): direct k/N (the session moved and carried data directly), punched k/N (a
@@ -17,8 +17,8 @@
  */
 import { parseArgs } from 'node:util'
 import { positiveInteger } from './lib/args.ts'
-import { FIELD_PAIR_NAMES, runFieldCell } from './lib/field-lab.ts'
-import type { FieldCellSummary, FieldPair } from './lib/field-lab.ts'
+import { FIELD_PAIR_NAMES, runFieldCell } from '../test/helpers/field-lab.ts'
+import type { FieldCellSummary, FieldPair } from '../test/helpers/field-lab.ts'
 
 const RTTS = [0, 100, 300]
 const LOSSES = [0, 2]

@@ -18,10 +18,10 @@
 import { parseArgs } from 'node:util'
 import { runTrials } from '../dist/lab/index.js'
 import { positiveInteger } from './lib/args.ts'
-import { IceLab } from './lib/ice-lab.ts'
+import { IceLab } from '../test/helpers/ice-lab.ts'
 import { measureGatewayStunRate } from './lib/stun-load.ts'
-import { quantile } from './lib/upgrade-lab.ts'
-import type { Ev } from './lib/upgrade-lab.ts'
+import { quantile } from '../test/helpers/session-lab.ts'
+import type { Ev } from '../test/helpers/session-lab.ts'
 
 const { values: args } = parseArgs({ options: { trials: { type: 'string', default: '20' }, 'turn-trials': { type: 'string', default: '10' } } })
 const TRIALS = positiveInteger(args, 'trials')

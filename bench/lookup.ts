@@ -1,4 +1,4 @@
-// Station lookup benchmark: 3, 10 and 30 gateways in this process on loopback (bench/lib/gateway-cluster.ts), every
+// Station lookup benchmark: 3, 10 and 30 gateways in this process on loopback (test/helpers/gateway-cluster.ts), every
 // gateway but the first told only of the first. A peer on gateway 0 publishes STATIONS stations; a peer on the last
 // gateway looks each up LOOKUPS_PER_STATION times: latency (median, p95) and Kademlia hops to the first valid answer.
 // Then gateway memory per stored record: RECORDS records put into the 3-gateway DHT, growth of the JS heap and of
@@ -11,8 +11,8 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { KadDHT } from '@libp2p/kad-dht'
 import { signStationRecord, stationKey } from '../dist/stations/record.js'
-import { GatewayCluster } from './lib/gateway-cluster.ts'
-import { quantile } from './lib/upgrade-lab.ts'
+import { GatewayCluster } from '../test/helpers/gateway-cluster.ts'
+import { quantile } from '../test/helpers/session-lab.ts'
 import { waitFor } from '../test/helpers/wait-for.ts'
 
 const SIZES = [3, 10, 30]

@@ -35,7 +35,7 @@ import { probeTurnAllocation } from '../dist/turn/client/allocate.js'
 import type { TurnEndpoint } from '../dist/turn/client/allocate.js'
 import { freeUdpTcpPort } from '../test/helpers/free-port.ts'
 import { positiveInteger } from './lib/args.ts'
-import { quantile } from './lib/upgrade-lab.ts'
+import { quantile } from '../test/helpers/session-lab.ts'
 
 const { values: args } = parseArgs({ options: { requests: { type: 'string', default: '200' }, starts: { type: 'string', default: '3' } } })
 const requests = positiveInteger(args, 'requests')

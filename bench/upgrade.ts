@@ -33,8 +33,8 @@
  *                         [--overhead-runs 5] [--no-lab]
  */
 import { parseArgs } from 'node:util'
-import { Lab, quantile, sleep } from './lib/upgrade-lab.ts'
-import type { AgentInit, PlainResult, Proc, SessionResult, StreamResult } from './lib/upgrade-lab.ts'
+import { Lab, quantile, sleep } from '../test/helpers/session-lab.ts'
+import type { AgentInit, PlainResult, Proc, SessionResult, StreamResult } from '../test/helpers/session-lab.ts'
 import { measureOverhead } from './lib/upgrade-overhead.ts'
 import type { OverheadResult } from './lib/upgrade-overhead.ts'
 import { positiveInteger } from './lib/args.ts'

@@ -20,7 +20,7 @@ import { createTopology } from '../dist/lab/topology.js'
 const { values: args } = parseArgs({ options: { probes: { type: 'string', default: '500' }, seconds: { type: 'string', default: '3' } } })
 const probes = positiveInteger(args, 'probes')
 const seconds = positiveInteger(args, 'seconds')
-const PROBE = fileURLToPath(new URL('./lib/net-probe.mjs', import.meta.url))
+const PROBE = fileURLToPath(new URL('../test/helpers/net-probe.mjs', import.meta.url))
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim())
 
 if (process.getuid?.() !== 0) {

@@ -14,7 +14,7 @@ import { loadOrCreateIdentity } from '../../dist/core/identity.js'
 import { createLogger } from '../../dist/core/logging.js'
 import { createPeer } from '../../dist/peer/peer.js'
 import type { NatmeshPeer } from '../../dist/peer/peer.js'
-import { waitFor } from '../../test/helpers/wait-for.ts'
+import { untilEvent } from '../../test/helpers/wait-for.ts'
 
 export interface BenchMesh {
   gateway: Gateway
@@ -69,7 +69,7 @@ export async function startMesh (options: { allowlist?: boolean } = {}): Promise
       const peer = await createPeer(config, { privateKey: identity.privateKey })
       await peer.start()
       started.push(peer)
-      await waitFor(() => peer.relayAddresses().length > 0, 10_000, `${name} to hold a reservation on the gateway`)
+      await untilEvent(peer, 'event', () => peer.relayAddresses().length > 0, 10_000, `${name} to hold a reservation on the gateway`)
       peers.push(peer)
     }
     return { gateway, a: peers[0]!, b: peers[1]!, stop }

@@ -4,10 +4,8 @@ export { carrierClientIp, carrierRouterIp, gatewayAltIp, gatewayIp, slotWanIp, l
 export { parseWanLink, WAN_LINK_SCRIPT, type WanLink, type WanLinkOptions } from './wan-link.js'
 export { cleanupStale, REQUIRED_PREFIX } from './netns.js'
 export { LabCommandError, type RunOptions, type RunResult } from './run.js'
-export {
-  runTrials, summarize, punchExpected, recommendedPeerArgs, defaultTrialTimeoutMs, randomPrefix, assertRoot, DEFAULT_CLI, FAST_FAIL_PEER_ARGS,
-  type RunTrialsOptions, type TrialRun, type TrialSummary
-} from './trial.js'
+export { runTrials, defaultTrialTimeoutMs, randomPrefix, assertRoot, DEFAULT_CLI, type RunTrialsOptions, type TrialRun } from './trial.js'
+export { summarize, punchExpected, recommendedPeerArgs, FAST_FAIL_PEER_ARGS, type TrialSummary } from './trial-summary.js'
 export { trialResult, type TrialResult, type TrialPath, type GatewayTransport, type TrialObservation } from './trial-result.js'
 export { decide, punchSettingsFromArgs, probeWaitMs, DEFAULT_PUNCH_SETTINGS, type PunchSettings, type Verdict, type TrialEvents } from './trial-decide.js'
 export { LabProcess, TailBuffer, parseEventLine, type JsonEvent, type TimedEvent } from './trial-process.js'

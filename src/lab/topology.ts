@@ -1,42 +1,19 @@
 import type { ChildProcess, SpawnOptions } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import {
-  carrierClientIp, carrierRouterIp, gatewayAltIp, gatewayIp, lanPeerIp, lanRouterIp, MAX_GATEWAYS, MAX_LAN_HOSTS, MAX_SLOTS, slotWanIp, WAN_PREFIX_LEN
-} from './addressing.js'
-import { applyFlavour, flushConntrack, isNated, LAN_IF, parseFlavour, WAN_IF, type NatedFlavour, type NatFlavour } from './nat.js'
-import { addNs, addVeth, assertPrefix, delNs, execIn, ipIn, listNs, REQUIRED_PREFIX, spawnIn } from './netns.js'
+import { carrierClientIp, carrierRouterIp, gatewayAltIp, gatewayIp, lanPeerIp, lanRouterIp, slotWanIp, WAN_PREFIX_LEN } from './addressing.js'
+import { applyFlavour, flushConntrack, isNated, LAN_IF, parseFlavour, WAN_IF, type NatFlavour } from './nat.js'
+import { addNs, addVeth, assertPrefix, delNs, execIn, ipIn, listNs, spawnIn } from './netns.js'
 import type { RunOptions, RunResult } from './run.js'
-import { parseWanLink, waitForWanLink, WAN_LINK_INNER_IF, WAN_LINK_OUTER_IF, wanLinkArgs, type WanLink, type WanLinkOptions } from './wan-link.js'
+import { planTopology, type Slot, type TopologyOptions } from './topology-plan.js'
+import { waitForWanLink, WAN_LINK_INNER_IF, WAN_LINK_OUTER_IF, wanLinkArgs, type WanLink } from './wan-link.js'
+
+export type { TopologyOptions } from './topology-plan.js'
 
 /**
  * A role names one namespace: 'pub' (the internet segment: a bridge, no uplink), 'gateway<i>' (0-based),
  * 'peer<slot>' and 'nat<slot>' (the slot's NAT router, or the one it shares; absent when the slot is public).
  */
 export type Role = 'pub' | `gateway${number}` | `peer${string}` | `nat${string}`
-
-export interface TopologyOptions {
-  /** prefix of every namespace name; must start with "nm-". Default "nm-" */
-  prefix?: string
-  /** number of gateways, at 11.0.113.10, .11, ... Default 1 */
-  gateways?: number
-  /** peer slots (names of 1-8 letters/digits) and their NAT flavour, e.g. { A: 'cone', B: 'symmetric' } */
-  peers: Record<string, NatFlavour>
-  /**
-   * Same-site peers: { B: 'A' } puts slot B's peer on slot A's LAN, behind A's NAT (one LAN bridge, addresses
-   * 192.168.x.2, .3, ...), so both face the WAN from one public address. The slot's own flavour must be A's.
-   */
-  sameNatAs?: Record<string, string>
-  /**
-   * Double NAT: { A: 'symmetric' } puts slot A's NAT router behind a carrier-grade NAT of that flavour (the home
-   * NAT's WAN side is 100.64.x.2, the carrier router faces the internet as the slot's WAN address).
-   */
-  carrierNat?: Record<string, NatedFlavour>
-  /**
-   * A WAN emulator (lab/wan-link.py: one-way delay, jitter, loss) on a slot's link to the internet segment: its
-   * outermost NAT router's WAN link, or a public peer's own link. A slot sharing another's NAT has no link of its own.
-   */
-  wan?: Record<string, WanLinkOptions>
-}
 
 export interface Topology {
   readonly prefix: string
@@ -85,19 +62,6 @@ const PEER_IF = 'eth0'
 const BRIDGE_NF_SYSCTL = 'net.bridge.bridge-nf-call-iptables'
 const ROUTER_SYSCTLS = ['net.ipv4.ip_forward=1',
   ...(existsSync(`/proc/sys/${BRIDGE_NF_SYSCTL.replaceAll('.', '/')}`) ? [`${BRIDGE_NF_SYSCTL}=0`] : [])]
-
-interface Slot {
-  readonly name: string
-  /** 1-based; picks the WAN and LAN addresses */
-  readonly num: number
-  flavour: NatFlavour
-  /** the slot whose NAT and LAN this one shares; undefined for a slot with its own link */
-  readonly host?: string
-  /** host number on the LAN (1 = the NAT's own slot) */
-  readonly lanHost: number
-  readonly carrier?: NatedFlavour
-  readonly wan?: WanLink
-}
 
 class NetnsTopology implements Topology {
   readonly slots: readonly string[]
@@ -373,52 +337,6 @@ class NetnsTopology implements Topology {
 
 }
 
-/** Checks the slot options against each other and numbers the slots. */
-function planSlots (opts: TopologyOptions): Slot[] {
-  const names = Object.keys(opts.peers)
-  const known = (what: string, slot: string): void => {
-    if (!names.includes(slot)) throw new Error(`${what}: no peer slot "${slot}" (slots: ${names.join(', ')})`)
-  }
-  const sameNatAs = opts.sameNatAs ?? {}
-  const lanHosts = new Map<string, number>()
-  for (const [guest, host] of Object.entries(sameNatAs)) {
-    known('sameNatAs', guest)
-    known(`sameNatAs.${guest}`, host)
-    if (sameNatAs[host] !== undefined) throw new Error(`sameNatAs: slot ${host} shares another slot's NAT itself; name the NAT's own slot`)
-    const flavour = parseFlavour(opts.peers[host] as string)
-    if (!isNated(flavour)) throw new Error(`sameNatAs: slot ${host} is public, it has no NAT to share`)
-    if (opts.peers[guest] !== flavour) throw new Error(`sameNatAs: slot ${guest} shares ${host}'s ${flavour} NAT, so its flavour must be ${flavour} too`)
-    const n = (lanHosts.get(host) ?? 1) + 1
-    if (n > MAX_LAN_HOSTS) throw new Error(`sameNatAs: at most ${MAX_LAN_HOSTS} peers share one NAT`)
-    lanHosts.set(host, n)
-    lanHosts.set(guest, n)
-  }
-  for (const [slot, carrier] of Object.entries(opts.carrierNat ?? {})) {
-    known('carrierNat', slot)
-    if (!isNated(parseFlavour(carrier))) throw new Error(`carrierNat.${slot}: a carrier NAT needs a NAT flavour, not "public"`)
-    if (!isNated(parseFlavour(opts.peers[slot] as string))) throw new Error(`carrierNat.${slot}: the slot is public, it has no NAT to put behind a carrier NAT`)
-    if (sameNatAs[slot] !== undefined) throw new Error(`carrierNat.${slot}: the slot shares ${sameNatAs[slot]}'s NAT; give the carrier NAT to ${sameNatAs[slot]}`)
-  }
-  for (const slot of Object.keys(opts.wan ?? {})) {
-    known('wan', slot)
-    if (sameNatAs[slot] !== undefined) throw new Error(`wan.${slot}: the slot shares ${sameNatAs[slot]}'s NAT and internet link; give the link to ${sameNatAs[slot]}`)
-  }
-  return names.map((name, i) => {
-    const host = sameNatAs[name]
-    const carrier = opts.carrierNat?.[name]
-    const wan = opts.wan?.[name]
-    return {
-      name,
-      num: i + 1,
-      flavour: parseFlavour(opts.peers[name] as string),
-      lanHost: host === undefined ? 1 : lanHosts.get(name) as number,
-      ...(host !== undefined ? { host } : {}),
-      ...(carrier !== undefined ? { carrier } : {}),
-      ...(wan !== undefined ? { wan: parseWanLink(wan, `wan.${name}`) } : {})
-    }
-  })
-}
-
 /**
  * The names a lab with this prefix gives its namespaces: <prefix>pub, <prefix>gw<i>, <prefix>peer<slot>,
  * <prefix>nat<slot>, and for the flavours <prefix>cgn<slot> (carrier NAT) and <prefix>wan<slot> (WAN emulator).
@@ -445,17 +363,7 @@ export async function removeLab (prefix: string): Promise<string[]> {
  * On failure everything built so far is removed before the error is thrown.
  */
 export async function createTopology (opts: TopologyOptions): Promise<Topology> {
-  const prefix = opts.prefix ?? REQUIRED_PREFIX
-  assertPrefix(prefix)
-  const gateways = opts.gateways ?? 1
-  if (!Number.isInteger(gateways) || gateways < 0 || gateways > MAX_GATEWAYS) {
-    throw new Error(`gateways must be 0..${MAX_GATEWAYS}, got ${gateways}`)
-  }
-  const slotNames = Object.keys(opts.peers)
-  if (slotNames.length > MAX_SLOTS) throw new Error(`at most ${MAX_SLOTS} peer slots`)
-  const badSlot = slotNames.find((n) => !/^[A-Za-z0-9]{1,8}$/.test(n))
-  if (badSlot !== undefined) throw new Error(`peer slot name "${badSlot}" must be 1-8 letters or digits`)
-  const slots = planSlots(opts)
+  const { prefix, gateways, slots } = planTopology(opts)
 
   const taken = (await listNs()).filter((n) => n.startsWith(prefix))
   if (taken.length > 0) {

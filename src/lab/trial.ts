@@ -1,28 +1,22 @@
+/**
+ * A run of lab trials: one namespace lab and one gateway process, and per trial a fresh pair of peer daemons
+ * (trial-launcher.ts starts them, trial-run.ts runs one trial, trial-summary.ts sums the run up).
+ */
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { isNated, parseFlavour, type NatFlavour } from './nat.js'
+import { parseFlavour, type NatFlavour } from './nat.js'
 import { createTopology, type Topology, type TopologyOptions } from './topology.js'
 import { parseWanLink } from './wan-link.js'
-import { decide, probeWaitMs, punchSettingsFromArgs, type PunchSettings, type TrialEnd } from './trial-decide.js'
+import { probeWaitMs, punchSettingsFromArgs, type PunchSettings } from './trial-decide.js'
+import { gateFor, gated, STOP_GRACE_MS, ungated, type PeerLauncher, type PeerPair } from './trial-launcher.js'
 import { LabProcess, type JsonEvent } from './trial-process.js'
-import { trialResult, type TrialResult } from './trial-result.js'
-import { median, percentile } from './trial-stats.js'
-
-export interface TrialSummary {
-  a: NatFlavour
-  b: NatFlavour
-  trials: number
-  /** counts */
-  relayOk: number
-  directOk: number
-  /** over the trials that went direct; null when none did */
-  medianMsRelayToDirect: number | null
-  p95MsRelayToDirect: number | null
-}
+import type { TrialResult } from './trial-result.js'
+import { errorMessage, raceAbort, runTrial } from './trial-run.js'
+import { summarize, type TrialSummary } from './trial-summary.js'
 
 export interface RunTrialsOptions {
   /** the dialling peer's NAT flavour */
@@ -71,39 +65,7 @@ const GATEWAY_API = '127.0.0.1:8080'
 /** short, so a udp-blocked peer falls back to TCP fast (the peer's default is 5000) */
 const LAB_GATEWAY_DIAL_TIMEOUT_MS = 1500
 const GATEWAY_START_TIMEOUT_MS = 30_000
-const STOP_GRACE_MS = 2000
 const MAX_TRIALS = 10_000
-
-/**
- * Whether a hole punch can give A and B a direct path: neither side may block UDP, and two symmetric NATs never
- * meet (each picks a new random port per destination, so the peers skip the punch). One symmetric NAT is crossed:
- * by a plain dial when the other side is public, by a birthday punch when it is behind a cone NAT.
- */
-export function punchExpected (a: NatFlavour, b: NatFlavour): boolean {
-  if (a === 'udp-blocked' || b === 'udp-blocked') return false
-  return !(a === 'symmetric' && b === 'symmetric')
-}
-
-/** one short attempt: a pair that cannot punch ends its trial in well under a second after the relay ping */
-export const FAST_FAIL_PEER_ARGS: readonly string[] = ['--hole-punch-timeout-ms', '500', '--hole-punch-retries', '1']
-
-/** Peer arguments that keep a trial short: the defaults where a punch should work, one short attempt where it cannot. */
-export function recommendedPeerArgs (a: NatFlavour, b: NatFlavour): string[] {
-  return punchExpected(a, b) ? [] : [...FAST_FAIL_PEER_ARGS]
-}
-
-export function summarize (a: NatFlavour, b: NatFlavour, results: readonly TrialResult[]): TrialSummary {
-  const ms = results.filter((r) => r.directOk && r.msRelayToDirect !== undefined).map((r) => r.msRelayToDirect as number)
-  return {
-    a,
-    b,
-    trials: results.length,
-    relayOk: results.filter((r) => r.relayOk).length,
-    directOk: results.filter((r) => r.directOk).length,
-    medianMsRelayToDirect: median(ms) ?? null,
-    p95MsRelayToDirect: percentile(ms, 95) ?? null
-  }
-}
 
 export function randomPrefix (): string {
   return `nm-${randomBytes(4).toString('hex').slice(0, 6)}-`
@@ -207,172 +169,6 @@ export async function runTrials (opts: RunTrialsOptions): Promise<TrialRun> {
 /** Long enough for both peers' gateway fallback, the exchange, and every punch attempt. */
 export function defaultTrialTimeoutMs (s: PunchSettings): number {
   return 2 * s.gatewayDialTimeoutMs + probeWaitMs(s) + 10_000
-}
-
-/** dist/lab/trial-gate.js next to the CLI, and the modules it preloads; undefined when the CLI is not ours */
-function gateFor (cli: string): { module: string, preload: string[] } | undefined {
-  const cliDir = dirname(cli)
-  const module = join(cliDir, '..', 'lab', 'trial-gate.js')
-  const preload = [join(cliDir, 'peer-command.js')]
-  if (!existsSync(module) || !preload.every((p) => existsSync(p))) return undefined
-  return { module, preload }
-}
-
-/** A peer daemon of a coming trial: started (loading its modules) or not, and held until released. */
-interface PeerLauncher {
-  /** lets the daemon run, with `extra` CLI arguments appended */
-  release: (extra: string[]) => LabProcess
-  /** the process, once released */
-  process: () => LabProcess | undefined
-  cancel: () => Promise<void>
-  /**
-   * ends a decided trial's daemon at once: its graceful shutdown (about a second, while libp2p closes every
-   * connection politely) measures nothing, and the next trial's fresh daemons are already loaded
-   */
-  discard: () => Promise<void>
-}
-
-interface PeerPair { A: PeerLauncher, B: PeerLauncher }
-
-function gated (proc: LabProcess): PeerLauncher {
-  let released = false
-  return {
-    release: (extra) => {
-      released = true
-      proc.child.stdin?.end(JSON.stringify(extra) + '\n')
-      return proc
-    },
-    // a daemon that was never let go has nothing to report
-    process: () => released ? proc : undefined,
-    cancel: async () => { await proc.stop(STOP_GRACE_MS) },
-    discard: async () => { await proc.stop(0) }
-  }
-}
-
-function ungated (start: (extra: string[]) => LabProcess): PeerLauncher {
-  let proc: LabProcess | undefined
-  return {
-    release: (extra) => {
-      proc = start(extra)
-      proc.child.stdin?.end()
-      return proc
-    },
-    process: () => proc,
-    cancel: async () => { await proc?.stop(STOP_GRACE_MS) },
-    discard: async () => { await proc?.stop(0) }
-  }
-}
-
-interface TrialContext {
-  n: number
-  a: NatFlavour
-  b: NatFlavour
-  topo: Topology
-  trialTimeoutMs: number
-  settings: PunchSettings
-  gateway: LabProcess
-  /** `--gateway <udx addr> --gateway <tcp addr>`, given to the daemons when they are released */
-  gatewayFlags: string[]
-  signal: AbortSignal | undefined
-  pair: PeerPair
-  prepareNext: () => void
-}
-
-async function runTrial (ctx: TrialContext): Promise<TrialResult> {
-  const started = Date.now()
-  const deadline = started + ctx.trialTimeoutMs
-  let failure: string | undefined
-  const phases: { bReady?: number, aVerdict?: number, stop: number } = { stop: 0 }
-  try {
-    if (!ctx.gateway.running) throw new Error(`the gateway ${ctx.gateway.describeExit()}`)
-    for (const slot of ['A', 'B']) {
-      if (isNated(ctx.topo.flavourOf(slot))) await ctx.topo.flushConntrack(slot)
-    }
-    const b = ctx.pair.B.release(ctx.gatewayFlags)
-    const bStarted = await raceAbort(b.waitFor((e) => e.event === 'started', deadline - Date.now(), 'started event'), ctx.signal)
-    await raceAbort(b.waitFor((e) => e.event === 'reservation', deadline - Date.now(), 'relay reservation'), ctx.signal)
-    phases.bReady = Date.now() - started
-    const a = ctx.pair.A.release([...ctx.gatewayFlags, '--dial', String(bStarted.peerId)])
-    const verdict = await waitForVerdict(a, b, ctx.settings, deadline, ctx.signal, ctx.trialTimeoutMs)
-    phases.aVerdict = Date.now() - started - phases.bReady
-    if (!verdict.done) failure = verdict.why
-    else if (verdict.code === 'A_ERROR') failure = verdict.why
-  } catch (err) {
-    failure = errorMessage(err)
-  } finally {
-    const stopping = Date.now()
-    ctx.prepareNext()
-    await Promise.all([ctx.pair.A.discard(), ctx.pair.B.discard()])
-    phases.stop = Date.now() - stopping
-  }
-  const peerA = ctx.pair.A.process()
-  const peerB = ctx.pair.B.process()
-  const tails = [['A', peerA, 20], ['B', peerB, 20], ['gateway', ctx.gateway, 10]] as const
-  return trialResult({
-    trial: ctx.n,
-    a: ctx.a,
-    b: ctx.b,
-    aEvents: peerA?.events.map((t) => t.event) ?? [],
-    bEvents: peerB?.events.map((t) => t.event) ?? [],
-    ...(failure !== undefined ? { failure } : {}),
-    durationMs: Date.now() - started,
-    phasesMs: phases,
-    context: tails.filter(([, p]) => p !== undefined).map(([name, p, lines]) =>
-      ({ title: `${name} stderr (tail; ${p?.describeExit() ?? ''})`, text: p?.stderr.tail(lines) ?? '' }))
-  })
-}
-
-/** Resolves once decide() calls the trial, at the deadline ({ done: false }), or on abort / either peer's exit. */
-async function waitForVerdict (a: LabProcess, b: LabProcess, s: PunchSettings, deadline: number, signal: AbortSignal | undefined, timeoutMs: number): Promise<TrialEnd> {
-  return await new Promise((resolve) => {
-    let timer: NodeJS.Timeout | undefined
-    let finished = false
-    const finish = (end: TrialEnd): void => {
-      if (finished) return
-      finished = true
-      clearTimeout(timer)
-      offA()
-      offB()
-      signal?.removeEventListener('abort', onAbort)
-      resolve(end)
-    }
-    const check = (): void => {
-      if (finished) return
-      const aPeerId = a.find((e) => e.event === 'started')?.peerId
-      const now = Date.now()
-      const verdict = decide({ a: a.events, b: b.events, aPeerId: typeof aPeerId === 'string' ? aPeerId : undefined }, s, now)
-      if (verdict.done) { finish(verdict); return }
-      if (!a.running) { finish({ done: false, why: `A ${a.describeExit()} before the trial was decided` }); return }
-      if (!b.running) { finish({ done: false, why: `B ${b.describeExit()} before the trial was decided` }); return }
-      if (now >= deadline) { finish({ done: false, why: `trial timed out: no verdict within ${timeoutMs} ms` }); return }
-      clearTimeout(timer)
-      timer = setTimeout(check, Math.max(0, Math.min(deadline, verdict.recheckAt ?? deadline) - now))
-    }
-    const onAbort = (): void => { finish({ done: false, why: 'aborted' }) }
-    const offA = a.onChange(check)
-    const offB = b.onChange(check)
-    signal?.addEventListener('abort', onAbort, { once: true })
-    if (signal?.aborted === true) onAbort()
-    else check()
-  })
-}
-
-function errorMessage (err: unknown): string {
-  return err instanceof Error ? err.message : String(err)
-}
-
-async function raceAbort<T> (p: Promise<T>, signal?: AbortSignal): Promise<T> {
-  if (signal === undefined) return await p
-  if (signal.aborted) throw new Error('aborted')
-  let onAbort: (() => void) | undefined
-  try {
-    return await Promise.race([p, new Promise<never>((_resolve, reject) => {
-      onAbort = () => { reject(new Error('aborted')) }
-      signal.addEventListener('abort', onAbort, { once: true })
-    })])
-  } finally {
-    if (onAbort !== undefined) signal.removeEventListener('abort', onAbort)
-  }
 }
 
 /**

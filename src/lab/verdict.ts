@@ -3,7 +3,8 @@ import type { NatFlavour } from './nat.js'
 import { decide, DEFAULT_PUNCH_SETTINGS, type PunchSettings, type TrialEnd } from './trial-decide.js'
 import { parseEventLine, type TimedEvent } from './trial-process.js'
 import { trialResult, type TrialPath, type TrialResult } from './trial-result.js'
-import { defaultTrialTimeoutMs, punchExpected, summarize, type TrialSummary } from './trial.js'
+import { defaultTrialTimeoutMs } from './trial.js'
+import { punchExpected, summarize, type TrialSummary } from './trial-summary.js'
 
 export interface VerdictOptions {
   /** the dialling peer's NAT flavour, and the file its `natmesh peer --json` events are written to */

@@ -12,7 +12,7 @@ import { createPeer } from '../../src/peer/peer.js'
 import type { NatmeshPeer } from '../../src/peer/peer.js'
 import type { PeerEvent } from '../../src/peer/events.js'
 import { toUdpEndpoint } from '../../src/transport/index.js'
-import { waitFor } from './wait-for.js'
+import { untilEvent } from './wait-for.js'
 
 /**
  * A gateway and peers in this process on 127.0.0.1, each with its own real sockets. The gateway can be stopped
@@ -75,8 +75,13 @@ export class LoopbackMesh {
     peer.addEventListener('event', (evt) => { events.push(evt.detail) })
     this.peers.push(peer)
     await peer.start()
-    await waitFor(() => peer.relayAddresses().length > 0, 10_000, `${name} to hold a reservation`)
+    await untilEvent(peer, 'event', () => peer.relayAddresses().length > 0, 10_000, `${name} to hold a reservation`)
     return peer
+  }
+
+  /** the peer's `index`th (0-based) `name` event since it started, once it has emitted it */
+  async nextEvent<Name extends PeerEvent['event']> (peer: NatmeshPeer, name: Name, index: number, timeoutMs: number): Promise<Extract<PeerEvent, { event: Name }>> {
+    return untilEvent(peer, 'event', () => this.eventsOf(peer, name)[index], timeoutMs, `${name} event #${index + 1}`)
   }
 
   eventsOf<Name extends PeerEvent['event']> (peer: NatmeshPeer, name: Name): Array<Extract<PeerEvent, { event: Name }>> {

@@ -30,7 +30,7 @@ describe('gateway restart', () => {
     // --- the gateway goes away
     await mesh.stopGateway()
     for (const peer of [a, b]) {
-      const lost = await waitFor(() => mesh.eventsOf(peer, 'gateway-lost')[0], 5000, 'a gateway-lost event')
+      const lost = await mesh.nextEvent(peer, 'gateway-lost', 0, 5000)
       expect(lost.gateway).toBe(gatewayId)
       expect(lost.reason).toMatch(/^connection closed/)
       expect(lost.retryInMs).toBeGreaterThanOrEqual(50)
@@ -43,7 +43,7 @@ describe('gateway restart', () => {
 
     // while the gateway is down, reconnection attempts fail, and say so
     for (const peer of [a, b]) {
-      const failed = await waitFor(() => mesh.eventsOf(peer, 'gateway-lost')[1], 10_000, 'a failed reconnection attempt')
+      const failed = await mesh.nextEvent(peer, 'gateway-lost', 1, 10_000)
       expect(failed.gateway).toBe(gatewayId)
       expect(failed.reason).toMatch(/could not reach gateway/)
       expect(failed.retryInMs).toBeLessThanOrEqual(1000)
@@ -57,7 +57,7 @@ describe('gateway restart', () => {
     expect(mesh.gatewayPorts()).toEqual(ports)
 
     for (const peer of [a, b]) {
-      const reservation = await waitFor(() => mesh.eventsOf(peer, 'reservation')[1], 10_000, 'a new reservation after the restart')
+      const reservation = await mesh.nextEvent(peer, 'reservation', 1, 10_000)
       expect(reservation.gateway).toBe(gatewayId)
       expect(reservation.relayAddrs.length).toBeGreaterThan(0)
       for (const addr of reservation.relayAddrs) expect(addr).toContain(`/p2p/${gatewayId}/p2p-circuit/p2p/${peer.peerId.toString()}`)

@@ -1,5 +1,5 @@
 /**
- * Stations through a real DHT: three gateways and peers in this process on loopback (bench/lib/gateway-cluster.ts),
+ * Stations through a real DHT: three gateways and peers in this process on loopback (test/helpers/gateway-cluster.ts),
  * plus a rogue DHT server that stores whatever it is given and serves it to everyone who asks. Needs a built dist/.
  */
 import { noise } from '@chainsafe/libp2p-noise'
@@ -14,7 +14,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import type { Libp2p } from '@libp2p/interface'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { GatewayCluster } from '../../bench/lib/gateway-cluster.ts'
+import { GatewayCluster } from '../helpers/gateway-cluster.ts'
 import { NATMESH_DHT_PROTOCOL } from '../../dist/stations/dht.js'
 import { signStationRecord, stationKey, STATION_NAMESPACE } from '../../dist/stations/record.js'
 import type { StationRecord } from '../../dist/stations/record.js'

@@ -57,6 +57,8 @@ turn:
   stateDir: ${join(dir, 'turn')}
   secretFile: ${join(dir, 'turn-secret')}
   expirySweepMs: ${SWEEP_MS}
+  # apart from the ranges of the other TURN test files, which run at the same time: portHeld must see our ports only
+  relayPortRange: { min: 50500, max: 50549 }
 `)
     const config = await loadGatewayConfig({
       file,

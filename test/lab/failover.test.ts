@@ -8,8 +8,8 @@
  * Needs root (namespaces, nftables, conntrack) and a built dist/ (`npm test` builds it).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { brief, intact, Lab, waitResult } from '../../bench/lib/upgrade-lab.ts'
-import type { Ev, Proc } from '../../bench/lib/upgrade-lab.ts'
+import { brief, intact, Lab, waitResult } from '../helpers/session-lab.ts'
+import type { Ev, Proc } from '../helpers/session-lab.ts'
 
 const isRoot = process.getuid?.() === 0
 const COUNT = 2000

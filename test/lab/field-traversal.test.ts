@@ -9,10 +9,10 @@
  * Needs root and a built dist/ (`tsc -p tsconfig.json`).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { brief, intact, Lab, quantile, waitResult } from '../../bench/lib/upgrade-lab.ts'
-import type { Ev, Proc } from '../../bench/lib/upgrade-lab.ts'
-import { addLanMate } from '../../bench/lib/same-site-lab.ts'
-import type { LanMate } from '../../bench/lib/same-site-lab.ts'
+import { brief, intact, Lab, quantile, waitResult } from '../helpers/session-lab.ts'
+import type { Ev, Proc } from '../helpers/session-lab.ts'
+import { addLanMate } from '../helpers/same-site-lab.ts'
+import type { LanMate } from '../helpers/same-site-lab.ts'
 import { execIn } from '../../dist/lab/netns.js'
 
 const isRoot = process.getuid?.() === 0

@@ -1,11 +1,11 @@
 /**
  * Sessions where edge nodes really live: ~100 ms RTT and 2 % loss on every NAT's internet link (the lab's WAN
- * emulator, lab/wan-link.py), fresh peers per transfer (bench/lib/field-lab.ts; bench/field.ts sweeps the rest).
+ * emulator, lab/wan-link.py), fresh peers per transfer (test/helpers/field-lab.ts; bench/field.ts sweeps the rest).
  * Needs root, python3 and a built dist/ (`npm test` builds it).
  */
 import { afterAll, describe, expect, it } from 'vitest'
-import { runFieldCell } from '../../bench/lib/field-lab.ts'
-import type { FieldCellResult, FieldPair } from '../../bench/lib/field-lab.ts'
+import { runFieldCell } from '../helpers/field-lab.ts'
+import type { FieldCellResult, FieldPair } from '../helpers/field-lab.ts'
 import { labNamespaces } from '../helpers/lab-runs.js'
 
 const isRoot = process.getuid?.() === 0

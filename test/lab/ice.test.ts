@@ -7,9 +7,9 @@
  * Needs root (namespaces, nftables, conntrack), coturn (`turnserver`) and a built dist/ (`npm test` builds it).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { IceLab } from '../../bench/lib/ice-lab.ts'
-import { brief, intact, waitResult } from '../../bench/lib/upgrade-lab.ts'
-import type { Ev, Proc, SessionResult } from '../../bench/lib/upgrade-lab.ts'
+import { IceLab } from '../helpers/ice-lab.ts'
+import { brief, intact, waitResult } from '../helpers/session-lab.ts'
+import type { Ev, Proc, SessionResult } from '../helpers/session-lab.ts'
 
 const isRoot = process.getuid?.() === 0
 /**

@@ -390,7 +390,7 @@ function verdict (verifier: Verifier): Pick<StreamResult, 'received' | 'good' | 
 // ---------------------------------------------------------------------------------------------------------------
 // the agent
 
-function out (event: Record<string, unknown> & { event: string }): void {
+function out<E extends { event: string }> (event: E): void {
   process.stdout.write(JSON.stringify({ ...event, t: Date.now() }) + '\n')
 }
 

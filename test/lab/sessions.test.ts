@@ -8,8 +8,8 @@
  */
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { brief, intact, Lab, quantile, sleep, waitResult } from '../../bench/lib/upgrade-lab.ts'
-import type { Ev, Proc, SessionResult } from '../../bench/lib/upgrade-lab.ts'
+import { brief, intact, Lab, quantile, sleep, waitResult } from '../helpers/session-lab.ts'
+import type { Ev, Proc, SessionResult } from '../helpers/session-lab.ts'
 
 const isRoot = process.getuid?.() === 0
 const TRIALS = Number(process.env.NM_SESSION_TRIALS ?? 50)

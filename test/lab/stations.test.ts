@@ -12,11 +12,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { CLI, Proc } from '../../bench/lib/upgrade-lab.ts'
+import { CLI, Proc } from '../helpers/session-lab.ts'
 import { createTopology } from '../../dist/lab/topology.js'
 import type { Topology } from '../../dist/lab/topology.js'
 import type { NatFlavour } from '../../dist/lab/nat.js'
-import { punchExpected } from '../../dist/lab/trial.js'
+import { punchExpected } from '../../dist/lab/trial-summary.js'
 import type { VisitResult } from './station-agent.ts'
 
 const isRoot = process.getuid?.() === 0

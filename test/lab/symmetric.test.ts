@@ -6,10 +6,10 @@
  * Needs root and a built dist/ (`npm test` builds it). NM_SYMMETRIC_TRIALS overrides the 100 trials per direction.
  */
 import { afterAll, describe, expect, it } from 'vitest'
-import { brief, intact, Lab, quantile, waitResult } from '../../bench/lib/upgrade-lab.ts'
+import { brief, intact, Lab, quantile, waitResult } from '../helpers/session-lab.ts'
 import { median, percentile, runTrials } from '../../src/lab/index.js'
 import type { NatFlavour, TrialResult, TrialRun } from '../../src/lab/index.js'
-import type { Proc } from '../../bench/lib/upgrade-lab.ts'
+import type { Proc } from '../helpers/session-lab.ts'
 import { labNamespaces, pool } from '../helpers/lab-runs.js'
 
 const isRoot = process.getuid?.() === 0

@@ -11,7 +11,7 @@ import { labNamespaces } from '../helpers/lab-runs.js'
 
 const isRoot = process.getuid?.() === 0
 const PREFIX = `nm-wl${process.pid % 100000}-`
-const ECHO = fileURLToPath(new URL('../../bench/lib/net-probe.mjs', import.meta.url))
+const ECHO = fileURLToPath(new URL('../helpers/net-probe.mjs', import.meta.url))
 const DELAY = { delayMs: 40, jitterMs: 10 }
 const LOSS = { lossPercent: 10, seed: 12 }
 const LOSS_PROBES = 1000

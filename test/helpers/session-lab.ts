@@ -12,11 +12,12 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { ChildProcess } from 'node:child_process'
 import { createTopology } from '../../dist/lab/topology.js'
+import { LabProcess } from '../../dist/lab/trial-process.js'
 import type { Topology, TopologyOptions } from '../../dist/lab/topology.js'
 import type { NatFlavour } from '../../dist/lab/nat.js'
-import type { AgentConfig, PlainResult as AgentPlainResult, SessionResult as AgentSessionResult, StreamResult as AgentStreamResult } from '../../test/lab/session-agent.ts'
+import type { AgentConfig, PlainResult as AgentPlainResult, SessionResult as AgentSessionResult, StreamResult as AgentStreamResult } from '../lab/session-agent.ts'
 
-export const AGENT = fileURLToPath(new URL('../../test/lab/session-agent.ts', import.meta.url))
+export const AGENT = fileURLToPath(new URL('../lab/session-agent.ts', import.meta.url))
 export const CLI = fileURLToPath(new URL('../../dist/cli/index.js', import.meta.url))
 export const GATEWAY_PORT = 4001
 /** circuits must outlive a whole relayed transfer (the gateway's default is 128 KiB per relayed connection) */
@@ -24,47 +25,36 @@ export const GATEWAY_LIMIT_ARGS = ['--circuit-data-bytes', String(2 ** 40), '--c
 
 export type Ev = Record<string, unknown> & { event: string, t?: number, at: number }
 
-/** A process started in a lab namespace: its JSON events (stdout), the tail of its stderr, its exit. */
+/**
+ * A process started in a lab namespace, read by the lab's one process reader (LabProcess: JSON events from stdout,
+ * a tail of stderr, its exit), with each event stamped with when we read it, as the session tests compare them.
+ */
 export class Proc {
   readonly events: Ev[] = []
-  readonly startedAt = Date.now()
-  private stderrTail = ''
-  private partial = ''
-  private readonly waiters = new Set<() => void>()
   readonly exited: Promise<void>
-  exit: { code: number | null, signal: NodeJS.Signals | null } | null = null
-  readonly name: string
-  readonly child: ChildProcess
+  private readonly process: LabProcess
 
-  constructor (name: string, child: ChildProcess) {
-    this.name = name
-    this.child = child
-    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-      const lines = (this.partial + chunk).split('\n')
-      this.partial = lines.pop() ?? ''
-      for (const line of lines) this.onLine(line)
-    })
-    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => { this.stderrTail = (this.stderrTail + chunk).slice(-8000) })
-    child.stdin?.on('error', () => {})
-    this.exited = new Promise((resolve) => {
-      child.once('error', () => {
-        if (child.pid === undefined) { this.exit = { code: null, signal: null }; this.wake(); resolve() }
-      })
-      child.once('close', (code, signal) => {
-        if (this.partial !== '') this.onLine(this.partial)
-        this.exit = { code, signal }
-        this.wake()
-        resolve()
-      })
-    })
+  constructor (readonly name: string, readonly child: ChildProcess) {
+    this.process = new LabProcess(name, child)
+    this.exited = this.process.whenExited()
+    this.process.onChange(() => { this.stamp() })
+  }
+
+  get startedAt (): number {
+    return this.process.startedAt
   }
 
   get running (): boolean {
-    return this.exit === null
+    return this.process.running
+  }
+
+  /** null while running; a process that never started has neither code nor signal */
+  get exit (): { code: number | null, signal: NodeJS.Signals | null } | null {
+    return this.running ? null : { code: this.process.exitCode, signal: this.process.exitSignal }
   }
 
   get stderr (): string {
-    return this.stderrTail
+    return this.process.stderr.text().slice(-8000)
   }
 
   find (pred: (e: Ev) => boolean): Ev | undefined {
@@ -77,17 +67,12 @@ export class Proc {
 
   /** the first event (already seen or still to come) matching `pred`; rejects on exit or timeout */
   async waitFor (pred: (e: Ev) => boolean, timeoutMs: number, what: string): Promise<Ev> {
-    return await new Promise((resolve, reject) => {
-      const check = (): void => {
-        const hit = this.events.find(pred)
-        if (hit !== undefined) { done(); resolve(hit); return }
-        if (!this.running) { done(); reject(new Error(`${this.name} exited (${JSON.stringify(this.exit)}) before ${what}\n${this.describe()}`)) }
-      }
-      const timer = setTimeout(() => { done(); reject(new Error(`${this.name}: no ${what} within ${timeoutMs} ms\n${this.describe()}`)) }, timeoutMs)
-      const done = (): void => { clearTimeout(timer); this.waiters.delete(check) }
-      this.waiters.add(check)
-      check()
-    })
+    try {
+      await this.process.waitFor(() => this.events.some(pred), timeoutMs, what)
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\n${this.describe()}`)
+    }
+    return this.events.find(pred) as Ev
   }
 
   /** lets a gated agent start, with `extra` merged into its config */
@@ -101,30 +86,17 @@ export class Proc {
 
   /** SIGTERM, then SIGKILL after graceMs; resolves once it has exited */
   async stop (graceMs = 2000): Promise<void> {
-    if (this.running) {
-      this.child.kill('SIGTERM')
-      const timer = setTimeout(() => { this.kill('SIGKILL') }, graceMs)
-      await this.exited
-      clearTimeout(timer)
-    }
+    await this.process.stop(graceMs)
   }
 
   describe (lines = 12): string {
     const events = this.events.filter(e => e.event !== 'progress').slice(-lines).map(e => JSON.stringify(e).slice(0, 500)).join('\n')
-    return `--- ${this.name} events (last ${lines}) ---\n${events}\n--- ${this.name} stderr (tail) ---\n${this.stderrTail.slice(-2000)}`
+    return `--- ${this.name} events (last ${lines}) ---\n${events}\n--- ${this.name} stderr (tail) ---\n${this.stderr.slice(-2000)}`
   }
 
-  private onLine (line: string): void {
-    if (!line.startsWith('{')) return
-    try {
-      const value = JSON.parse(line) as Record<string, unknown>
-      if (typeof value.event === 'string') this.events.push({ ...value, event: value.event, at: Date.now() })
-    } catch { return }
-    this.wake()
-  }
-
-  private wake (): void {
-    for (const waiter of [...this.waiters]) waiter()
+  /** copies the events LabProcess read since the last change, each with its reading time */
+  private stamp (): void {
+    for (const { at, event } of this.process.events.slice(this.events.length)) this.events.push({ ...event, at })
   }
 }
 

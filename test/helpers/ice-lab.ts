@@ -1,13 +1,13 @@
 /**
- * ICE mode in the namespace NAT lab: the session lab (bench/lib/upgrade-lab.ts) with the gateway running its TURN
+ * ICE mode in the namespace NAT lab: the session lab (test/helpers/session-lab.ts) with the gateway running its TURN
  * server (coturn, supervised by the gateway) beside its STUN server, and session agents in `--mode ice`. Shared by
  * test/lab/ice.test.ts and bench/ice.ts; needs root, coturn (`turnserver`) and a built dist/.
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Lab } from './upgrade-lab.ts'
-import type { AgentInit, Proc } from './upgrade-lab.ts'
+import { Lab } from './session-lab.ts'
+import type { AgentInit, Proc } from './session-lab.ts'
 
 export class IceLab extends Lab {
   private secretDir = ''

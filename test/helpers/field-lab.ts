@@ -8,8 +8,8 @@
  * -> peer and back crosses links for rttMs in total, and so does a direct path between two sites (a same-site
  * pair's LAN path crosses no emulated link). lossPercent applies to every emulated link in each direction.
  */
-import { brief, intact, Lab, waitResult } from './upgrade-lab.ts'
-import type { AgentInit, Ev, Proc } from './upgrade-lab.ts'
+import { brief, intact, Lab, waitResult } from './session-lab.ts'
+import type { AgentInit, Ev, Proc } from './session-lab.ts'
 import type { NatFlavour } from '../../dist/lab/nat.js'
 import type { TopologyOptions } from '../../dist/lab/topology.js'
 

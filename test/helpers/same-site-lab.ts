@@ -1,13 +1,13 @@
 /**
  * Two hosts behind one NAT, for the namespace lab (test/lab/field-traversal.test.ts and bench/edge.ts): slot
  * `slot`'s NAT router's LAN bridge gets a second host. The NAT does not hairpin, like most home routers.
- * (createTopology's `sameNatAs` builds the same shape as a slot of its own: bench/lib/field-lab.ts uses that.)
+ * (createTopology's `sameNatAs` builds the same shape as a slot of its own: test/helpers/field-lab.ts uses that.)
  *
  * Imports the compiled lab from dist/ (run `tsc -p tsconfig.json` first); needs root.
  */
 import { addNs, addVeth, delNs, ipIn, spawnIn } from '../../dist/lab/netns.js'
-import { AGENT, Proc } from './upgrade-lab.ts'
-import type { AgentInit, Lab } from './upgrade-lab.ts'
+import { AGENT, Proc } from './session-lab.ts'
+import type { AgentInit, Lab } from './session-lab.ts'
 
 export interface LanMate {
   /** the second host's namespace, `<prefix>mate<slot>` */
