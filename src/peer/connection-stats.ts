@@ -1,9 +1,7 @@
 import type { PunchOutcome, PunchStrategyKind } from '../punch-report/wire.js'
-import type { Path, PeerEvent } from './events.js'
-import type { PunchCost } from '../dcutr/index.js'
+import type { Path } from '../core/path.js'
+import type { HolePunchCode, PunchCost } from '../dcutr/index.js'
 import type { CandidateType } from '../ice/selected-pair.js'
-
-type HolePunchEvent = Extract<PeerEvent, { event: 'hole-punch' }>
 
 export interface PeerConnectionStats {
   peer: string
@@ -17,7 +15,7 @@ export interface PeerConnectionStats {
   directAfterMs?: number
   holePunchAttempts: number
   /** how the last hole punch went about it, what it cost (sockets, probes, ms) and, skipped or failed, why (`code`) */
-  lastHolePunch?: { strategy?: PunchStrategyKind, outcome: 'success' | 'failure' | 'skipped', code?: HolePunchEvent['code'], reason?: string, cost?: PunchCost }
+  lastHolePunch?: { strategy?: PunchStrategyKind, outcome: 'success' | 'failure' | 'skipped', code?: HolePunchCode, reason?: string, cost?: PunchCost }
   /** ice mode: how the best path's selected candidate pair carries data (host, srflx, or relay via TURN) */
   candidateType?: CandidateType
 }
