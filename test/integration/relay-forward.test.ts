@@ -12,6 +12,7 @@ import { isRelayed } from '../../src/core/relay-address.js'
 import { createPeer } from '../../src/peer/peer.js'
 import type { NatmeshPeer } from '../../src/peer/peer.js'
 import type { Session } from '../../src/upgrade/session.js'
+import { countedMessage, receiveCounted } from '../helpers/counted-messages.js'
 import { CliGateway } from '../helpers/cli-gateway.js'
 import { scrape } from '../helpers/prometheus.js'
 import type { Sample } from '../helpers/prometheus.js'
@@ -104,23 +105,6 @@ function receipt (payload: Uint8Array): string {
   return `${payload.byteLength} ${createHash('sha256').update(payload).digest('hex')}`
 }
 
-/** message i carries i in its first 4 bytes; sizes cycle through 4 B .. 64 KiB */
-function message (i: number): Uint8Array {
-  const sizes = [4, 100, 1500, 16 * 1024, 64 * 1024]
-  const m = new Uint8Array(sizes[i % sizes.length] ?? 4)
-  new DataView(m.buffer).setUint32(0, i)
-  return m
-}
-
-async function receiveAll (session: Session, count: number): Promise<number[]> {
-  const seen: number[] = []
-  for await (const m of session) {
-    seen.push(new DataView(m.buffer, m.byteOffset, m.byteLength).getUint32(0))
-    if (seen.length === count) break
-  }
-  return seen
-}
-
 describe('forwarded circuits (natmesh peers on the UDP overlay, CLI gateway)', () => {
   let mesh: Mesh
   afterEach(async () => { await mesh.stop() })
@@ -160,8 +144,8 @@ describe('forwarded circuits (natmesh peers on the UDP overlay, CLI gateway)', (
     const count = 2000
     const received = new Promise<{ fromA: number[], session: Session }>((resolve, reject) => {
       b.handleSessions(SESSIONS, async (session) => {
-        const sending = (async () => { for (let i = 0; i < count; i++) await session.send(message(i)) })()
-        const fromA = await receiveAll(session, count)
+        const sending = (async () => { for (let i = 0; i < count; i++) await session.send(countedMessage(i)) })()
+        const fromA = await receiveCounted(session, count)
         await sending
         await session.close()
         resolve({ fromA, session })
@@ -170,8 +154,8 @@ describe('forwarded circuits (natmesh peers on the UDP overlay, CLI gateway)', (
     })
     const session = await a.openSession(b.peerId.toString(), SESSIONS)
     expect(session.path).toBe('relay')
-    const sending = (async () => { for (let i = 0; i < count; i++) await session.send(message(i)) })()
-    const fromB = await receiveAll(session, count)
+    const sending = (async () => { for (let i = 0; i < count; i++) await session.send(countedMessage(i)) })()
+    const fromB = await receiveCounted(session, count)
     await sending
     await session.close()
     const { fromA, session: bSession } = await received
