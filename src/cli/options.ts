@@ -25,6 +25,8 @@ export function addGatewayOptions (command: Command): Command {
     .option('--circuit-duration-ms <ms>', 'lifetime of one relayed connection (default 600000)')
     .option('--circuit-data-bytes <n>', 'bytes one relayed connection may carry (default 67108864)')
     .option('--allowlist <peerIds...>', 'peers whose relayed connections are unlimited')
+    .option('--relay-forwarding', 'forward circuits between natmesh peers on the UDP overlay inside udx, end-to-end encrypted (default)')
+    .option('--no-relay-forwarding', 'relay every circuit as circuit relay v2 through the gateway\'s noise and yamux')
     .option('--connections-per-ip-per-second <n>', 'new inbound connections per second from one IP (default 200)')
     .option('--max-pending-connections <n>', 'inbound connections in their handshake at once (default 1024)')
     .option('--max-pending-connections-per-ip <n>', 'of those, from one IP (default 128)')

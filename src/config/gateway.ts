@@ -38,7 +38,12 @@ const gatewayConfigSchema = z.strictObject({
     /** a safe integer, so `BigInt(circuitDataBytes)` is exact */
     circuitDataBytes: integer(1).default(64 * 1024 * 1024),
     /** peers whose circuits are not limited */
-    allowlist: z.array(peerIdString).default([])
+    allowlist: z.array(peerIdString).default([]),
+    /**
+     * join circuits between natmesh peers on the UDP overlay inside udx (forwarded circuits, end-to-end noise),
+     * rather than decrypting and re-multiplexing them; off: every circuit is circuit relay v2 through the gateway
+     */
+    forwarding: z.boolean().default(true)
   }).prefault({}),
   /**
    * who gets in, per source IP. Carrier NATs put thousands of users behind one address, so the per-IP limits are
@@ -100,6 +105,8 @@ export interface GatewayFlags {
   circuitDataBytes?: number | string
   /** comma-separated or repeated */
   allowlist?: string | string[]
+  /** relay.forwarding (`--no-relay-forwarding` with commander) */
+  relayForwarding?: boolean | string
   connectionsPerIpPerSecond?: number | string
   maxPendingConnections?: number | string
   maxPendingConnectionsPerIp?: number | string
@@ -139,6 +146,7 @@ const gatewaySettings: Settings<GatewayFlags> = {
   circuitDurationMs: { path: ['relay', 'circuitDurationMs'], kind: 'integer' },
   circuitDataBytes: { path: ['relay', 'circuitDataBytes'], kind: 'integer' },
   allowlist: { path: ['relay', 'allowlist'], kind: 'list' },
+  relayForwarding: { path: ['relay', 'forwarding'], kind: 'boolean' },
   connectionsPerIpPerSecond: { path: ['admission', 'connectionsPerIpPerSecond'], kind: 'integer' },
   maxPendingConnections: { path: ['admission', 'maxPendingConnections'], kind: 'integer' },
   maxPendingConnectionsPerIp: { path: ['admission', 'maxPendingConnectionsPerIp'], kind: 'integer' },

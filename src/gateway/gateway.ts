@@ -31,6 +31,9 @@ import { punchReports } from '../punch-report/server.js'
 import type { PunchReports } from '../punch-report/server.js'
 import { relayedBytes } from '../relay/server/relayed-bytes.js'
 import { allowUnlimitedCircuits } from '../relay/server/relay-allowlist.js'
+import { forwardServer } from '../relay/forward/server.js'
+import type { ForwardServer } from '../relay/forward/server.js'
+import { reservationStoreOf } from '../relay/server/reservation-store.js'
 import { listUdxOnlyToOverlayPeers } from '../relay/server/reservation-addresses.js'
 import { releaseReservationsOfDepartedPeers, renewReservationsProperly, shareReservationsFairly } from '../relay/server/reservation-store.js'
 import { pendingConnectionsPerIpGate } from '../relay/server/admission.js'
@@ -62,7 +65,7 @@ const STREAM_WINDOW_BYTES = 2 * 1024 * 1024
 /** hop streams per connection beyond the circuit limit, so reservation renewals always get through */
 const RESERVE_HEADROOM = 2
 
-type GatewayServices = { relay: CircuitRelayService, punchReports: PunchReports, identify: unknown, ping: unknown, iceServers: unknown, dht: KadDHT }
+type GatewayServices = { relay: CircuitRelayService, forward: ForwardServer, punchReports: PunchReports, identify: unknown, ping: unknown, iceServers: unknown, dht: KadDHT }
 
 /** how often a gateway checks that it still knows another gateway (else it dials its bootstrap list again) */
 const BOOTSTRAP_CHECK_MS = 10_000
@@ -212,7 +215,7 @@ export class Gateway {
       peers: this.addressBook.list(),
       reservations: [...this.node.services.relay.reservations.entries()].map(([peer, reservation]) => ({ peer: peer.toString(), expiresAt: reservation.expiry.toISOString() })),
       circuits: this.circuits.current(peer => this.node.getConnections(peer)),
-      relayedBytes: await relayedBytes(this.registry),
+      relayedBytes: await relayedBytes(this.registry) + this.node.services.forward.forwardedBytes,
       ...(this.turn != null ? { turnAllocations: this.turn.sessions.map(session => identityOf(session.username) ?? session.username) } : {}),
       punches: this.punches
     })
@@ -250,7 +253,8 @@ export async function createGateway (config: GatewayConfig, options: CreateGatew
     reservations: () => node?.services.relay.reservations.size ?? 0,
     activeCircuits: () => openCircuits(node?.getConnections() ?? []),
     connectedPeers: () => addressBook.countConnected(),
-    relayedBytes: async () => relayedBytes(registry)
+    relayedBytes: async () => await relayedBytes(registry) + (node?.services.forward.forwardedBytes ?? 0),
+    forwardedCircuits: () => node?.services.forward.circuitsOpened ?? 0
   })
   const turn = config.turn.enabled
     ? new TurnService({ config: config.turn, gatewayHost: config.host, announce: config.announce, logger: options.logger.child({ component: 'turn' }) })
@@ -325,6 +329,13 @@ export async function createGateway (config: GatewayConfig, options: CreateGatew
           defaultDurationLimit: config.relay.circuitDurationMs,
           defaultDataLimit: BigInt(config.relay.circuitDataBytes)
         }
+      }),
+      // natmesh peers on the UDP overlay get circuits the gateway forwards in udx without decrypting them
+      forward: forwardServer({
+        reservation: (peer) => node == null ? undefined : reservationStoreOf(node.services.relay).get(peer),
+        enabled: config.relay.forwarding,
+        allowlist: config.relay.allowlist,
+        maxInboundHopStreams: config.relay.maxCircuitsPerPeer + RESERVE_HEADROOM
       }),
       punchReports: punchReports({
         onReport: (report, connection) => {

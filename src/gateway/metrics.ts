@@ -11,6 +11,7 @@ const TRANSPORTS: readonly OverlayTransport[] = ['udx', 'tcp']
 const STRATEGIES: readonly PunchStrategyKind[] = ['dcutr', 'birthday', 'skip']
 const METRIC_NAMES = [
   'natmesh_relay_reservations', 'natmesh_relay_active_circuits', 'natmesh_connected_peers', 'natmesh_relayed_bytes_total',
+  'natmesh_relay_forwarded_circuits_total',
   'natmesh_hole_punch_outcomes_total', 'natmesh_hole_punch_strategy_total', 'natmesh_hole_punch_sockets_total',
   'natmesh_hole_punch_probes_total', 'natmesh_hole_punch_duration_seconds'
 ]
@@ -24,6 +25,8 @@ export interface GatewayMetricsInit {
   connectedPeers: () => Record<OverlayTransport, number>
   /** bytes relayed so far (cumulative); read on every scrape */
   relayedBytes: () => Promise<number> | number
+  /** circuits opened so far as forwarded circuits (udx joins them, the gateway reads none of their bytes) */
+  forwardedCircuits: () => number
 }
 
 /** The gateway's own Prometheus metrics, next to libp2p's */
@@ -51,6 +54,11 @@ export class GatewayMetrics {
       name: 'natmesh_relayed_bytes_total',
       help: 'Bytes relayed between peers through this gateway (both directions)',
       read: async () => [{ labels: {}, value: await init.relayedBytes() }]
+    })
+    scrapedCounter(this.registry, {
+      name: 'natmesh_relay_forwarded_circuits_total',
+      help: 'Relayed connections opened as forwarded circuits (joined inside udx, not decrypted by the gateway)',
+      read: () => [{ labels: {}, value: init.forwardedCircuits() }]
     })
     this.holePunchOutcomes = new Counter({
       name: 'natmesh_hole_punch_outcomes_total',

@@ -17,6 +17,7 @@ import { MAX_TIMEOUT_MS } from '../ice/strategy-history.js'
 import type { NatMappingProfile } from '../nat/mapping-profile.js'
 import { CompactMemoryDatastore } from '../stations/compact-datastore.js'
 import { stationDht } from '../stations/dht.js'
+import { forwardedCircuits } from '../relay/forward/client.js'
 import { udxOverlay } from '../transport/index.js'
 import { addressDialer } from '../transport/address-dialer.js'
 import type { AddressDialer } from '../transport/address-dialer.js'
@@ -58,6 +59,8 @@ export async function createPeerNode (config: PeerConfig, init: PeerNodeInit): P
     transports: [
       udxOverlay({ dialTimeoutMs: config.natTraversal.holePunchTimeoutMs, keepAliveMs: PATH_KEEPALIVE_MS, deadAfterMs: PATH_DEAD_AFTER_MS }),
       tcp(),
+      // before circuit relay: relayed dials over a UDP overlay gateway connection become forwarded circuits
+      forwardedCircuits(),
       circuitRelayTransport(),
       ...(ice != null ? [ice.transport()] : [])
     ],

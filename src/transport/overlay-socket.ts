@@ -208,6 +208,23 @@ export class OverlaySocket {
     this.init.onClosed?.()
   }
 
+  /**
+   * A stream of this socket that is not connected yet: its id goes to a forwarding gateway first, which names
+   * its own end in return (see `connectStream`). Forwarded circuits need the ids agreed before any packet.
+   */
+  openStream (): UDXStream {
+    if (this.isClosed) throw new Error('overlay socket is closed')
+    return this.createStream()
+  }
+
+  /** Points `stream` at stream `remoteId` of `remote`; `keepAlive` for an end that must hold NAT mappings open. */
+  connectStream (stream: UDXStream, remote: UdpEndpoint, remoteId: number, keepAlive: boolean): void {
+    if (!this.bound) throw new Error('cannot connect a stream before the overlay socket is bound')
+    stream.connect(this.socket, remoteId, remote.port, remote.host)
+    if (keepAlive) stream.setKeepalive(this.init.keepAliveMs)
+    stream.once('close', () => { this.closeIfIdle() })
+  }
+
   private createStream (): UDXStream {
     let id: number
     do {

@@ -1,5 +1,6 @@
 import { serviceCapabilities, transportSymbol } from '@libp2p/interface'
-import type { ComponentLogger, Connection, CreateListenerOptions, DialTransportOptions, Listener, Logger, Transport } from '@libp2p/interface'
+import type { ComponentLogger, Connection, CreateListenerOptions, DialTransportOptions, Listener, Logger, MultiaddrConnection, Transport } from '@libp2p/interface'
+import type { UDXStream } from 'udx-native'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { UdxListener } from './listener.js'
 import { isUdxMultiaddr, toUdpEndpoint } from './multiaddr.js'
@@ -7,6 +8,7 @@ import type { UdpEndpoint } from './multiaddr.js'
 import { LivenessWatch } from './liveness.js'
 import { OverlaySocket } from './overlay-socket.js'
 import { toMultiaddrConnection } from './udx-connection.js'
+import type { UdxConnectionInit } from './udx-connection.js'
 
 export interface UdxTransportInit {
   /** how long a dial waits for the remote overlay socket to answer; default 5000 */
@@ -55,6 +57,9 @@ const defaults: Required<UdxTransportInit> = {
   deadAfterMs: 15_000,
   closeTimeoutMs: 2000
 }
+
+/** udx's packet header, which its byte counts include */
+const UDX_HEADER_BYTES = 20
 
 /** liveness checks per dead-after period: the detection lags by at most this fraction */
 const LIVENESS_CHECKS_PER_PERIOD = 10
@@ -130,6 +135,52 @@ export class UdxTransport implements Transport {
     } catch (err) {
       maConn.abort(err instanceof Error ? err : new Error(String(err)))
       throw err
+    }
+  }
+
+  /**
+   * A connection over a stream of the main socket whose packets a gateway forwards, unread, to another peer's
+   * stream (a forwarded circuit, see relay/forward): `id` goes to the gateway, `connect` takes the id of the
+   * gateway's end once it is known. Noise and the muxer then run end to end over it, as over a direct stream.
+   */
+  forwardedStream (): { id: number, connect: (gateway: UdpEndpoint, gatewayStreamId: number, addrs: Pick<UdxConnectionInit, 'direction' | 'remoteAddr' | 'localAddr'>) => MultiaddrConnection, destroy: () => void } {
+    const stream = this.socket.openStream()
+    stream.on('error', () => {})
+    return {
+      id: stream.id,
+      connect: (gateway, gatewayStreamId, addrs) => {
+        this.socket.connectStream(stream, gateway, gatewayStreamId, true)
+        return toMultiaddrConnection({
+          ...addrs,
+          stream,
+          log: this.components.logger.forComponent('natmesh:udx:forwarded'),
+          closeTimeoutMs: this.init.closeTimeoutMs,
+          liveness: this.liveness
+        })
+      },
+      destroy: () => { stream.destroy() }
+    }
+  }
+
+  /**
+   * The gateway's two ends of a forwarded circuit (see `forwardedStream`): two streams of the main socket, ids
+   * known now; `join` connects each to one peer's stream and has each relay what it receives to the other inside
+   * udx, so no payload reaches JS. `payloadBytes`: what both ends received past udx's headers, retransmissions
+   * included. `destroy` ends the circuit.
+   */
+  forwardPair (): { ids: [number, number], join: (a: { remote: UdpEndpoint, streamId: number }, b: { remote: UdpEndpoint, streamId: number }) => void, payloadBytes: () => number, destroy: () => void } {
+    const ends = [this.socket.openStream(), this.socket.openStream()] as const
+    for (const end of ends) end.on('error', () => {})
+    return {
+      ids: [ends[0].id, ends[1].id],
+      join: (a, b) => {
+        this.socket.connectStream(ends[0], a.remote, a.streamId, false)
+        this.socket.connectStream(ends[1], b.remote, b.streamId, false)
+        ends[0].relayTo(ends[1])
+        ends[1].relayTo(ends[0])
+      },
+      payloadBytes: () => ends.reduce((sum, end) => sum + end.bytesReceived - UDX_HEADER_BYTES * end.packetsReceived, 0),
+      destroy: () => { for (const end of ends) end.destroy() }
     }
   }
 

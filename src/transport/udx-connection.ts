@@ -5,7 +5,7 @@ import type { AbstractMultiaddrConnectionInit, SendResult } from '@libp2p/utils'
 import type { UDXStream } from 'udx-native'
 import type { LivenessWatch } from './liveness.js'
 
-interface UdxConnectionInit extends Omit<AbstractMultiaddrConnectionInit, 'log'> {
+export interface UdxConnectionInit extends Omit<AbstractMultiaddrConnectionInit, 'log'> {
   stream: UDXStream
   /** bytes already read off the stream before the connection took it over */
   firstChunk?: Uint8Array

@@ -38,6 +38,8 @@ declare module 'udx-native' {
     readonly packetsReceived: number
     connect (socket: UDXSocket, remoteId: number, port: number, host: string): void
     setKeepalive (timeoutMs: number): void
+    /** forwards every packet this stream receives to `destination`'s remote, inside udx: JS never sees it */
+    relayTo (destination: UDXStream): void
     destroy (err?: Error): this
   }
 

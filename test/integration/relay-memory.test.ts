@@ -36,7 +36,9 @@ describe('relay memory', () => {
 
   it('keeps nothing of what it relayed, and holds a bounded amount per circuit while relaying', async () => {
     mesh = new LoopbackMesh()
-    const gateway = await mesh.startGateway({ circuitDataBytes: 1 << 30, circuitDurationMs: 600_000 })
+    // the splice is what this measures: natmesh peers on the UDP overlay would get a forwarded circuit, which
+    // holds nothing in JS (test/integration/relay-forward.test.ts)
+    const gateway = await mesh.startGateway({ circuitDataBytes: 1 << 30, circuitDurationMs: 600_000, relayForwarding: false })
     const a = await mesh.startPeer({ mode: 'relay-only' })
     const b = await mesh.startPeer({ mode: 'relay-only' })
     const receipts: Array<Promise<string>> = []

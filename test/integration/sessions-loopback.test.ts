@@ -1,25 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import type { Session } from '../../src/upgrade/session.js'
+import { countedMessage, receiveCounted } from '../helpers/counted-messages.js'
 import { LoopbackMesh } from '../helpers/loopback-mesh.js'
 
 const PROTOCOL = '/test/echo-count/1.0.0'
-
-/** message i carries i in its first 4 bytes, then filler; the size cycles through 1 B .. 64 KiB */
-function message (i: number): Uint8Array {
-  const sizes = [4, 100, 1500, 16 * 1024, 64 * 1024]
-  const m = new Uint8Array(sizes[i % sizes.length] ?? 4)
-  new DataView(m.buffer).setUint32(0, i)
-  return m
-}
-
-async function receiveAll (session: Session, count: number): Promise<number[]> {
-  const seen: number[] = []
-  for await (const m of session) {
-    seen.push(new DataView(m.buffer, m.byteOffset, m.byteLength).getUint32(0))
-    if (seen.length === count) break
-  }
-  return seen
-}
 
 describe('sessions on loopback', () => {
   let mesh: LoopbackMesh
@@ -33,8 +17,8 @@ describe('sessions on loopback', () => {
     const count = 2000
     const received = new Promise<{ fromA: number[], session: Session }>((resolve, reject) => {
       b.handleSessions(PROTOCOL, async (session) => {
-        const sending = (async () => { for (let i = 0; i < count; i++) await session.send(message(i)) })()
-        const fromA = await receiveAll(session, count)
+        const sending = (async () => { for (let i = 0; i < count; i++) await session.send(countedMessage(i)) })()
+        const fromA = await receiveCounted(session, count)
         await sending
         await session.close()
         resolve({ fromA, session })
@@ -43,8 +27,8 @@ describe('sessions on loopback', () => {
     })
     const session = await a.openSession(b.peerId.toString(), PROTOCOL)
     expect(session.path).toBe('relay')
-    const sending = (async () => { for (let i = 0; i < count; i++) await session.send(message(i)) })()
-    const fromB = await receiveAll(session, count)
+    const sending = (async () => { for (let i = 0; i < count; i++) await session.send(countedMessage(i)) })()
+    const fromB = await receiveCounted(session, count)
     await sending
     await session.close()
     const { fromA, session: bSession } = await received
@@ -57,7 +41,7 @@ describe('sessions on loopback', () => {
     expect(bSession.stats().messagesReceived).toBe(count)
     // each side counts what it sent (once acknowledged, resends after the switch not again) and what it received:
     // both sides' counts add up to exactly the bytes that crossed, whatever the paths
-    const crossed = 2 * [...Array(count).keys()].reduce((sum, i) => sum + message(i).byteLength, 0)
+    const crossed = 2 * [...Array(count).keys()].reduce((sum, i) => sum + countedMessage(i).byteLength, 0)
     const other = bSession.stats()
     expect(stats.bytesViaRelay + stats.bytesViaDirect).toBe(crossed)
     expect(other.bytesViaRelay + other.bytesViaDirect).toBe(crossed)

@@ -49,7 +49,8 @@ describe('gateway config', () => {
         maxCircuitsPerPeer: 16,
         circuitDurationMs: 600_000,
         circuitDataBytes: 67_108_864,
-        allowlist: []
+        allowlist: [],
+        forwarding: true
       },
       admission: { connectionsPerIpPerSecond: 200, maxPendingConnections: 1024, maxPendingConnectionsPerIp: 128, maxPendingUdpSetupsPerIp: 64, udpSetupsPerIpPerSecond: 200 },
       stun: { enabled: true, port: 3478, otherPort: 3479, ratePerSecond: 100, burst: 200 },

@@ -1,4 +1,5 @@
 import { RELAY_V2_HOP_CODEC, RELAY_V2_STOP_CODEC } from '@libp2p/circuit-relay-v2'
+import { FORWARD_HOP_PROTOCOL, FORWARD_STOP_PROTOCOL } from '../../relay/forward/messages.js'
 import type { Connection, PeerId } from '@libp2p/interface'
 
 export interface RelayedCircuit {
@@ -34,20 +35,20 @@ export class RelayedCircuits {
   current (connectionsOf: (peer: PeerId) => Connection[]): RelayedCircuit[] {
     const hops = new Map<string, number>()
     const stops = new Map<string, number>()
-    const count = (counts: Map<string, number>, peer: PeerId, protocol: string, direction: 'inbound' | 'outbound'): number => {
+    const count = (counts: Map<string, number>, peer: PeerId, protocols: string[], direction: 'inbound' | 'outbound'): number => {
       const key = peer.toString()
       let n = counts.get(key)
       if (n == null) {
         n = connectionsOf(peer).flatMap(conn => conn.streams)
-          .filter(stream => stream.protocol === protocol && stream.direction === direction && stream.status === 'open').length
+          .filter(stream => stream.protocol != null && protocols.includes(stream.protocol) && stream.direction === direction && stream.status === 'open').length
         counts.set(key, n)
       }
       return n
     }
     // newest first: when a peer has fewer open streams than recorded circuits, its oldest ones are the ones that ended
     const kept = [...this.entries].reverse().filter(entry => {
-      const source = count(hops, entry.source, RELAY_V2_HOP_CODEC, 'inbound')
-      const destination = count(stops, entry.destination, RELAY_V2_STOP_CODEC, 'outbound')
+      const source = count(hops, entry.source, [RELAY_V2_HOP_CODEC, FORWARD_HOP_PROTOCOL], 'inbound')
+      const destination = count(stops, entry.destination, [RELAY_V2_STOP_CODEC, FORWARD_STOP_PROTOCOL], 'outbound')
       if (source === 0 || destination === 0) return false
       hops.set(entry.source.toString(), source - 1)
       stops.set(entry.destination.toString(), destination - 1)

@@ -1,0 +1,215 @@
+import { peerIdFromString } from '@libp2p/peer-id'
+import { serviceCapabilities, transportSymbol } from '@libp2p/interface'
+import type { ComponentLogger, Connection, ConnectionGater, ConnectionLimits, CreateListenerOptions, DialTransportOptions, Listener, Logger, MultiaddrConnection, PeerId, Startable, Stream, Transport, Upgrader } from '@libp2p/interface'
+import type { ConnectionManager, Registrar, TransportManager } from '@libp2p/interface-internal'
+import { CODE_P2P, CODE_P2P_CIRCUIT, multiaddr } from '@multiformats/multiaddr'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import { isUdxMultiaddr, isUdxTransport, toUdpEndpoint } from '../../transport/index.js'
+import type { UdxTransport } from '../../transport/index.js'
+import { ControlChannel, FORWARD_HOP_PROTOCOL, FORWARD_STOP_PROTOCOL, isStreamId, parseLimit, parseReply } from './messages.js'
+import type { ForwardLimit } from './messages.js'
+
+const CIRCUIT_RELAY_TRANSPORT_TAG = '@libp2p/circuit-relay-v2-transport'
+export const FORWARDED_CIRCUIT_TRANSPORT_TAG = '@natmesh/relay-forward'
+const NEGOTIATION_TIMEOUT_MS = 10_000
+/** forwarded circuits a peer accepts at once from one gateway connection */
+const MAX_INBOUND_CIRCUITS = 256
+
+export interface ForwardedCircuitComponents {
+  registrar: Registrar
+  connectionManager: ConnectionManager
+  connectionGater: ConnectionGater
+  transportManager: TransportManager
+  upgrader: Upgrader
+  peerId: PeerId
+  logger: ComponentLogger
+}
+
+/** Why a forwarded circuit was not made; the dial then goes over circuit relay v2 instead. */
+class NotForwardedError extends Error {
+  override name = 'NotForwardedError'
+}
+
+/**
+ * Dials relayed addresses (`…/p2p/<gateway>/p2p-circuit/p2p/<peer>`) as forwarded circuits where the gateway
+ * connection runs on the UDP overlay (see server.ts): a udx stream of this node's socket whose packets the gateway
+ * forwards to the target's, with noise and the muxer end to end. The connection looks like any circuit relay one
+ * (the circuit address, the reservation's limits), so sessions and hole punching treat it the same. Where
+ * forwarding is not on offer (TCP, a gateway or target that refuses) the dial goes to circuit relay v2, which must
+ * be among the node's transports after this one. Also accepts forwarded circuits its gateways offer.
+ */
+export class ForwardedCircuitTransport implements Transport, Startable {
+  readonly [transportSymbol] = true
+  readonly [Symbol.toStringTag] = FORWARDED_CIRCUIT_TRANSPORT_TAG
+  readonly [serviceCapabilities] = ['@libp2p/transport']
+  private readonly components: ForwardedCircuitComponents
+  private readonly log: Logger
+  private readonly shutdown = new AbortController()
+
+  constructor (components: ForwardedCircuitComponents) {
+    this.components = components
+    this.log = components.logger.forComponent('natmesh:relay-forward')
+  }
+
+  async start (): Promise<void> {
+    await this.components.registrar.handle(FORWARD_STOP_PROTOCOL, (stream, connection) => {
+      this.onStop(stream, connection).catch(err => {
+        this.log.error('forwarded circuit offered by %p failed - %e', connection.remotePeer, err)
+        stream.abort(err)
+      })
+    }, { maxInboundStreams: MAX_INBOUND_CIRCUITS, runOnLimitedConnection: false })
+  }
+
+  async stop (): Promise<void> {
+    this.shutdown.abort()
+    await this.components.registrar.unhandle(FORWARD_STOP_PROTOCOL)
+  }
+
+  async dial (ma: Multiaddr, options: DialTransportOptions): Promise<Connection> {
+    try {
+      return await this.dialForwarded(ma, options)
+    } catch (err) {
+      if (!(err instanceof NotForwardedError) || options.signal.aborted) throw err
+      this.log('no forwarded circuit to %a (%s): circuit relay v2 instead', ma, err.message)
+    }
+    const circuitRelay = this.components.transportManager.getTransports().find(t => t[Symbol.toStringTag] === CIRCUIT_RELAY_TRANSPORT_TAG)
+    if (circuitRelay == null) throw new Error(`no forwarded circuit to ${ma.toString()}, and no circuit relay transport to fall back to`)
+    return circuitRelay.dial(ma, options)
+  }
+
+  private async dialForwarded (ma: Multiaddr, options: DialTransportOptions): Promise<Connection> {
+    const text = ma.toString()
+    const [relayPart, targetPart] = [text.slice(0, text.indexOf('/p2p-circuit')), text.slice(text.lastIndexOf('/p2p-circuit') + '/p2p-circuit'.length)]
+    const relayId = multiaddr(relayPart).getComponents().findLast(c => c.code === CODE_P2P)?.value
+    const targetId = multiaddr(targetPart).getComponents().findLast(c => c.code === CODE_P2P)?.value
+    if (relayId == null || targetId == null) throw new NotForwardedError('the address names no gateway or no target')
+    const udx = this.udx()
+    const gateway = this.components.connectionManager.getConnections(peerIdFromString(relayId))
+      .find(conn => conn.status === 'open' && conn.limits == null && isUdxMultiaddr(conn.remoteAddr))
+    const gatewayAt = gateway == null ? undefined : toUdpEndpoint(gateway.remoteAddr)
+    if (udx == null || gateway == null || gatewayAt == null) throw new NotForwardedError('no UDP overlay connection to the gateway')
+    const end = udx.forwardedStream()
+    let stream: Stream | undefined
+    let reply
+    try {
+      const signal = AbortSignal.any([options.signal, AbortSignal.timeout(NEGOTIATION_TIMEOUT_MS)])
+      stream = await gateway.newStream(FORWARD_HOP_PROTOCOL, { signal }).catch((err: Error) => { throw new NotForwardedError(`the gateway offers none: ${err.message}`) })
+      const hop = new ControlChannel(stream)
+      await hop.write({ target: targetId, streamId: end.id }, { signal })
+      reply = parseReply(await hop.read({ signal }))
+      if (reply.status !== 'OK' || reply.streamId == null) throw new NotForwardedError(`the gateway answered ${reply.status}`)
+    } catch (err) {
+      end.destroy()
+      stream?.abort(err instanceof Error ? err : new Error(String(err)))
+      throw err instanceof NotForwardedError ? err : new NotForwardedError(err instanceof Error ? err.message : String(err))
+    }
+    const maConn = end.connect(gatewayAt, reply.streamId, {
+      direction: 'outbound',
+      remoteAddr: ma,
+      localAddr: multiaddr(relayPart).encapsulate(`/p2p-circuit/p2p/${this.components.peerId.toString()}`)
+    })
+    tieToControl(maConn, stream)
+    this.log('forwarded circuit to %a open', ma)
+    try {
+      return await options.upgrader.upgradeOutbound(maConn, { ...options, limits: toConnectionLimits(reply.limit) })
+    } catch (err) {
+      maConn.abort(err instanceof Error ? err : new Error(String(err)))
+      throw err
+    }
+  }
+
+  private async onStop (stream: Stream, connection: Connection): Promise<void> {
+    const signal = AbortSignal.any([this.shutdown.signal, AbortSignal.timeout(NEGOTIATION_TIMEOUT_MS)])
+    const stop = new ControlChannel(stream)
+    const request = await stop.read({ signal })
+    let source: PeerId
+    let limit: ForwardLimit | undefined
+    try {
+      if (typeof request.source !== 'string' || !isStreamId(request.streamId)) throw new Error('no source or stream id')
+      source = peerIdFromString(request.source)
+      limit = parseLimit(request.limit)
+    } catch (err) {
+      this.log('malformed forwarded circuit offer from %p - %e', connection.remotePeer, err)
+      await stop.write({ status: 'MALFORMED' }, { signal })
+      await stream.close({ signal })
+      return
+    }
+    const udx = this.udx()
+    const gatewayAt = toUdpEndpoint(connection.remoteAddr)
+    if (udx == null || gatewayAt == null) {
+      await stop.write({ status: 'UNAVAILABLE' }, { signal })
+      await stream.close({ signal })
+      return
+    }
+    if ((await this.components.connectionGater.denyInboundRelayedConnection?.(connection.remotePeer, source)) === true) {
+      await stop.write({ status: 'PERMISSION_DENIED' }, { signal })
+      await stream.close({ signal })
+      return
+    }
+    const end = udx.forwardedStream()
+    // connected before the reply: the dialer's first packets may follow the gateway's answer at once
+    const maConn = end.connect(gatewayAt, request.streamId, {
+      direction: 'inbound',
+      remoteAddr: connection.remoteAddr.encapsulate(`/p2p-circuit/p2p/${source.toString()}`)
+    })
+    tieToControl(maConn, stream)
+    try {
+      await stop.write({ status: 'OK', streamId: end.id }, { signal })
+    } catch (err) {
+      maConn.abort(err instanceof Error ? err : new Error(String(err)))
+      throw err
+    }
+    const upgradeSignal = this.components.upgrader.createInboundAbortSignal(this.shutdown.signal)
+    try {
+      await this.components.upgrader.upgradeInbound(maConn, { limits: toConnectionLimits(limit), signal: upgradeSignal })
+    } catch (err) {
+      maConn.abort(err instanceof Error ? err : new Error(String(err)))
+      throw err
+    } finally {
+      upgradeSignal.clear()
+    }
+  }
+
+  private udx (): UdxTransport | undefined {
+    return this.components.transportManager.getTransports().find(isUdxTransport)
+  }
+
+  createListener (_options: CreateListenerOptions): Listener {
+    throw new Error('forwarded circuits are offered over gateway connections; there is nothing to listen on')
+  }
+
+  listenFilter (): Multiaddr[] {
+    return []
+  }
+
+  dialFilter (multiaddrs: Multiaddr[]): Multiaddr[] {
+    return multiaddrs.filter(ma => {
+      const components = ma.getComponents()
+      return components.some(c => c.code === CODE_P2P_CIRCUIT) && components.at(-1)?.code !== CODE_P2P_CIRCUIT
+    })
+  }
+}
+
+/**
+ * The control stream lives as long as the circuit: the gateway ends it to end the circuit (limits, shutdown), and
+ * closing it tells the gateway the connection is over, so it drops its two ends.
+ */
+function tieToControl (maConn: MultiaddrConnection, control: Stream): void {
+  maConn.addEventListener('close', () => {
+    if (control.status === 'open') control.close().catch((err: Error) => { control.abort(err) })
+  }, { once: true })
+  const onControlEnd = (): void => {
+    if (maConn.status === 'open') maConn.abort(new Error('the gateway ended the forwarded circuit'))
+  }
+  control.addEventListener('remoteCloseWrite', onControlEnd, { once: true })
+  control.addEventListener('close', onControlEnd, { once: true })
+}
+
+function toConnectionLimits (limit: ForwardLimit | undefined): ConnectionLimits | undefined {
+  if (limit == null || (limit.data == null && limit.durationMs == null)) return undefined
+  return { ...(limit.data != null ? { bytes: BigInt(limit.data) } : {}), ...(limit.durationMs != null ? { seconds: limit.durationMs / 1000 } : {}) }
+}
+
+export function forwardedCircuits (): (components: ForwardedCircuitComponents) => Transport {
+  return (components) => new ForwardedCircuitTransport(components)
+}

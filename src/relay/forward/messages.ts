@@ -1,0 +1,58 @@
+import { lpStream } from '@libp2p/utils'
+import type { AbortOptions, Stream } from '@libp2p/interface'
+
+/** peer to gateway: "forward a circuit to `target`; my end is stream `streamId`" */
+export const FORWARD_HOP_PROTOCOL = '/natmesh/relay-forward/hop/1.0.0'
+/** gateway to the target peer: "`source` asks for a circuit; my end for you is stream `streamId`" */
+export const FORWARD_STOP_PROTOCOL = '/natmesh/relay-forward/stop/1.0.0'
+
+/** what a circuit may carry: bytes both directions together (decimal string, a bigint) and milliseconds */
+export interface ForwardLimit { data?: string, durationMs?: number }
+
+export type ForwardStatus = 'OK' | 'NO_RESERVATION' | 'PERMISSION_DENIED' | 'UNAVAILABLE' | 'MALFORMED'
+
+export interface HopRequest { target: string, streamId: number }
+export interface StopRequest { source: string, streamId: number, limit?: ForwardLimit }
+export interface Reply { status: ForwardStatus, streamId?: number, limit?: ForwardLimit }
+
+const MAX_MESSAGE_BYTES = 4096
+const STATUSES = new Set<string>(['OK', 'NO_RESERVATION', 'PERMISSION_DENIED', 'UNAVAILABLE', 'MALFORMED'])
+
+/** Length-prefixed JSON messages on a control stream; the stream itself stays open for the circuit's lifetime. */
+export class ControlChannel {
+  private readonly lp
+  constructor (readonly stream: Stream) {
+    this.lp = lpStream(stream, { maxDataLength: MAX_MESSAGE_BYTES })
+  }
+
+  async write (message: HopRequest | StopRequest | Reply, options?: AbortOptions): Promise<void> {
+    await this.lp.write(new TextEncoder().encode(JSON.stringify(message)), options)
+  }
+
+  async read (options?: AbortOptions): Promise<Record<string, unknown>> {
+    const parsed: unknown = JSON.parse(new TextDecoder().decode((await this.lp.read(options)).subarray()))
+    if (typeof parsed !== 'object' || parsed == null || Array.isArray(parsed)) throw new Error('control message is not an object')
+    return parsed as Record<string, unknown>
+  }
+}
+
+export function isStreamId (value: unknown): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value > 0 && value <= 0xffffffff
+}
+
+export function parseLimit (value: unknown): ForwardLimit | undefined {
+  if (value == null) return undefined
+  if (typeof value !== 'object') throw new Error('limit is not an object')
+  const { data, durationMs } = value as Record<string, unknown>
+  if (data != null && (typeof data !== 'string' || !/^\d+$/.test(data))) throw new Error('limit.data is not a decimal byte count')
+  if (durationMs != null && (typeof durationMs !== 'number' || !Number.isInteger(durationMs) || durationMs <= 0)) throw new Error('limit.durationMs is not a positive integer')
+  return { ...(data != null ? { data } : {}), ...(durationMs != null ? { durationMs } : {}) }
+}
+
+export function parseReply (message: Record<string, unknown>): Reply {
+  if (typeof message.status !== 'string' || !STATUSES.has(message.status)) throw new Error(`unknown status ${String(message.status)}`)
+  const status = message.status as ForwardStatus
+  if (status !== 'OK') return { status }
+  if (!isStreamId(message.streamId)) throw new Error('OK reply without a stream id')
+  return { status, streamId: message.streamId, limit: parseLimit(message.limit) }
+}
