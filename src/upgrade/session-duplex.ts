@@ -1,4 +1,8 @@
-import type { Session } from './session.js'
+/** what a duplex needs of a session */
+export interface MessageChannel extends AsyncIterable<Uint8Array> {
+  send: (message: Uint8Array) => Promise<void>
+  close: () => Promise<void>
+}
 
 export interface MessageDuplex {
   source: AsyncIterable<Uint8Array>
@@ -6,7 +10,7 @@ export interface MessageDuplex {
 }
 
 /** A session as an it-pipe duplex of byte chunks: chunks larger than `maxMessageBytes` go as several messages. */
-export function messageDuplex (session: Session, maxMessageBytes: number): MessageDuplex {
+export function messageDuplex (session: MessageChannel, maxMessageBytes: number): MessageDuplex {
   return {
     source: { [Symbol.asyncIterator]: () => session[Symbol.asyncIterator]() },
     sink: async (source) => {

@@ -1,6 +1,4 @@
-import type { Logger, PeerId } from '@libp2p/interface'
 import type { Path } from '../core/path.js'
-import type { Session } from './session.js'
 
 export interface SessionOptions {
   /** bytes sent but not yet acknowledged before send() waits; default 8 MiB */
@@ -80,17 +78,4 @@ export interface SessionEvents {
   path: CustomEvent<{ path: Path, migrations: number }>
   resuming: CustomEvent<{ reason: string }>
   closed: CustomEvent<{ error?: Error }>
-}
-
-export interface SessionInit {
-  id: Uint8Array
-  peer: PeerId
-  protocol: string
-  role: 'initiator' | 'responder'
-  options: SessionOptions
-  log: Logger
-  /** initiator only: find a path to the peer and resume there; throws SessionError for unrecoverable cases */
-  reconnect?: (session: Session) => Promise<void>
-  /** the clock of the rules in session-timing.ts; default Date.now */
-  now?: () => number
 }

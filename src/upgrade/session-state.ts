@@ -1,3 +1,5 @@
+import type { SessionState } from './session-options.js'
+
 /**
  * A session's lifecycle as one value. A live session is `opening` (made, no carrier yet), `attached` (frames
  * flow on a carrier) or `resuming` (its carrier was lost; it looks for another within the grace period); in
@@ -57,7 +59,7 @@ export function transition<C> (state: Lifecycle<C>, event: LifecycleEvent<C>): L
 }
 
 /** the state reported by `Session.state` and in stats: a session still being set up counts as open */
-export function publicState (state: Lifecycle<unknown>): 'open' | 'resuming' | 'closed' | 'failed' {
+export function publicState (state: Lifecycle<unknown>): SessionState {
   switch (state.name) {
     case 'opening':
     case 'attached': return 'open'

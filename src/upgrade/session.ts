@@ -9,7 +9,7 @@ import { MessageQueue } from './message-queue.js'
 import type { Outgoing } from './send-buffer.js'
 import { Sender } from './sender.js'
 import { SessionError } from './session-options.js'
-import type { SessionEvents, SessionInit, SessionOptions, SessionState, SessionStats } from './session-options.js'
+import type { SessionEvents, SessionOptions, SessionState, SessionStats } from './session-options.js'
 import { messageDuplex } from './session-duplex.js'
 import type { MessageDuplex } from './session-duplex.js'
 import { isLive, opening, publicState, transition } from './session-state.js'
@@ -17,7 +17,20 @@ import type { Lifecycle, LifecycleEvent } from './session-state.js'
 import { RemoteSilence, resumeDelayMs } from './session-timing.js'
 
 export { SessionError, sessionDefaults } from './session-options.js'
-export type { SessionEvents, SessionInit, SessionOptions, SessionState, SessionStats } from './session-options.js'
+export type { SessionEvents, SessionOptions, SessionState, SessionStats } from './session-options.js'
+
+export interface SessionInit {
+  id: Uint8Array
+  peer: PeerId
+  protocol: string
+  role: 'initiator' | 'responder'
+  options: SessionOptions
+  log: Logger
+  /** initiator only: find a path to the peer and resume there; throws SessionError for unrecoverable cases */
+  reconnect?: (session: Session) => Promise<void>
+  /** the clock of the rules in session-timing.ts; default Date.now */
+  now?: () => number
+}
 
 /**
  * A message channel to one peer that outlives the paths under it. Messages carry sequence numbers and

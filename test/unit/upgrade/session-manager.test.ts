@@ -52,6 +52,15 @@ async function pair (): Promise<Pair> {
   return { a, b, managerA, managerB, links, accepted, nextAccepted }
 }
 
+/** A pair with one link of `kind`, and a session A opened on it, as seen from both ends. */
+async function opened (kind: 'relay' | 'direct'): Promise<Pair & { l: Link, session: Session, remote: Session }> {
+  const p = await pair()
+  const l = link(p.a, p.b, kind)
+  p.links.push(l)
+  const session = await p.managerA.open(l.atA, CHAT)
+  return { ...p, l, session, remote: await p.nextAccepted() }
+}
+
 /** Reads `count` messages; `onEach(i)` runs after the i-th arrived (0-based), before the next is read. */
 async function read (session: Session, count: number, onEach: (i: number) => void = () => {}): Promise<string[]> {
   const out: string[] = []
@@ -128,11 +137,7 @@ describe('SessionManager handshake (hand-written frames on one side)', () => {
 
 describe('Session migration and resume (two real managers)', () => {
   it('moves from the relay to a direct connection when one opens, losing and repeating nothing', async () => {
-    const { a, b, managerA, links, nextAccepted } = await pair()
-    const relay = link(a, b, 'relay')
-    links.push(relay)
-    const session = await managerA.open(relay.atA, CHAT)
-    const remote = await nextAccepted()
+    const { a, b, links, session, remote } = await opened('relay')
     for (const m of numbered(0, 20)) await session.send(enc.encode(m))
     expect(await read(remote, 10)).toEqual(numbered(0, 10))
 
@@ -242,11 +247,7 @@ describe('bad frames on an established session', () => {
 
 describe('close', () => {
   it('close() resolves once the remote acknowledged everything; both ends finish; a late RESUME hears CLOSED', async () => {
-    const { a, b, managerA, links, nextAccepted } = await pair()
-    const l = link(a, b, 'direct')
-    links.push(l)
-    const session = await managerA.open(l.atA, CHAT)
-    const remote = await nextAccepted()
+    const { l, session, remote } = await opened('direct')
     for (const m of numbered(0, 5)) await session.send(enc.encode(m))
     const closing = session.close()
     const got: string[] = []
@@ -264,11 +265,7 @@ describe('close', () => {
   })
 
   it('abort() ends the session at once and the remote fails with the reason', async () => {
-    const { a, b, managerA, links, nextAccepted } = await pair()
-    const l = link(a, b, 'relay')
-    links.push(l)
-    const session = await managerA.open(l.atA, CHAT)
-    const remote = await nextAccepted()
+    const { session, remote } = await opened('relay')
     session.abort(new SessionError('ABORTED', 'user pressed ctrl-c'))
     await expect(remote.finished()).rejects.toThrow('remote ended the session: user pressed ctrl-c')
     expect(session.state).toBe('failed')

@@ -5,6 +5,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { FrameType } from '../../../src/upgrade/frames.js'
 import { CLOSED_MEMORY_MS, RecentlyClosed, RemoteSilence, resumeDelayMs } from '../../../src/upgrade/session-timing.js'
+import type { Session } from '../../../src/upgrade/session.js'
 import type { SessionManager } from '../../../src/upgrade/session-manager.js'
 import { link, manager, RawCarrier, stubNode } from './harness.js'
 
@@ -51,20 +52,21 @@ describe('session time rules, through a SessionManager (fake clock)', () => {
     for (const m of stops.splice(0)) await m.stop()
   })
 
-  async function established (options: { heartbeatMs: number, deadAfterHeartbeats: number, gracePeriodMs?: number }): Promise<{ raw: RawCarrier, clock: { t: number } }> {
+  async function established (options: { heartbeatMs: number, deadAfterHeartbeats: number, gracePeriodMs?: number }): Promise<{ raw: RawCarrier, clock: { t: number }, session: Session }> {
     const clock = { t: 0 }
     const [a, b] = [await stubNode(), await stubNode()]
     const l = link(a, b, 'direct')
     const responder = manager(b, () => [l.atB], { now: () => clock.t, options })
     stops.push(responder)
     await responder.start()
-    responder.handle('/t/1.0.0', () => {})
+    let session: Session | undefined
+    responder.handle('/t/1.0.0', (s) => { session = s })
     const raw = await RawCarrier.open(l.atA)
     raw.write({ type: FrameType.OPEN, sessionId: new Uint8Array(16), bootId: new Uint8Array(8), protocol: '/t/1.0.0' })
     expect(await raw.next()).toMatchObject({ type: FrameType.ACCEPT })
     // the ACK that follows every attach
     expect(await raw.next()).toMatchObject({ type: FrameType.ACK })
-    return { raw, clock }
+    return { raw, clock, session: session as Session }
   }
 
   it('rules 1 and 4: a heartbeat ACK every heartbeatMs; a carrier silent past deadAfterHeartbeats heartbeats is aborted', async () => {
@@ -92,5 +94,21 @@ describe('session time rules, through a SessionManager (fake clock)', () => {
     vi.advanceTimersByTime(1000)
     expect(await raw.next()).toEqual({ type: FrameType.ACK, ack: 1n })
     expect(raw.closed).toBe(false)
+  })
+
+  it('rule 5: a session without a carrier fails with PATH_LOST after gracePeriodMs, not before', async () => {
+    const { raw, session } = await established({ heartbeatMs: 1000, deadAfterHeartbeats: 3, gracePeriodMs: 60_000 })
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] })
+    let lostAt: number | undefined
+    session.addEventListener('resuming', () => { lostAt = Date.now() })
+    raw.stream.abort(new Error('path gone'))
+    // the in-memory stream delivers the reset a few fake milliseconds later
+    while (lostAt === undefined) await vi.advanceTimersByTimeAsync(1)
+    expect(session.state).toBe('resuming')
+    await vi.advanceTimersByTimeAsync(lostAt + 60_000 - 1 - Date.now())
+    expect(session.state).toBe('resuming')
+    vi.advanceTimersByTime(1)
+    expect(session.state).toBe('failed')
+    await expect(session.finished()).rejects.toMatchObject({ code: 'PATH_LOST' })
   })
 })
