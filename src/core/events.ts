@@ -1,2 +1,2 @@
 /** A component's note that something went wrong without stopping it; every component's events may carry one. */
-export interface WarningEvent { event: 'warning', message: string }
+export type WarningEvent = { event: 'warning', message: string }

@@ -2,7 +2,8 @@
  * How two peers try for a direct path, from what each knows of its own NAT's port mapping. Both sides compute
  * this from the same two CONNECT messages, so they always agree without another round trip.
  */
-import type { MappingKind, NatMappingProfile } from '../nat/mapping-profile.js'
+import { changesPortPerDestination as changing } from '../nat/mapping-profile.js'
+import type { NatMappingProfile } from '../nat/mapping-profile.js'
 
 export type Side = 'initiator' | 'responder'
 
@@ -16,14 +17,11 @@ export type PunchStrategy =
   | { kind: 'birthday', sprayer: Side, predictedDelta?: number }
   | { kind: 'skip', reason: string }
 
-const PORT_CHANGING: ReadonlySet<MappingKind> = new Set(['sequential', 'random'])
-
 /**
  * `birthdayAgreed`: the initiator's CONNECT offered a probe token and the responder's echoed it, i.e. both may
  * run a birthday punch now (neither has it turned off or its attempt budget for the other spent).
  */
 export function choosePunchStrategy (initiator: NatMappingProfile, responder: NatMappingProfile, birthdayAgreed: boolean): PunchStrategy {
-  const changing = (profile: NatMappingProfile): boolean => PORT_CHANGING.has(profile.kind)
   if (changing(initiator) && changing(responder)) {
     return {
       kind: 'skip',

@@ -8,6 +8,7 @@ import { prometheusMetrics } from '@libp2p/prometheus-metrics'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
 import { multiaddr } from '@multiformats/multiaddr'
+import { startInOrder } from '../core/start-in-order.js'
 import type { CircuitRelayService } from '@libp2p/circuit-relay-v2'
 import type { KadDHT } from '@libp2p/kad-dht'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
@@ -26,8 +27,8 @@ import type { DashboardSnapshot } from './dashboard/snapshot.js'
 import { explainListenFailure } from './listen-error.js'
 import type { ListenSetting } from './listen-error.js'
 import { GatewayMetrics } from './metrics.js'
-import { punchReports } from '../punch-report/punch-reports.js'
-import type { PunchReports } from '../punch-report/punch-reports.js'
+import { punchReports } from '../punch-report/server.js'
+import type { PunchReports } from '../punch-report/server.js'
 import { relayedBytes } from '../relay/server/relayed-bytes.js'
 import { allowUnlimitedCircuits } from '../relay/server/relay-allowlist.js'
 import { listUdxOnlyToOverlayPeers } from '../relay/server/reservation-addresses.js'
@@ -40,7 +41,7 @@ import { registerStunMetrics } from '../stun/metrics.js'
 import { StunServer } from '../stun/server.js'
 import { gatewayIceServers } from './ice-servers-directory.js'
 import type { IceServersDirectory } from './ice-servers-directory.js'
-import { iceServersProtocol } from '../ice-servers/protocol.js'
+import { iceServersProtocol } from '../ice-servers/server.js'
 import type { IceServersRouteInit } from '../ice-servers/route.js'
 import { identityOf } from '../turn/coturn/credentials.js'
 import { TurnMetrics } from '../turn/coturn/turn-metrics.js'
@@ -134,48 +135,69 @@ export class Gateway {
     return this.api?.url
   }
 
+  /**
+   * Starts TURN first, so the ICE servers protocol never hands out a TURN server that is not there yet, then the
+   * node, STUN, the reservation and bootstrap timers and the HTTP API; when one fails, the ones started before it
+   * are stopped and the error rethrown.
+   */
   async start (): Promise<void> {
-    // TURN first, so the ICE servers protocol never hands out a TURN server that is not there yet
-    await this.turn?.start()
-    try {
-      await this.startRelayAndApi()
-    } catch (err) {
-      await this.turn?.stop()
-      throw err
-    }
-  }
-
-  private async startRelayAndApi (): Promise<void> {
-    try {
-      await this.node.start()
-    } catch (err) {
-      await Promise.resolve(this.node.stop()).catch(() => {})
-      throw explainListenFailure(err, this.listen)
-    }
-    if (this.stun != null) {
-      await this.stun.start().catch(async (err: Error) => {
-        await this.node.stop()
-        throw err
-      })
-      const stun = this.stun
-      this.unregisterStunMetrics = registerStunMetrics(this.registry, () => stun.stats())
-    }
-    this.stopObserving = observeConnections(this.node, this.addressBook)
-    const graceMs = this.config.relay.reservationGraceMs
-    this.stopReleasing = releaseReservationsOfDepartedPeers(this.node, this.node.services.relay, graceMs, (peer) => {
-      this.logger.debug({ peer: peer.toString() }, `released the reservation of ${peer.toString()}: no connection for ${graceMs} ms`)
-    })
-    this.bootstrap.start()
-    this.api = await startHttpApi({
-      host: this.config.api.host,
-      port: this.config.api.port,
-      addressBook: this.addressBook,
-      registry: this.registry,
-      info: () => ({ peerId: this.node.peerId.toString(), addresses: this.node.getMultiaddrs().map(String) }),
-      logger: this.logger.child({ component: 'http-api' }),
-      iceServers: this.iceServersRoute(),
-      ...(this.config.api.dashboard ? { dashboard: async () => this.dashboard() } : {})
-    })
+    await startInOrder([
+      { start: async () => { await this.turn?.start() }, stop: async () => { await this.turn?.stop() } },
+      {
+        start: async () => {
+          try {
+            await this.node.start()
+          } catch (err) {
+            // a node that failed to listen on one address may listen on the others
+            await Promise.resolve(this.node.stop()).catch(() => {})
+            throw explainListenFailure(err, this.listen)
+          }
+        },
+        stop: async () => { await this.node.stop() }
+      },
+      {
+        start: async () => {
+          if (this.stun == null) return
+          await this.stun.start()
+          const stun = this.stun
+          this.unregisterStunMetrics = registerStunMetrics(this.registry, () => stun.stats())
+        },
+        stop: async () => {
+          await this.stun?.stop()
+          this.unregisterStunMetrics?.()
+        }
+      },
+      {
+        start: () => {
+          this.stopObserving = observeConnections(this.node, this.addressBook)
+          const graceMs = this.config.relay.reservationGraceMs
+          this.stopReleasing = releaseReservationsOfDepartedPeers(this.node, this.node.services.relay, graceMs, (peer) => {
+            this.logger.debug({ peer: peer.toString() }, `released the reservation of ${peer.toString()}: no connection for ${graceMs} ms`)
+          })
+          this.bootstrap.start()
+        },
+        stop: () => {
+          this.bootstrap.stop()
+          this.stopObserving?.()
+          this.stopReleasing?.()
+        }
+      },
+      {
+        start: async () => {
+          this.api = await startHttpApi({
+            host: this.config.api.host,
+            port: this.config.api.port,
+            addressBook: this.addressBook,
+            registry: this.registry,
+            info: () => ({ peerId: this.node.peerId.toString(), addresses: this.node.getMultiaddrs().map(String) }),
+            logger: this.logger.child({ component: 'http-api' }),
+            iceServers: this.iceServersRoute(),
+            ...(this.config.api.dashboard ? { dashboard: async () => this.dashboard() } : {})
+          })
+        },
+        stop: async () => { await this.api?.close() }
+      }
+    ])
   }
 
   /** what the dashboard shows: peers, their NATs, reservations, relayed circuits, paths and punch reports */

@@ -1,7 +1,8 @@
-import { Counter, Gauge, Histogram } from 'prom-client'
+import { Counter, Histogram } from 'prom-client'
 import type { OverlayTransport } from '../core/path.js'
-import type { PunchReportFromPeer, PunchStrategyKind } from '../punch-report/punch-reports.js'
+import type { PunchReportFromPeer, PunchStrategyKind } from '../punch-report/wire.js'
 import type { Registry } from 'prom-client'
+import { perLabel, scrapedCounter, scrapedGauge } from '../metrics/series.js'
 
 export type HolePunchOutcome = 'success' | 'failure' | 'skipped'
 
@@ -38,40 +39,18 @@ export class GatewayMetrics {
     this.registry = init.registry
     const registers = [this.registry]
 
-    new Gauge({
-      name: 'natmesh_relay_reservations',
-      help: 'Relay reservations currently held by peers',
-      registers,
-      collect () { this.set(init.reservations()) }
-    })
-    new Gauge({
-      name: 'natmesh_relay_active_circuits',
-      help: 'Relayed connections currently open through this gateway',
-      registers,
-      collect () { this.set(init.activeCircuits()) }
-    })
-    new Gauge({
+    scrapedGauge(this.registry, { name: 'natmesh_relay_reservations', help: 'Relay reservations currently held by peers', read: () => [{ labels: {}, value: init.reservations() }] })
+    scrapedGauge(this.registry, { name: 'natmesh_relay_active_circuits', help: 'Relayed connections currently open through this gateway', read: () => [{ labels: {}, value: init.activeCircuits() }] })
+    scrapedGauge(this.registry, {
       name: 'natmesh_connected_peers',
       help: 'Peers with an open connection to this gateway, by overlay transport',
-      labelNames: ['transport'] as const,
-      registers,
-      collect () {
-        const counts = init.connectedPeers()
-        for (const transport of TRANSPORTS) {
-          this.set({ transport }, counts[transport])
-        }
-      }
+      labelNames: ['transport'],
+      read: () => { const counts = init.connectedPeers(); return perLabel('transport', TRANSPORTS, transport => counts[transport]) }
     })
-    let counted = 0
-    new Counter({
+    scrapedCounter(this.registry, {
       name: 'natmesh_relayed_bytes_total',
       help: 'Bytes relayed between peers through this gateway (both directions)',
-      registers,
-      async collect () {
-        const total = await init.relayedBytes()
-        if (total > counted) this.inc(total - counted)
-        counted = Math.max(counted, total)
-      }
+      read: async () => [{ labels: {}, value: await init.relayedBytes() }]
     })
     this.holePunchOutcomes = new Counter({
       name: 'natmesh_hole_punch_outcomes_total',

@@ -1,6 +1,7 @@
 import type { Logger, PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { IceServer, IceServersResponse } from './types.js'
+import { Backoff } from '../core/backoff.js'
 
 export type { IceServer, IceServersResponse }
 
@@ -40,7 +41,8 @@ interface GatewayServers {
   servers: RankedServer[]
   expiresAt: number
   timer?: NodeJS.Timeout
-  failures: number
+  /** delays between failed fetches */
+  retry: Backoff
 }
 
 /**
@@ -64,7 +66,7 @@ export class IceServerPool {
   /** fetches `gateway`'s servers now and keeps them refreshed from then on (a gateway already watched is left be) */
   watch (gateway: PeerId): void {
     if (this.init.fetch == null || this.stopped || this.gateways.has(gateway.toString())) return
-    const entry: GatewayServers = { servers: [], expiresAt: 0, failures: 0 }
+    const entry: GatewayServers = { servers: [], expiresAt: 0, retry: new Backoff({ initialMs: RETRY_MIN_MS, maxMs: RETRY_MAX_MS }) }
     this.gateways.set(gateway.toString(), entry)
     void this.refresh(gateway, entry)
   }
@@ -129,12 +131,11 @@ export class IceServerPool {
         .flatMap(server => rank(server, host => hosts.has(host)))
         .map(server => ({ ...server, gateway: gateway.toString() }))
       entry.expiresAt = Date.now() + response.ttl * 1000
-      entry.failures = 0
+      entry.retry.reset()
       delayMs = response.ttl * 1000 * REFRESH_AT
       this.init.log('gateway %p gave %d ICE servers for %d s', gateway, entry.servers.length, response.ttl)
     } catch (err) {
-      entry.failures++
-      delayMs = Math.min(RETRY_MIN_MS * 2 ** (entry.failures - 1), RETRY_MAX_MS)
+      delayMs = entry.retry.next()
       this.init.log('no ICE servers from gateway %p - %s; retrying in %d ms', gateway, err instanceof Error ? err.message : String(err), delayMs)
     }
     if (!this.stopped) entry.timer = setTimeout(() => { void this.refresh(gateway, entry) }, delayMs)

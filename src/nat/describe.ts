@@ -101,7 +101,7 @@ export function formatReport (report: NatReport, setup: GatewaySetup): string {
 }
 
 /** The NAT type detection result as the peer reports it; publicAddress as "ip:port" */
-export interface NatTypeEvent { event: 'nat-type', natType: string, confidence: number, publicAddress?: string, mapping?: string, filtering?: string, portPreserved?: boolean, allocation?: string, allocationDelta?: number, hairpinning?: boolean, notes: string[] }
+export type NatTypeEvent = { event: 'nat-type', natType: string, confidence: number, publicAddress?: string, mapping?: string, filtering?: string, portPreserved?: boolean, allocation?: string, allocationDelta?: number, hairpinning?: boolean, notes: string[] }
 
 /** The peer's `nat-type` event: the report flattened for JSON lines and `key=value` output */
 export function natTypeEvent (report: NatReport): NatTypeEvent {

@@ -2,10 +2,14 @@ import { createSocket } from 'node:dgram'
 import type { Socket } from 'node:dgram'
 import { networkInterfaces } from 'node:os'
 import { formatEndpoint } from '../stun/codec.js'
+import type { ChangeRequest } from '../stun/codec.js'
 import { allocationOf, filteringBehaviour, mappingBehaviour, natTypeOf } from './classify.js'
 import type { MappingSample } from './classify.js'
 import { StunClient } from '../stun/client.js'
 import type { BindingOutcome, BindingResult } from '../stun/client.js'
+import { isUnanswered } from '../stun/errors.js'
+import { retransmitWithin } from '../stun/transaction.js'
+import type { RetransmitPolicy } from '../stun/transaction.js'
 import type { Endpoint, NatReport, StunServerAddress } from './types.js'
 
 export interface DetectNatOptions {
@@ -24,8 +28,21 @@ export interface DetectNatOptions {
 const DEFAULT_TIMEOUT_MS = 1500
 const DEFAULT_ALLOCATION_SAMPLES = 3
 
-export function isBinding (outcome: BindingOutcome): outcome is BindingResult {
+/** a test's outcome; undefined when nothing answered, which the tests read as the NAT (or a firewall) dropping it */
+export type TestOutcome = BindingOutcome | undefined
+
+export function isBinding (outcome: TestOutcome): outcome is BindingResult {
   return outcome != null && 'mapped' in outcome
+}
+
+/** A Binding whose silence is a result, not a failure */
+export async function bindingTest (client: StunClient, to: Endpoint, policy: RetransmitPolicy, change?: ChangeRequest): Promise<TestOutcome> {
+  return client.binding(to, policy, change).catch(orSilence)
+}
+
+function orSilence (err: unknown): undefined {
+  if (isUnanswered(err)) return undefined
+  throw err
 }
 
 /**
@@ -39,13 +56,9 @@ export async function detectNat (options: DetectNatOptions): Promise<NatReport> 
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
   const socket = options.socket ?? await openSocket()
   const client = new StunClient(socket)
-  const abort = (): void => { client.close() }
-  options.signal?.addEventListener('abort', abort, { once: true })
-  if (options.signal?.aborted === true) abort()
   try {
     return await runTests({ ...options, timeoutMs }, socket, client, started)
   } finally {
-    options.signal?.removeEventListener('abort', abort)
     client.close()
     if (options.socket == null) socket.close()
   }
@@ -53,6 +66,7 @@ export async function detectNat (options: DetectNatOptions): Promise<NatReport> 
 
 async function runTests (options: DetectNatOptions & { timeoutMs: number }, socket: Socket, client: StunClient, started: number): Promise<NatReport> {
   const { timeoutMs } = options
+  const policy: RetransmitPolicy = { ...retransmitWithin(timeoutMs), ...(options.signal != null ? { signal: options.signal } : {}) }
   const { address, port } = socket.address()
   const localAddress: Endpoint = { address, port }
   const notes: string[] = []
@@ -65,7 +79,7 @@ async function runTests (options: DetectNatOptions & { timeoutMs: number }, sock
   let server = servers[0] as typeof servers[number]
   let first: BindingResult | undefined
   for (const candidate of servers) {
-    const outcome = await client.binding(candidate.primary, timeoutMs)
+    const outcome = await bindingTest(client, candidate.primary, policy)
     if (isBinding(outcome)) {
       server = candidate
       first = outcome
@@ -83,13 +97,13 @@ async function runTests (options: DetectNatOptions & { timeoutMs: number }, sock
   const secondServer = servers.find(s => s.host !== server.host)
 
   // hairpinning meanwhile: a datagram to our own public address opens no filter towards the server
-  const hairpin = client.hairpins(first.mapped, timeoutMs)
+  const hairpin = client.hairpin(first.mapped, policy).then(() => true, (err: unknown) => { orSilence(err); return false })
 
   // Filtering first, from a socket that has only talked to the primary endpoint: a mapping test towards the other
   // address or port would open the NAT's filter for exactly the answers the filtering tests wait for
   const [fromOtherAddressAndPort, fromOtherPort] = await Promise.all([
-    alternateIp != null ? client.binding(server.primary, timeoutMs, { ip: true, port: true }) : undefined,
-    otherPort != null ? client.binding(server.primary, timeoutMs, { ip: false, port: true }) : undefined
+    alternateIp != null ? bindingTest(client, server.primary, policy, { ip: true, port: true }) : undefined,
+    otherPort != null ? bindingTest(client, server.primary, policy, { ip: false, port: true }) : undefined
   ])
   if (alternateIp == null) notes.push(`${server.host} has no alternate IP: full and restricted cone filtering look alike`)
   if (otherPort == null) notes.push(`${server.host} names no second STUN port: filtering and mapping are partly guessed`)
@@ -102,9 +116,9 @@ async function runTests (options: DetectNatOptions & { timeoutMs: number }, sock
   const otherIp = alternateIp ?? secondServer?.host
   const otherIpPort = alternateIp != null ? server.port : secondServer?.port
   const [viaOtherAddress, viaOtherAddressAndPort, viaOtherPort] = await Promise.all([
-    otherIp != null && otherIpPort != null ? client.binding({ address: otherIp, port: otherIpPort }, timeoutMs) : undefined,
-    alternateIp != null && otherPort != null ? client.binding({ address: alternateIp, port: otherPort }, timeoutMs) : undefined,
-    otherPort != null ? client.binding({ address: server.host, port: otherPort }, timeoutMs) : undefined
+    otherIp != null && otherIpPort != null ? bindingTest(client, { address: otherIp, port: otherIpPort }, policy) : undefined,
+    alternateIp != null && otherPort != null ? bindingTest(client, { address: alternateIp, port: otherPort }, policy) : undefined,
+    otherPort != null ? bindingTest(client, { address: server.host, port: otherPort }, policy) : undefined
   ])
   const mapping = mappingBehaviour({
     first: first.mapped,
@@ -124,7 +138,7 @@ async function runTests (options: DetectNatOptions & { timeoutMs: number }, sock
     .filter((port, i, ports) => ports.indexOf(port) === i)
     .map(mappedPort => ({ localPort: localAddress.port, mappedPort }))
   const [freshMappings, hairpinning] = await Promise.all([
-    freshSocketMappings(server.primary, options.allocationSamples ?? DEFAULT_ALLOCATION_SAMPLES, timeoutMs, options.signal),
+    freshSocketMappings(server.primary, options.allocationSamples ?? DEFAULT_ALLOCATION_SAMPLES, policy),
     hairpin
   ])
   const allocation = allocationOf([...socketMappings, ...freshMappings])
@@ -147,18 +161,15 @@ async function runTests (options: DetectNatOptions & { timeoutMs: number }, sock
 }
 
 /** One Binding from each of `count` new sockets, one after the other so their order is the NAT's allocation order */
-async function freshSocketMappings (server: Endpoint, count: number, timeoutMs: number, signal?: AbortSignal): Promise<MappingSample[]> {
+async function freshSocketMappings (server: Endpoint, count: number, policy: RetransmitPolicy): Promise<MappingSample[]> {
   const samples: MappingSample[] = []
-  for (let i = 0; i < count && signal?.aborted !== true; i++) {
+  for (let i = 0; i < count && policy.signal?.aborted !== true; i++) {
     const socket = await openSocket()
     const client = new StunClient(socket)
-    const abort = (): void => { client.close() }
-    signal?.addEventListener('abort', abort, { once: true })
     try {
-      const outcome = await client.binding(server, timeoutMs)
+      const outcome = await bindingTest(client, server, policy)
       if (isBinding(outcome)) samples.push({ localPort: socket.address().port, mappedPort: outcome.mapped.port })
     } finally {
-      signal?.removeEventListener('abort', abort)
       client.close()
       socket.close()
     }

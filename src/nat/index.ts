@@ -3,3 +3,4 @@ export { NatDetector, DEFAULT_NAT_CACHE_MS, type NatDetectorInit } from './nat-d
 export { formatReport, modeAdvice, natTypeEvent, type GatewaySetup, type ModeAdvice, type ModeVerdict } from './describe.js'
 export { gatewayStunServers } from './gateway-stun-servers.js'
 export { NAT_TYPES, type Allocation, type Behaviour, type Endpoint, type NatReport, type NatType, type StunServerAddress } from './types.js'
+export { OwnNat, type OwnNatEvent, type OwnNatInit } from './own-nat.js'

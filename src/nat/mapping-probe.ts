@@ -1,6 +1,7 @@
 import { allocationOf, mappingBehaviour } from './classify.js'
-import { isBinding, localIps, openSocket } from './detect.js'
+import { isBinding, localIps, openSocket, bindingTest } from './detect.js'
 import { StunClient } from '../stun/client.js'
+import { retransmitWithin } from '../stun/transaction.js'
 import type { NatReport, StunServerAddress } from './types.js'
 import type { NatMappingProfile } from './mapping-profile.js'
 
@@ -13,11 +14,12 @@ import type { NatMappingProfile } from './mapping-profile.js'
 export async function probeMapping (servers: readonly StunServerAddress[], timeoutMs: number): Promise<NatMappingProfile> {
   const socket = await openSocket()
   const client = new StunClient(socket)
+  const policy = retransmitWithin(timeoutMs)
   try {
     let first
     let server: StunServerAddress | undefined
     for (const candidate of servers) {
-      const outcome = await client.binding({ address: candidate.host, port: candidate.port }, timeoutMs)
+      const outcome = await bindingTest(client, { address: candidate.host, port: candidate.port }, policy)
       if (isBinding(outcome)) {
         first = outcome
         server = candidate
@@ -30,8 +32,8 @@ export async function probeMapping (servers: readonly StunServerAddress[], timeo
     const primary = server
     const otherPort = first.other?.port ?? primary.otherPort
     const otherIp = first.other != null && first.other.address !== primary.host ? first.other.address : servers.find(s => s.host !== primary.host)?.host
-    const viaOtherAddress = otherIp != null ? await client.binding({ address: otherIp, port: primary.port }, timeoutMs) : undefined
-    const viaOtherPort = otherPort != null ? await client.binding({ address: primary.host, port: otherPort }, timeoutMs) : undefined
+    const viaOtherAddress = otherIp != null ? await bindingTest(client, { address: otherIp, port: primary.port }, policy) : undefined
+    const viaOtherPort = otherPort != null ? await bindingTest(client, { address: primary.host, port: otherPort }, policy) : undefined
     const mapping = mappingBehaviour({
       first: first.mapped,
       ...(isBinding(viaOtherAddress) ? { otherAddress: viaOtherAddress.mapped } : {}),

@@ -1,4 +1,4 @@
-import type { PunchOutcome, PunchStrategyKind } from '../punch-report/punch-reports.js'
+import type { PunchOutcome, PunchStrategyKind } from '../punch-report/wire.js'
 import type { Path } from './events.js'
 import type { PunchCost } from '../dcutr/hole-puncher.js'
 import type { CandidateType } from '../ice/selected-pair.js'

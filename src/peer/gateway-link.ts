@@ -5,9 +5,19 @@ import type { Connection, Libp2p, Logger, PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { isUdxMultiaddr, UDX_ANSWERED } from '../transport/index.js'
 import type { DialAddress } from '../transport/address-dialer.js'
-import type { OverlayTransport, PeerEvent } from './events.js'
+import type { OverlayTransport } from '../core/path.js'
 import { HopMessage, Status } from '../relay/pb/circuit-hop.js'
 import { isRelayed, relayAddress } from '../core/relay-address.js'
+import { Backoff } from '../core/backoff.js'
+
+/** what a link reports about its gateway */
+export type GatewayLinkEvent =
+  | { event: 'gateway-connected', gateway: string, transport: OverlayTransport, remoteAddr: string }
+  | { event: 'gateway-lost', gateway: string, reason: string, retryInMs: number }
+  /** the gateway was reached but answered the RESERVE with `status` (e.g. RESERVATION_REFUSED when it is full) */
+  | { event: 'reservation-refused', gateway: string, code: 'RESERVATION_REFUSED', status: string, reason: string, retryInMs: number }
+  /** a relay slot was reserved; relayAddrs are the addresses other peers dial to reach this one */
+  | { event: 'reservation', gateway: string, relayAddrs: string[] }
 
 export interface GatewayLinkInit {
   gateway: PeerId
@@ -24,7 +34,7 @@ export interface GatewayLinkInit {
   /** dials one address outside libp2p's dial queue, so UDP and TCP attempts run side by side */
   dialAddress: DialAddress
   log: Logger
-  emit: (event: PeerEvent) => void
+  emit: (event: GatewayLinkEvent) => void
 }
 
 /**
@@ -46,7 +56,8 @@ export class GatewayLink {
   private connectedBefore = false
   /** came up on a TCP connection that was already there, so the UDP attempt is still to be made */
   private udpUntried = false
-  private failures = 0
+  /** reconnect delays, jittered so peers of a restarted gateway don't all come back in the same instant */
+  private readonly backoff: Backoff
   private stopped = true
   private relayAddrs: Multiaddr[] = []
   private expiresAt = 0
@@ -54,6 +65,7 @@ export class GatewayLink {
   constructor (init: GatewayLinkInit) {
     this.init = init
     this.log = init.log
+    this.backoff = new Backoff({ initialMs: init.reconnect.initialDelayMs, maxMs: init.reconnect.maxDelayMs, jitter: true })
   }
 
   get gateway (): PeerId {
@@ -104,7 +116,7 @@ export class GatewayLink {
     this.connection = undefined
     this.relayAddrs = []
     this.expiresAt = 0
-    const retryInMs = this.backoff()
+    const retryInMs = this.backoff.next()
     const reason = error == null ? 'connection closed' : `connection closed: ${error.message}`
     this.init.emit({ event: 'gateway-lost', gateway: this.init.gateway.toString(), reason, retryInMs })
     this.schedule(retryInMs)
@@ -115,14 +127,6 @@ export class GatewayLink {
     this.timer = setTimeout(() => { void this.connectAndReserve() }, delayMs)
   }
 
-  private backoff (): number {
-    const { initialDelayMs, maxDelayMs } = this.init.reconnect
-    const base = Math.min(initialDelayMs * 2 ** this.failures, maxDelayMs)
-    this.failures++
-    // jitter, so peers of a restarted gateway don't all come back in the same instant
-    return Math.round(base / 2 + Math.random() * base / 2)
-  }
-
   private async connectAndReserve (): Promise<void> {
     if (this.stopped) return
     try {
@@ -130,14 +134,14 @@ export class GatewayLink {
       this.adopt(connection)
       const expiresAt = await this.reserve(connection)
       this.expiresAt = expiresAt
-      this.failures = 0
+      this.backoff.reset()
       this.schedule(refreshDelay(expiresAt - Date.now(), this.init.refreshBeforeExpiryMs))
       if (this.transport === 'tcp') this.scheduleUdpRetry(this.udpUntried ? 0 : this.init.udpRetryMs)
       this.udpUntried = false
     } catch (err) {
       // relay addresses of a reservation the gateway has dropped would send other peers nowhere
       if (Date.now() >= this.expiresAt) this.relayAddrs = []
-      const retryInMs = this.backoff()
+      const retryInMs = this.backoff.next()
       const reason = err instanceof Error ? err.message : String(err)
       const gateway = this.init.gateway.toString()
       this.log('gateway %p unavailable - %s; retrying in %d ms', this.init.gateway, reason, retryInMs)
@@ -210,7 +214,7 @@ export class GatewayLink {
       const expiresAt = await this.reserve(udp)
       this.adopt(udp)
       this.expiresAt = expiresAt
-      this.failures = 0
+      this.backoff.reset()
       clearTimeout(this.udpTimer)
       this.schedule(refreshDelay(expiresAt - Date.now(), this.init.refreshBeforeExpiryMs))
       this.emitConnected(udp)

@@ -2,13 +2,20 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Libp2p, Logger, PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import type { PeerEvent } from './events.js'
 import { dialGateway, GatewayLink } from './gateway-link.js'
-import type { GatewayLinkInit } from './gateway-link.js'
+import type { GatewayLinkEvent, GatewayLinkInit } from './gateway-link.js'
 import { pingOver } from '../core/ping-path.js'
 import { isRelayed } from '../core/relay-address.js'
 
 export interface GatewayAddresses { gateway: PeerId, addresses: Multiaddr[] }
+
+/** what the pool reports: its links' events, and changes to which gateways it knows and uses */
+export type GatewayPoolEvent =
+  | GatewayLinkEvent
+  /** a gateway learnt from the DHT (gateways are its servers); it may be chosen when one of ours fails */
+  | { event: 'gateway-discovered', gateway: string, addrs: string[] }
+  /** a lost gateway was swapped for the healthiest unused ones (`by`; empty when none answered) */
+  | { event: 'gateway-replaced', gateway: string, by: string[] }
 
 export interface GatewayPoolInit {
   node: Libp2p
@@ -21,7 +28,7 @@ export interface GatewayPoolInit {
   discoveryIntervalMs: number
   link: Pick<GatewayLinkInit, 'dialTimeoutMs' | 'udpRetryMs' | 'reconnect' | 'refreshBeforeExpiryMs' | 'dialAddress'>
   log: Logger
-  emit: (event: PeerEvent) => void
+  emit: (event: GatewayPoolEvent) => void
 }
 
 /** a failure within this window counts against a gateway as much as this many ms of RTT */

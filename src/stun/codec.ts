@@ -1,9 +1,10 @@
 import { constants, createMessage, decode } from '@msimerson/stun'
-import type { StunAddress, StunMessage } from '@msimerson/stun'
+import type { StunAddress, StunMessage, StunResponse } from '@msimerson/stun'
 
 /**
- * STUN Binding messages (RFC 8489) with the RFC 5780 attributes NAT behaviour discovery needs, on top of the
- * @msimerson/stun codec. Shared by the gateway's server and the peer's NAT detection.
+ * STUN messages (RFC 8489) on top of the @msimerson/stun codec: the one place natmesh turns datagrams into STUN
+ * messages, and Binding messages with the RFC 5780 attributes NAT behaviour discovery needs. Shared by the
+ * gateway's server, the transaction engine, NAT detection and the TURN client.
  */
 
 export interface Endpoint { address: string, port: number }
@@ -61,12 +62,30 @@ function looksLikeStun (datagram: Buffer): boolean {
     datagram.readUInt16BE(2) % 4 === 0
 }
 
-function decodeStun (datagram: Buffer): StunMessage | undefined {
+/** The STUN message in a datagram, or undefined for anything else (other protocols sharing the socket, garbage) */
+export function decodeStun (datagram: Buffer): StunResponse | undefined {
   if (!looksLikeStun(datagram)) return undefined
   try {
     return decode(datagram)
   } catch {
     return undefined
+  }
+}
+
+/** an encoded message's transaction id (RFC 8489 §5: bytes 8 to 20), as a map key */
+export function transactionKey (message: Buffer): string {
+  return message.subarray(8, HEADER_BYTES).toString('hex')
+}
+
+/** the class bits of a message type (RFC 8489 §5): request, indication, success or error response */
+export type MessageClass = 'request' | 'indication' | 'success' | 'error'
+
+export function messageClass (type: number): MessageClass {
+  switch (type & 0x0110) {
+    case 0x0000: return 'request'
+    case 0x0010: return 'indication'
+    case 0x0100: return 'success'
+    default: return 'error'
   }
 }
 
@@ -123,7 +142,11 @@ export type ParsedResponse =
 /** A Binding success or error response, or undefined for anything else */
 export function parseBindingResponse (datagram: Buffer): ParsedResponse | undefined {
   const message = decodeStun(datagram)
-  if (message == null) return undefined
+  return message == null ? undefined : bindingResponseOf(message)
+}
+
+/** The Binding success or error response a decoded message is, or undefined for anything else */
+export function bindingResponseOf (message: StunMessage): ParsedResponse | undefined {
   if (message.type === TYPE.error) {
     const error = message.getAttribute(ATTR.errorCode)?.value as { code?: number } | undefined
     return { kind: 'error', transactionId: message.transactionId, code: error?.code ?? 0 }

@@ -6,6 +6,10 @@ import { decodeControlMessage, encodeControlMessage, isControlMessage, MessageTy
 import type { ControlMessage } from './control-message.js'
 import type { UdpEndpoint } from './multiaddr.js'
 import { TokenBuckets } from '../core/token-buckets.js'
+import { Backoff } from '../core/backoff.js'
+
+/** each HELLO retransmit interval is half as long again as the one before, up to maxHelloIntervalMs */
+const HELLO_BACKOFF = 1.5
 
 export interface OverlaySocketInit {
   /** first HELLO retransmit interval; short, because a punched path opens as soon as the peer's NAT sees traffic */
@@ -155,11 +159,10 @@ export class OverlaySocket {
     try {
       await new Promise<void>((resolve, reject) => {
         this.pendingDials.set(stream.id, { stream, remote, resolve, reject })
-        let interval = this.init.helloIntervalMs
+        const intervals = new Backoff({ initialMs: this.init.helloIntervalMs * HELLO_BACKOFF, maxMs: this.init.maxHelloIntervalMs, factor: HELLO_BACKOFF })
         const send = (): void => {
           this.socket.trySend(hello, remote.port, remote.host)
-          interval = Math.min(interval * 1.5, this.init.maxHelloIntervalMs)
-          timer = setTimeout(send, interval)
+          timer = setTimeout(send, intervals.next())
         }
         const onAbort = (): void => {
           reject(timeout.aborted

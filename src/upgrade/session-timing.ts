@@ -10,18 +10,19 @@
  * 4. A current carrier that brought nothing for more than `deadAfterHeartbeats` heartbeats is dead: it is
  *    aborted and the resume avoids its connection (transport timeouts take 13 s and more to notice).
  * 5. A session without a carrier for `gracePeriodMs` fails with PATH_LOST.
- * 6. A failed resume attempt is retried after 100 ms, doubling up to 2 s.
+ * 6. A failed resume attempt is retried after 100 ms, doubling up to 2 s (core/backoff.ts computes the delays).
  * 7. A stream's set-up (OPEN or RESUME, then ACCEPT) that takes longer than 10 s is given up.
  * 8. A session that closed cleanly is remembered for 2 minutes, so a late RESUME for it learns that it ended
  *    instead of "unknown session"; a failed one is not remembered.
  */
+import type { BackoffInit } from '../core/backoff.js'
 
 /** rule 7 */
 export const HANDSHAKE_TIMEOUT_MS = 10_000
 /** rule 8 */
 export const CLOSED_MEMORY_MS = 120_000
-const FIRST_RESUME_DELAY_MS = 100
-const MAX_RESUME_DELAY_MS = 2000
+/** rule 6 */
+export const RESUME_BACKOFF: BackoffInit = { initialMs: 100, maxMs: 2000 }
 
 /** Rules 2 to 4: whether the remote on a session's current carrier has been silent too long. */
 export class RemoteSilence {
@@ -43,11 +44,6 @@ export class RemoteSilence {
     const silentMs = now - this.heardAt
     return silentMs > this.deadAfterMs ? silentMs : undefined
   }
-}
-
-/** Rule 6: the wait after the `failures`-th failed resume attempt (1 for the first). */
-export function resumeDelayMs (failures: number): number {
-  return Math.min(FIRST_RESUME_DELAY_MS * 2 ** (failures - 1), MAX_RESUME_DELAY_MS)
 }
 
 /** Rule 8: keys of sessions that closed cleanly, for `CLOSED_MEMORY_MS`. */

@@ -1,6 +1,7 @@
 import { TypedEventEmitter } from 'main-event'
 import type { Logger, PeerId } from '@libp2p/interface'
 import type { Path } from '../core/path.js'
+import { Backoff } from '../core/backoff.js'
 import type { Carrier } from './carrier.js'
 import { BadFrameError, ErrorCode, FrameType } from './frames.js'
 import type { Frame } from './frames.js'
@@ -14,7 +15,7 @@ import { messageDuplex } from './session-duplex.js'
 import type { MessageDuplex } from './session-duplex.js'
 import { isLive, opening, publicState, transition } from './session-state.js'
 import type { Lifecycle, LifecycleEvent } from './session-state.js'
-import { RemoteSilence, resumeDelayMs } from './session-timing.js'
+import { RemoteSilence, RESUME_BACKOFF } from './session-timing.js'
 
 export { SessionError, sessionDefaults } from './session-options.js'
 export type { SessionEvents, SessionOptions, SessionState, SessionStats } from './session-options.js'
@@ -348,7 +349,7 @@ export class Session extends TypedEventEmitter<SessionEvents> {
   }
 
   private async reconnectLoop (reconnect: (session: Session) => Promise<void>): Promise<void> {
-    let failures = 0
+    const retry = new Backoff(RESUME_BACKOFF)
     while (this.lifecycle.name === 'resuming') {
       try {
         await reconnect(this)
@@ -366,7 +367,7 @@ export class Session extends TypedEventEmitter<SessionEvents> {
         }
         this.log('session %s: resume attempt failed - %s', this.id, err instanceof Error ? err.message : String(err))
       }
-      await new Promise(resolve => setTimeout(resolve, resumeDelayMs(++failures)))
+      await new Promise(resolve => setTimeout(resolve, retry.next()))
     }
   }
 

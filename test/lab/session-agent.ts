@@ -557,7 +557,7 @@ async function main (): Promise<void> {
   const identity = await loadOrCreateIdentity(peerConfig.identityFile)
   peer = await createPeer(peerConfig, { privateKey: identity.privateKey, sessions: config.sessions ?? {} })
   const p = peer
-  p.addEventListener('event', (evt) => { out(evt.detail) })
+  p.addEventListener('event', (evt) => { out({ ...evt.detail }) })
 
   if (config.closeRelayedOnDirect === true) {
     // what stock @libp2p/dcutr does once its direct dial succeeds: `await relayedConnection.close()`

@@ -2,8 +2,8 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { describe, expect, it } from 'vitest'
 import { PunchReport } from '../../src/punch-report/pb/punch-report.js'
-import { punchReportFromWire, punchReportToWire } from '../../src/punch-report/punch-reports.js'
-import type { PunchSummary } from '../../src/punch-report/punch-reports.js'
+import { punchReportFromWire, punchReportToWire } from '../../src/punch-report/wire.js'
+import type { PunchSummary } from '../../src/punch-report/wire.js'
 
 /** what gateways before the mapping, NAT type and remote peer fields read at most */
 const OLD_GATEWAY_LIMIT = 64

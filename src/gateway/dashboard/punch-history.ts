@@ -1,6 +1,6 @@
 import type { NatType } from '../../nat/types.js'
 import type { MappingKind } from '../../nat/mapping-profile.js'
-import type { PunchOutcome, PunchReportFromPeer, PunchStrategyKind } from '../../punch-report/punch-reports.js'
+import type { PunchOutcome, PunchReportFromPeer, PunchStrategyKind } from '../../punch-report/wire.js'
 
 /** One hole-punch report as the dashboard shows it; times are ISO strings */
 export interface PunchRecord {

@@ -1,7 +1,7 @@
 import type { ObservedAddress, ObservedPeer } from '../address-book.js'
 import type { NatType } from '../../nat/types.js'
 import type { MappingKind } from '../../nat/mapping-profile.js'
-import type { PunchOutcome } from '../../punch-report/punch-reports.js'
+import type { PunchOutcome } from '../../punch-report/wire.js'
 import { pairKey } from './punch-history.js'
 import type { PunchHistory, PunchMinute, PunchRecord } from './punch-history.js'
 import type { RelayedCircuit } from './relayed-circuits.js'

@@ -2,8 +2,9 @@ import { createHash } from 'node:crypto'
 import stun from '@msimerson/stun'
 import type { Socket } from 'node:dgram'
 import type { StunAddress, StunRequest, StunResponse } from '@msimerson/stun'
-import { openStunSocket, stunTransaction } from '../../stun/transaction.js'
-import type { TransactionOptions } from '../../stun/transaction.js'
+import { messageClass } from '../../stun/codec.js'
+import { openStunSocket, StunTransactions } from '../../stun/transaction.js'
+import type { RetransmitPolicy } from '../../stun/transaction.js'
 
 /** A TURN server and the long-term credential to use it with */
 export interface TurnEndpoint {
@@ -42,9 +43,9 @@ const STALE_NONCE = 438
  * nonce), the authenticated Allocate with MESSAGE-INTEGRITY over the long-term key, then a Refresh with lifetime 0
  * so the allocation is released at once instead of holding a relay port for 10 minutes.
  * @throws {TurnAllocationError} when the server refuses (e.g. 401: the credential is wrong or expired)
- * @throws {StunTimeoutError} when it does not answer
+ * @throws {StunTransactionError} when it does not answer (ERR_STUN_TIMEOUT)
  */
-export async function probeTurnAllocation (endpoint: TurnEndpoint, options: TransactionOptions): Promise<AllocationProbe> {
+export async function probeTurnAllocation (endpoint: TurnEndpoint, options: RetransmitPolicy): Promise<AllocationProbe> {
   const allocation = await TurnAllocation.open(endpoint, options)
   try {
     await allocation.refresh(0)
@@ -58,29 +59,32 @@ export async function probeTurnAllocation (endpoint: TurnEndpoint, options: Tran
 export class TurnAllocation implements AllocationProbe {
   private constructor (
     private readonly socket: Socket,
+    private readonly transactions: StunTransactions,
     private readonly endpoint: TurnEndpoint,
     private readonly auth: LongTermAuth,
-    private readonly options: TransactionOptions,
+    private readonly options: RetransmitPolicy,
     readonly relayedAddress: StunAddress,
     readonly latencyMs: number
   ) {}
 
   /**
    * @throws {TurnAllocationError} when the server refuses the Allocate
-   * @throws {StunTimeoutError} when it does not answer
+   * @throws {StunTransactionError} when it does not answer (ERR_STUN_TIMEOUT)
    */
-  static async open (endpoint: TurnEndpoint, options: TransactionOptions): Promise<TurnAllocation> {
+  static async open (endpoint: TurnEndpoint, options: RetransmitPolicy): Promise<TurnAllocation> {
     const socket = await openStunSocket(endpoint.host)
+    const transactions = new StunTransactions(socket)
+    const send = async (request: StunRequest): Promise<StunResponse> => transact(transactions, endpoint, request, options)
     try {
       const started = performance.now()
-      const challenge = await send(socket, endpoint, allocateRequest(), options)
+      const challenge = await send(allocateRequest())
       const auth = authFrom(challenge, endpoint)
-      let allocation = await send(socket, endpoint, authenticated(allocateRequest(), endpoint, auth), options)
+      let allocation = await send(authenticated(allocateRequest(), endpoint, auth))
 
       // a nonce may go stale between the challenge and our answer: the error carries a fresh one (RFC 8489 §9.2.4)
       if (errorOf(allocation)?.code === STALE_NONCE) {
         auth.nonce = allocation.getNonce() ?? auth.nonce
-        allocation = await send(socket, endpoint, authenticated(allocateRequest(), endpoint, auth), options)
+        allocation = await send(authenticated(allocateRequest(), endpoint, auth))
       }
 
       const refused = errorOf(allocation)
@@ -88,8 +92,9 @@ export class TurnAllocation implements AllocationProbe {
       if (!stun.validateMessageIntegrity(allocation, auth.key)) throw new Error('TURN Allocate response failed its MESSAGE-INTEGRITY check')
       const relayedAddress = allocation.getAttribute(constants.STUN_ATTR_XOR_RELAYED_ADDRESS as number)?.value as StunAddress | undefined
       if (relayedAddress == null) throw new Error('TURN Allocate response has no XOR-RELAYED-ADDRESS')
-      return new TurnAllocation(socket, endpoint, auth, options, relayedAddress, performance.now() - started)
+      return new TurnAllocation(socket, transactions, endpoint, auth, options, relayedAddress, performance.now() - started)
     } catch (err) {
+      transactions.close()
       socket.close()
       throw err
     }
@@ -114,14 +119,16 @@ export class TurnAllocation implements AllocationProbe {
   }
 
   close (): void {
+    this.transactions.close()
     this.socket.close()
   }
 
   private async request (build: () => StunRequest, name: string): Promise<void> {
-    let response = await send(this.socket, this.endpoint, authenticated(build(), this.endpoint, this.auth), this.options)
+    const send = async (): Promise<StunResponse> => transact(this.transactions, this.endpoint, authenticated(build(), this.endpoint, this.auth), this.options)
+    let response = await send()
     if (errorOf(response)?.code === STALE_NONCE) {
       this.auth.nonce = response.getNonce() ?? this.auth.nonce
-      response = await send(this.socket, this.endpoint, authenticated(build(), this.endpoint, this.auth), this.options)
+      response = await send()
     }
     const error = errorOf(response)
     if (error != null) throw new TurnAllocationError(error.code, error.reason, name)
@@ -163,10 +170,11 @@ function authenticated (request: StunRequest, endpoint: TurnEndpoint, auth: Long
   return request
 }
 
-async function send (socket: Socket, endpoint: TurnEndpoint, request: StunRequest, options: TransactionOptions): Promise<StunResponse> {
-  return stunTransaction(socket, request, endpoint.host, endpoint.port, options)
+async function transact (transactions: StunTransactions, endpoint: TurnEndpoint, request: StunRequest, policy: RetransmitPolicy): Promise<StunResponse> {
+  const { message } = await transactions.request({ bytes: request.toBuffer(), to: { address: endpoint.host, port: endpoint.port }, policy })
+  return message
 }
 
 function errorOf (response: StunResponse): { code: number, reason: string } | undefined {
-  return (response.type & 0x0110) === 0x0110 ? response.getError() ?? { code: 0, reason: 'error response without ERROR-CODE' } : undefined
+  return messageClass(response.type) === 'error' ? response.getError() ?? { code: 0, reason: 'error response without ERROR-CODE' } : undefined
 }

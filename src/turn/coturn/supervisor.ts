@@ -3,8 +3,9 @@ import { once } from 'node:events'
 import { createInterface } from 'node:readline'
 import type { ChildProcess } from 'node:child_process'
 import type { Startable } from '@libp2p/interface'
+import { Backoff } from '../../core/backoff.js'
 import type { Logger } from '../../core/logging.js'
-import { answersStunBinding } from '../../stun/transaction.js'
+import { answersStunBinding } from '../../stun/client.js'
 import { logCoturnLine } from './coturn-log.js'
 
 /** coturn cannot run here: the binary is missing, or it never came up */
@@ -41,14 +42,14 @@ export class TurnSupervisor implements Startable {
   private child?: ChildProcess
   private stopping = false
   private restartTimer?: NodeJS.Timeout
-  private restartDelay: number
+  private readonly restartBackoff: Backoff
   private startedAt = 0
   /** how often coturn had to be restarted */
   restarts = 0
 
   constructor (init: TurnSupervisorInit) {
     this.init = { startTimeoutMs: 10_000, stopTimeoutMs: 3000, ...init }
-    this.restartDelay = init.restartDelayMs.initial
+    this.restartBackoff = new Backoff({ initialMs: init.restartDelayMs.initial, maxMs: init.restartDelayMs.max })
   }
 
   /** the running coturn's process id */
@@ -115,9 +116,9 @@ export class TurnSupervisor implements Startable {
     }
 
     if (Date.now() - this.startedAt >= STABLE_RUN_MS) {
-      this.restartDelay = this.init.restartDelayMs.initial
+      this.restartBackoff.reset()
     }
-    const delay = this.nextRestartDelay()
+    const delay = this.restartBackoff.next()
     this.init.logger.warn({ pid: child.pid, delayMs: delay }, `coturn exited (${describeExit(code, signal)}); restarting`)
     this.restartTimer = setTimeout(() => { void this.restart() }, delay)
   }
@@ -129,7 +130,7 @@ export class TurnSupervisor implements Startable {
       await this.spawnCoturn()
     } catch (err) {
       // no child, so no exit event to restart from: schedule the next attempt here
-      const delay = this.nextRestartDelay()
+      const delay = this.restartBackoff.next()
       this.init.logger.error({ err, delayMs: delay }, 'coturn restart failed; trying again')
       this.restartTimer = setTimeout(() => { void this.restart() }, delay)
       return
@@ -141,13 +142,6 @@ export class TurnSupervisor implements Startable {
       // an exited child was rescheduled by onExit; a running one retries a busy port by itself
       this.init.logger.error(`coturn restarted but does not answer on ${this.init.probe.host}:${this.init.probe.port}`)
     }
-  }
-
-  /** the delay before the next restart; the one after it is twice as long, up to the maximum */
-  private nextRestartDelay (): number {
-    const delay = this.restartDelay
-    this.restartDelay = Math.min(this.restartDelay * 2, this.init.restartDelayMs.max)
-    return delay
   }
 
   /** polls with STUN Bindings until coturn answers (true), or it exits, stops or the signal fires (false) */

@@ -1,6 +1,7 @@
 import { lpStream } from '@libp2p/utils'
-import type { ComponentLogger, Connection, Logger, PeerId, Startable, Stream } from '@libp2p/interface'
-import type { Registrar } from '@libp2p/interface-internal'
+import type { Connection, PeerId, Stream } from '@libp2p/interface'
+import { ProtocolHandler } from '../core/protocol-handler.js'
+import type { ProtocolHandlerComponents } from '../core/protocol-handler.js'
 import { ICE_SERVERS_PROTOCOL, MAX_ICE_SERVERS_MESSAGE_BYTES } from './types.js'
 import type { IceServersResponse } from './types.js'
 
@@ -9,38 +10,20 @@ export interface IceServersProtocolInit {
   serversFor: (peer: PeerId) => IceServersResponse
 }
 
-export interface IceServersProtocolComponents {
-  registrar: Registrar
-  logger: ComponentLogger
-}
-
 /**
  * Gateway side of /natmesh/ice-servers/1.0.0: the dialer opens a stream and reads one length-prefixed JSON
  * IceServersResponse. No request body: who asks is the connection's remote peer, proven by Noise, so a peer can
  * only ever get credentials in its own name.
  */
-export class IceServersProtocol implements Startable {
-  private readonly components: IceServersProtocolComponents
+export class IceServersProtocol extends ProtocolHandler {
   private readonly init: IceServersProtocolInit
-  private readonly log: Logger
 
-  constructor (components: IceServersProtocolComponents, init: IceServersProtocolInit) {
-    this.components = components
+  constructor (components: ProtocolHandlerComponents, init: IceServersProtocolInit) {
+    super(components, ICE_SERVERS_PROTOCOL, 'natmesh:ice-servers', { maxInboundStreams: 2 })
     this.init = init
-    this.log = components.logger.forComponent('natmesh:ice-servers')
   }
 
-  async start (): Promise<void> {
-    await this.components.registrar.handle(ICE_SERVERS_PROTOCOL, async (stream, connection) => {
-      await this.answer(stream, connection)
-    }, { maxInboundStreams: 2 })
-  }
-
-  async stop (): Promise<void> {
-    await this.components.registrar.unhandle(ICE_SERVERS_PROTOCOL)
-  }
-
-  private async answer (stream: Stream, connection: Connection): Promise<void> {
+  protected async serve (stream: Stream, connection: Connection): Promise<void> {
     const signal = AbortSignal.timeout(5000)
     try {
       const response = this.init.serversFor(connection.remotePeer)
@@ -53,6 +36,6 @@ export class IceServersProtocol implements Startable {
   }
 }
 
-export function iceServersProtocol (init: IceServersProtocolInit): (components: IceServersProtocolComponents) => IceServersProtocol {
+export function iceServersProtocol (init: IceServersProtocolInit): (components: ProtocolHandlerComponents) => IceServersProtocol {
   return (components) => new IceServersProtocol(components, init)
 }

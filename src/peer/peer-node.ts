@@ -1,0 +1,95 @@
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+import { identify } from '@libp2p/identify'
+import { ping } from '@libp2p/ping'
+import { tcp } from '@libp2p/tcp'
+import { createLibp2p } from 'libp2p'
+import type { KadDHT } from '@libp2p/kad-dht'
+import type { ComponentLogger, Libp2p, PrivateKey } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import type { PeerConfig } from '../config/index.js'
+import { PING_STREAMS } from '../core/ping-path.js'
+import { holePuncher } from '../dcutr/hole-puncher.js'
+import type { HolePuncher } from '../dcutr/hole-puncher.js'
+import type { IceMode } from '../ice/ice-mode.js'
+import { MAX_TIMEOUT_MS } from '../ice/strategy-history.js'
+import type { NatMappingProfile } from '../nat/mapping-profile.js'
+import { CompactMemoryDatastore } from '../stations/compact-datastore.js'
+import { stationDht } from '../stations/dht.js'
+import { udxOverlay } from '../transport/index.js'
+import { addressDialer } from '../transport/address-dialer.js'
+import type { AddressDialer } from '../transport/address-dialer.js'
+import { abortStreamsOnReset } from './stream-muxer.js'
+
+export type PeerServices = { holePuncher?: HolePuncher, identify: unknown, ping: unknown, dht: KadDHT, addressDialer: AddressDialer }
+
+/**
+ * A gateway or peer that vanishes without closing (power loss, SIGKILL, a cut path) is noticed when its udx
+ * stream stays silent this long, and the connection is aborted: relayed sessions through that gateway resume
+ * through another one, a lost direct path falls back to the relay. The keepalive makes a live remote answer
+ * every 750 ms (one packet each way, answered in C), so a silence of 2.5 s is 3 lost probes or answers in a row.
+ */
+const PATH_KEEPALIVE_MS = 750
+const PATH_DEAD_AFTER_MS = 2500
+
+export interface PeerNodeInit {
+  privateKey: PrivateKey
+  logger: ComponentLogger
+  /** ice mode's parts (its transport); absent in the other modes */
+  ice?: IceMode
+  /** what the hole puncher offers and decides by: our observed public addresses and our NAT's mapping */
+  punch: { publicAddresses: () => Multiaddr[], natMapping: () => Promise<NatMappingProfile> }
+}
+
+/** The peer's libp2p node, not started: the transports, the DHT client and (in opportunistic mode) the hole puncher. */
+export async function createPeerNode (config: PeerConfig, init: PeerNodeInit): Promise<Libp2p<PeerServices>> {
+  const { ice } = init
+  const holePunching = config.mode === 'opportunistic' && config.natTraversal.enabled
+  return await createLibp2p({
+    privateKey: init.privateKey,
+    start: false,
+    logger: init.logger,
+    // the DHT keeps a copy of every station record this peer publishes
+    datastore: new CompactMemoryDatastore(),
+    addresses: {
+      listen: [`/ip4/${config.host}/udp/${config.udpPort}/udx`, `/ip4/${config.host}/tcp/${config.tcpPort}`]
+    },
+    transports: [
+      udxOverlay({ dialTimeoutMs: config.natTraversal.holePunchTimeoutMs, keepAliveMs: PATH_KEEPALIVE_MS, deadAfterMs: PATH_DEAD_AFTER_MS }),
+      tcp(),
+      circuitRelayTransport(),
+      ...(ice != null ? [ice.transport()] : [])
+    ],
+    connectionEncrypters: [noise()],
+    streamMuxers: [abortStreamsOnReset(yamux())],
+    // gateways and lab peers may sit on private addresses; what to dial is decided by config, not by range
+    connectionGater: { denyDialMultiaddr: () => false },
+    // libp2p's monitor aborts a connection on one failed ping; measured here, that took down healthy relayed
+    // connections now and then. It still measures RTT; dead paths are found by the transports' keepalives and
+    // by the sessions' own heartbeats, which then resume on another path
+    connectionMonitor: { abortConnectionOnPingFailure: false },
+    // an ICE attempt may take up to the strategy's longest adaptive timeout, on both sides of it
+    ...(ice != null ? { connectionManager: { addressDialTimeout: MAX_TIMEOUT_MS, dialTimeout: MAX_TIMEOUT_MS, inboundUpgradeTimeout: MAX_TIMEOUT_MS } } : {}),
+    services: {
+      identify: identify(),
+      // one ping stream per connection (libp2p's default) is too few once the DHT vets a new gateway while the
+      // gateway pool checks its health: the DHT's ping failed and the gateway never entered its routing table
+      ping: ping({ maxOutboundStreams: PING_STREAMS }),
+      dht: stationDht({ role: 'client' }),
+      addressDialer: addressDialer(),
+      ...(holePunching
+        ? {
+            holePuncher: holePuncher({
+              timeoutMs: config.natTraversal.holePunchTimeoutMs,
+              retries: config.natTraversal.holePunchRetries,
+              allowPrivateAddresses: config.natTraversal.allowPrivateAddresses,
+              publicAddresses: init.punch.publicAddresses,
+              natMapping: init.punch.natMapping,
+              birthday: config.natTraversal.birthday
+            })
+          }
+        : {})
+    }
+  }) as Libp2p<PeerServices>
+}
