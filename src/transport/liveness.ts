@@ -18,6 +18,13 @@ export interface StreamCounters {
  * 4. A check that runs late (this process was blocked) judges nothing: packets that arrived meanwhile are still
  *    unread in the socket, and are read before the next check.
  */
+/** Rule 2 as a constraint on the settings: throws unless `deadAfterMs` is 0 (off) or at least three keepalive intervals. */
+export function assertLivenessTiming (keepAliveMs: number, deadAfterMs: number): void {
+  if (deadAfterMs !== 0 && deadAfterMs < 3 * keepAliveMs) {
+    throw new Error(`deadAfterMs (${deadAfterMs}) must be at least three keepalive intervals (keepAliveMs ${keepAliveMs}), or 0`)
+  }
+}
+
 export class PathLiveness {
   private lastPackets: number
   private heardAt: number
@@ -53,7 +60,7 @@ interface Watched {
   onDead: (silentMs: number) => void
 }
 
-/** Checks every watched stream on one shared timer (a gateway holds thousands). */
+/** Checks every watched stream on one shared timer (a gateway holds thousands); rule 4 is judged per tick. */
 export class LivenessWatch {
   private readonly watched = new Map<StreamCounters, Watched>()
   private readonly now: () => number

@@ -5,7 +5,7 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import { UdxListener } from './listener.js'
 import { isUdxMultiaddr, toUdpEndpoint } from './multiaddr.js'
 import type { UdpEndpoint } from './multiaddr.js'
-import { LivenessWatch } from './liveness.js'
+import { assertLivenessTiming, LivenessWatch } from './liveness.js'
 import { OverlaySocket } from './overlay-socket.js'
 import { toMultiaddrConnection } from './udx-connection.js'
 import type { UdxConnectionInit } from './udx-connection.js'
@@ -85,9 +85,7 @@ export class UdxTransport implements Transport {
   constructor (components: UdxTransportComponents, init: UdxTransportInit = {}) {
     this.components = components
     this.init = { ...defaults, ...init }
-    if (this.init.deadAfterMs < 3 * this.init.keepAliveMs && this.init.deadAfterMs !== 0) {
-      throw new Error(`deadAfterMs (${this.init.deadAfterMs}) must be at least three keepalive intervals (keepAliveMs ${this.init.keepAliveMs}), or 0`)
-    }
+    assertLivenessTiming(this.init.keepAliveMs, this.init.deadAfterMs)
     if (this.init.deadAfterMs > 0) {
       this.liveness = new LivenessWatch({ deadAfterMs: this.init.deadAfterMs, checkMs: Math.ceil(this.init.deadAfterMs / LIVENESS_CHECKS_PER_PERIOD) })
     }

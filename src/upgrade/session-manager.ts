@@ -5,6 +5,7 @@ import { BOOT_ID_LENGTH, ErrorCode, FrameType, SESSION_ID_LENGTH } from './frame
 import type { Frame } from './frames.js'
 import { Session, SessionError, sessionDefaults } from './session.js'
 import type { SessionOptions } from './session.js'
+import { HANDSHAKE_TIMEOUT_MS, RecentlyClosed } from './session-timing.js'
 
 export type SessionHandler = (session: Session) => void | Promise<void>
 
@@ -16,17 +17,10 @@ export interface SessionManagerInit {
   dial: (peer: PeerId, signal: AbortSignal) => Promise<Connection>
   /** the connection a new carrier should use: the direct one when there is one; never `excludeId` */
   bestConnection: (peer: PeerId, excludeId?: string) => Connection | undefined
+  /** the clock of the rules in session-timing.ts; default Date.now */
+  now?: () => number
 }
 
-const HANDSHAKE_TIMEOUT_MS = 10_000
-/** closed session ids are remembered this long, so a late RESUME learns the session ended cleanly */
-const CLOSED_MEMORY_MS = 120_000
-
-/**
- * Owns a peer's sessions: opens and accepts them, moves initiator sessions onto a direct connection when one
- * appears, and answers RESUME after a path loss. Each process has a random boot id; a RESUME or OPEN carrying
- * a new boot id for a peer means that peer restarted, and its old sessions fail at once with a clear error.
- */
 export interface SessionTotals {
   opened: number
   migrations: number
@@ -42,13 +36,19 @@ function addSession (totals: SessionTotals, session: Session): void {
   totals.bytesViaDirect += stats.bytesViaDirect
 }
 
+/**
+ * Owns a peer's sessions: opens and accepts them, moves initiator sessions onto a direct connection when one
+ * appears, and answers RESUME after a path loss. Each process has a random boot id; a RESUME or OPEN carrying
+ * a new boot id for a peer means that peer restarted, and its old sessions fail at once with a clear error.
+ */
 export class SessionManager {
   private readonly init: SessionManagerInit
   private readonly options: SessionOptions
   private readonly log: Logger
   private readonly bootId = crypto.getRandomValues(new Uint8Array(BOOT_ID_LENGTH))
   private readonly sessions = new Map<string, { session: Session, remoteBootId?: string }>()
-  private readonly recentlyClosed = new Map<string, number>()
+  private readonly recentlyClosed = new RecentlyClosed()
+  private readonly now: () => number
   private readonly handlers = new Map<string, SessionHandler>()
   private readonly switching = new Set<string>()
   /** what sessions that have ended moved, so totals() never goes down when one closes */
@@ -59,6 +59,7 @@ export class SessionManager {
     this.init = init
     this.options = { ...sessionDefaults, ...init.options }
     this.log = init.log
+    this.now = init.now ?? Date.now
   }
 
   async start (): Promise<void> {
@@ -114,7 +115,8 @@ export class SessionManager {
         role: 'initiator',
         options: this.options,
         log: this.log,
-        reconnect: async (s) => { await this.resume(s) }
+        reconnect: async (s) => { await this.resume(s) },
+        now: this.now
       }))
       session.attach(carrier, remoteExpected)
       void this.maybeMigrate(session)
@@ -131,8 +133,7 @@ export class SessionManager {
     session.addEventListener('closed', (evt) => {
       if (this.sessions.delete(key)) addSession(this.ended, session)
       // only a clean close is worth remembering: a RESUME for a failed session should hear "unknown"
-      if (evt.detail.error == null) this.recentlyClosed.set(key, Date.now())
-      for (const [id, at] of this.recentlyClosed) if (Date.now() - at > CLOSED_MEMORY_MS) this.recentlyClosed.delete(id)
+      if (evt.detail.error == null) this.recentlyClosed.add(key, this.now())
     })
     return session
   }
@@ -207,7 +208,7 @@ export class SessionManager {
         await refuse(carrier, ErrorCode.BAD_FRAME, 'session id already in use')
         return
       }
-      const session = this.track(new Session({ id: first.sessionId, peer, protocol: first.protocol, role: 'responder', options: this.options, log: this.log }))
+      const session = this.track(new Session({ id: first.sessionId, peer, protocol: first.protocol, role: 'responder', options: this.options, log: this.log, now: this.now }))
       const entry = this.sessions.get(sessionKey(peer, session.id))
       if (entry != null) entry.remoteBootId = hex(first.bootId)
       carrier.write({ type: FrameType.ACCEPT, nextExpected: session.expectedSeq })
@@ -223,7 +224,7 @@ export class SessionManager {
       const key = sessionKey(peer, hex(first.sessionId))
       const entry = this.sessions.get(key)
       if (entry == null) {
-        const closed = this.recentlyClosed.has(key)
+        const closed = this.recentlyClosed.has(key, this.now())
         await refuse(carrier, closed ? ErrorCode.CLOSED : ErrorCode.UNKNOWN_SESSION, closed ? 'session already closed' : 'unknown session: the peer restarted or the session expired')
         return
       }

@@ -1,8 +1,8 @@
 import { createSocket } from 'node:dgram'
 import type { Socket } from 'node:dgram'
 import UDX from 'udx-native'
-import { afterEach, describe, expect, it } from 'vitest'
-import { LivenessWatch, PathLiveness } from '../../src/transport/liveness.js'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { assertLivenessTiming, LivenessWatch, PathLiveness } from '../../src/transport/liveness.js'
 import type { UDXStream } from 'udx-native'
 
 describe('PathLiveness (rules of src/transport/liveness.ts, synthetic instants)', () => {
@@ -30,6 +30,53 @@ describe('PathLiveness (rules of src/transport/liveness.ts, synthetic instants)'
     const liveness = new PathLiveness(DEAD_AFTER, counters, 0)
     expect(liveness.check(counters, 9000, false)).toBeUndefined()
     expect(liveness.check(counters, 9250, true)).toBe(9250)
+  })
+})
+
+describe('rule 2: keepalive intervals against deadAfterMs', () => {
+  it('takes 0 (off) or at least three keepalive intervals, and refuses less with a clear error', () => {
+    expect(() => { assertLivenessTiming(5000, 15_000) }).not.toThrow()
+    expect(() => { assertLivenessTiming(5000, 0) }).not.toThrow()
+    expect(() => { assertLivenessTiming(5000, 14_999) }).toThrow('deadAfterMs (14999) must be at least three keepalive intervals (keepAliveMs 5000), or 0')
+  })
+})
+
+describe('LivenessWatch (one shared timer; fake interval clock, synthetic instants)', () => {
+  afterEach(() => { vi.useRealTimers() })
+
+  it('declares a silent stream dead once, at deadAfterMs, stops watching it, and stops its timer with the last one', () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] })
+    let now = 0
+    const watch = new LivenessWatch({ deadAfterMs: 1000, checkMs: 100, now: () => now })
+    const silent = { packetsReceived: 0 }
+    const chatty = { packetsReceived: 0 }
+    const dead: number[] = []
+    watch.watch(silent, (ms) => { dead.push(ms) })
+    watch.watch(chatty, () => { throw new Error('a live stream was declared dead') })
+    for (let tick = 1; tick <= 15; tick++) {
+      now = tick * 100
+      chatty.packetsReceived++
+      vi.advanceTimersByTime(100)
+    }
+    expect(dead).toEqual([1000])
+    expect(watch.size).toBe(1)
+    expect(vi.getTimerCount()).toBe(1)
+  })
+
+  it('rule 4: a tick that comes late (the process was blocked) judges nothing; the next on time does', () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] })
+    let now = 0
+    const watch = new LivenessWatch({ deadAfterMs: 1000, checkMs: 100, now: () => now })
+    const dead: number[] = []
+    watch.watch({ packetsReceived: 0 }, (ms) => { dead.push(ms) })
+    now = 5000
+    vi.advanceTimersByTime(100)
+    expect(dead).toEqual([])
+    now = 5100
+    vi.advanceTimersByTime(100)
+    expect(dead).toEqual([5100])
+    expect(watch.size).toBe(0)
+    expect(vi.getTimerCount()).toBe(0)
   })
 })
 
