@@ -36,6 +36,8 @@ export class PeerPaths {
   private readonly otherGateways = new Set<string>()
   /** the connections reported as peer paths, so that only those get `connection-closed` */
   private readonly reported = new Set<string>()
+  /** WebRTC connections' candidate pair reports under way: a caller waiting for the direct path gets both at once */
+  private readonly icePaths = new Map<string, Promise<void>>()
 
   constructor (init: PeerPathsInit) {
     this.init = init
@@ -60,13 +62,24 @@ export class PeerPaths {
 
   closed (connection: Connection): void {
     const peer = connection.remotePeer
+    this.icePaths.delete(connection.id)
     if (this.isInfrastructure(peer) || !this.reported.delete(connection.id)) return
     this.init.stats.closed(peer.toString(), connection.id)
     this.init.emit({ event: 'connection-closed', peer: peer.toString(), path: pathOf(connection), remoteAddr: connection.remoteAddr.toString() })
   }
 
-  /** Resolves with the direct connection to `peer` as soon as there is one, or undefined after `timeoutMs`. */
+  /**
+   * Resolves with the direct connection to `peer` as soon as there is one (a WebRTC one once its `ice-path` is
+   * reported, so a one-shot dial that exits next has said which candidate pair carried it), or undefined after
+   * `timeoutMs`.
+   */
   async waitForDirect (peer: PeerId, timeoutMs: number): Promise<Connection | undefined> {
+    const connection = await this.nextDirect(peer, timeoutMs)
+    if (connection != null) await this.icePaths.get(connection.id)
+    return connection
+  }
+
+  private async nextDirect (peer: PeerId, timeoutMs: number): Promise<Connection | undefined> {
     const { node } = this.init
     const isDirect = (conn: Connection): boolean => conn.status === 'open' && !isRelayed(conn.remoteAddr) && conn.remotePeer.equals(peer)
     const existing = node.getConnections(peer).find(isDirect)
@@ -94,7 +107,7 @@ export class PeerPaths {
     this.reported.add(connection.id)
     this.init.stats.opened(peer.toString(), connection.id, path, remoteAddr)
     this.init.emit({ event: 'connection', peer: peer.toString(), path, remoteAddr, direction: connection.direction })
-    if (isWebRtc(connection.remoteAddr)) void this.reportIcePath(connection)
+    if (isWebRtc(connection.remoteAddr)) this.icePaths.set(connection.id, this.reportIcePath(connection))
   }
 
   /** Whether the remote serves natmesh's DHT, by identify on this connection (false when identify does not come) */

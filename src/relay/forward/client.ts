@@ -183,9 +183,12 @@ export class ForwardedCircuitTransport implements Transport, Startable {
   }
 
   dialFilter (multiaddrs: Multiaddr[]): Multiaddr[] {
+    // `/p2p-circuit/p2p/<peer>` only: `/p2p-circuit/webrtc/…` is WebRTC signalled over a relay, ice mode's dial
     return multiaddrs.filter(ma => {
       const components = ma.getComponents()
-      return components.some(c => c.code === CODE_P2P_CIRCUIT) && components.at(-1)?.code !== CODE_P2P_CIRCUIT
+      const circuit = components.findIndex(c => c.code === CODE_P2P_CIRCUIT)
+      const after = components.slice(circuit + 1)
+      return circuit >= 0 && after.length === 1 && after[0]?.code === CODE_P2P
     })
   }
 }
