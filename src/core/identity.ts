@@ -1,7 +1,7 @@
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PeerId, PrivateKey } from '@libp2p/interface'
-import { publishPrivateFile, readPrivateFile } from './private-file.js'
+import { loadOrCreatePrivateFile } from './private-file.js'
 import type { PrivateFile } from './private-file.js'
 import { NatmeshError } from './errors.js'
 
@@ -18,24 +18,14 @@ export interface Identity {
  */
 export async function loadOrCreateIdentity (path: string): Promise<Identity> {
   const keyFile: PrivateFile = { path, label: 'identity file', code: 'IDENTITY_FILE' }
-  const existing = await readPrivateFile(keyFile)
-
-  if (existing != null) {
-    return { ...keyFrom(existing, path), created: false }
-  }
-
-  const privateKey = await generateKeyPair('Ed25519')
-
-  if (await publishPrivateFile(keyFile, privateKeyToProtobuf(privateKey))) {
-    return { privateKey, peerId: peerIdFromPrivateKey(privateKey), created: true }
-  }
-
-  // another process created the file between our read and our write: use its key, so both agree on the identity
-  const winner = await readPrivateFile(keyFile)
-  if (winner == null) {
-    throw new NatmeshError('IDENTITY_FILE', `Identity file ${path} disappeared while it was being created`)
-  }
-  return { ...keyFrom(winner, path), created: false }
+  const { value, created } = await loadOrCreatePrivateFile(keyFile, {
+    parse: bytes => keyFrom(bytes, path),
+    create: async () => {
+      const privateKey = await generateKeyPair('Ed25519')
+      return { value: { privateKey, peerId: peerIdFromPrivateKey(privateKey) }, bytes: privateKeyToProtobuf(privateKey) }
+    }
+  })
+  return { ...value, created }
 }
 
 function keyFrom (bytes: Uint8Array, path: string): Omit<Identity, 'created'> {

@@ -71,3 +71,28 @@ export async function publishPrivateFile ({ path, label, code }: PrivateFile, by
     await rm(temporary, { force: true })
   }
 }
+
+export interface LoadOrCreate<T> {
+  /** reads what the file holds; @throws a NatmeshError with the file's code when it is not valid */
+  parse: (bytes: Uint8Array) => T
+  /** a new value, and its bytes for the file */
+  create: () => Promise<{ value: T, bytes: Uint8Array }>
+}
+
+/**
+ * The value a private file holds, or a new one written there on first start (`created`). When another process
+ * creates the file between our read and our write, its value wins, so both agree.
+ */
+export async function loadOrCreatePrivateFile<T> (file: PrivateFile, how: LoadOrCreate<T>): Promise<{ value: T, created: boolean }> {
+  const existing = await readPrivateFile(file)
+  if (existing != null) return { value: how.parse(existing), created: false }
+  const fresh = await how.create()
+  if (await publishPrivateFile(file, fresh.bytes)) return { value: fresh.value, created: true }
+  const winner = await readPrivateFile(file)
+  if (winner == null) throw new NatmeshError(file.code, `${capitalized(file.label)} ${file.path} disappeared while it was being created`)
+  return { value: how.parse(winner), created: false }
+}
+
+function capitalized (text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1)
+}

@@ -80,6 +80,23 @@ export interface CreateGatewayOptions {
   registry?: Registry
 }
 
+/** What createGateway builds for a Gateway */
+interface GatewayParts {
+  node: Libp2p<GatewayServices>
+  config: GatewayConfig
+  registry: Registry
+  logger: Logger
+  addressBook: ObservedAddressBook
+  metrics: GatewayMetrics
+  stun?: StunServer
+  turn?: TurnService
+  iceServers: IceServersDirectory
+  listen: readonly ListenSetting[]
+  circuits: RelayedCircuits
+  punches: PunchHistory
+  relayBuffers: RelayBuffers
+}
+
 /**
  * A gateway: a public libp2p node that relays (circuit v2), observes every peer's public address, takes
  * hole-punch reports and serves its state over HTTP (JSON API, /healthz, Prometheus /metrics). With TURN on it
@@ -94,10 +111,8 @@ export class Gateway {
   /** bytes the relay holds for its circuits (read buffers of paused sides, write buffers of full ones) */
   readonly relayBuffers: RelayBuffers
   private readonly turnMetrics?: TurnMetrics
-  private readonly config: GatewayConfig
-  private readonly registry: Registry
-  private readonly logger: Logger
-  private readonly metrics: GatewayMetrics
+  /** what createGateway made for it, the ones only the gateway itself uses read from here */
+  private readonly parts: GatewayParts
   /** absent when stun.enabled is false */
   readonly stun?: StunServer
   private api?: HttpApi
@@ -105,30 +120,16 @@ export class Gateway {
   private stopReleasing?: () => void
   private unregisterStunMetrics?: () => void
   private readonly bootstrap: DhtBootstrap
-  private readonly listen: readonly ListenSetting[]
-  private readonly circuits: RelayedCircuits
-  private readonly punches: PunchHistory
   private readonly startedAt = Date.now()
 
-  constructor (init: { node: Libp2p<GatewayServices>, config: GatewayConfig, registry: Registry, logger: Logger, addressBook: ObservedAddressBook, metrics: GatewayMetrics, stun?: StunServer, turn?: TurnService, iceServers: IceServersDirectory, listen: readonly ListenSetting[], circuits: RelayedCircuits, punches: PunchHistory, relayBuffers: RelayBuffers }) {
-    this.node = init.node
-    this.listen = init.listen
-    this.circuits = init.circuits
-    this.punches = init.punches
-    this.relayBuffers = init.relayBuffers
-    this.stun = init.stun
-    this.turn = init.turn
-    this.iceServers = init.iceServers
-    this.turnMetrics = init.turn == null ? undefined : new TurnMetrics(init.registry, init.turn)
-    this.config = init.config
-    this.registry = init.registry
-    this.logger = init.logger
-    this.addressBook = init.addressBook
-    this.metrics = init.metrics
+  constructor (parts: GatewayParts) {
+    this.parts = parts
+    ;({ node: this.node, addressBook: this.addressBook, turn: this.turn, iceServers: this.iceServers, relayBuffers: this.relayBuffers, stun: this.stun } = parts)
+    this.turnMetrics = parts.turn == null ? undefined : new TurnMetrics(parts.registry, parts.turn)
     this.bootstrap = new DhtBootstrap({
       node: this.node,
       dht: this.node.services.dht,
-      addresses: init.config.bootstrap.map(address => multiaddr(address)),
+      addresses: parts.config.bootstrap.map(address => multiaddr(address)),
       checkIntervalMs: BOOTSTRAP_CHECK_MS,
       log: this.node.logger.forComponent('natmesh:dht-bootstrap')
     })
@@ -153,7 +154,7 @@ export class Gateway {
           } catch (err) {
             // a node that failed to listen on one address may listen on the others
             await Promise.resolve(this.node.stop()).catch(() => {})
-            throw explainListenFailure(err, this.listen)
+            throw explainListenFailure(err, this.parts.listen)
           }
         },
         stop: async () => { await this.node.stop() }
@@ -163,7 +164,7 @@ export class Gateway {
           if (this.stun == null) return
           await this.stun.start()
           const stun = this.stun
-          this.unregisterStunMetrics = registerStunMetrics(this.registry, () => stun.stats())
+          this.unregisterStunMetrics = registerStunMetrics(this.parts.registry, () => stun.stats())
         },
         stop: async () => {
           await this.stun?.stop()
@@ -173,9 +174,9 @@ export class Gateway {
       {
         start: () => {
           this.stopObserving = observeConnections(this.node, this.addressBook)
-          const graceMs = this.config.relay.reservationGraceMs
+          const graceMs = this.parts.config.relay.reservationGraceMs
           this.stopReleasing = releaseReservationsOfDepartedPeers(this.node, this.node.services.relay, graceMs, (peer) => {
-            this.logger.debug({ peer: peer.toString() }, `released the reservation of ${peer.toString()}: no connection for ${graceMs} ms`)
+            this.parts.logger.debug({ peer: peer.toString() }, `released the reservation of ${peer.toString()}: no connection for ${graceMs} ms`)
           })
           this.bootstrap.start()
         },
@@ -188,14 +189,14 @@ export class Gateway {
       {
         start: async () => {
           this.api = await startHttpApi({
-            host: this.config.api.host,
-            port: this.config.api.port,
+            host: this.parts.config.api.host,
+            port: this.parts.config.api.port,
             addressBook: this.addressBook,
-            registry: this.registry,
+            registry: this.parts.registry,
             info: () => ({ peerId: this.node.peerId.toString(), addresses: this.node.getMultiaddrs().map(String) }),
-            logger: this.logger.child({ component: 'http-api' }),
+            logger: this.parts.logger.child({ component: 'http-api' }),
             iceServers: this.iceServersRoute(),
-            ...(this.config.api.dashboard ? { dashboard: async () => this.dashboard() } : {})
+            ...(this.parts.config.api.dashboard ? { dashboard: async () => this.dashboard() } : {})
           })
         },
         stop: async () => { await this.api?.close() }
@@ -214,17 +215,17 @@ export class Gateway {
       },
       peers: this.addressBook.list(),
       reservations: [...this.node.services.relay.reservations.entries()].map(([peer, reservation]) => ({ peer: peer.toString(), expiresAt: reservation.expiry.toISOString() })),
-      circuits: this.circuits.current(peer => this.node.getConnections(peer)),
-      relayedBytes: await relayedBytes(this.registry) + this.node.services.forward.forwardedBytes,
+      circuits: this.parts.circuits.current(peer => this.node.getConnections(peer)),
+      relayedBytes: await relayedBytes(this.parts.registry) + this.node.services.forward.forwardedBytes,
       ...(this.turn != null ? { turnAllocations: this.turn.sessions.map(session => identityOf(session.username) ?? session.username) } : {}),
-      punches: this.punches
+      punches: this.parts.punches
     })
   }
 
   private iceServersRoute (): IceServersRouteInit | undefined {
-    const { apiToken, rateLimit, corsOrigins } = this.config.iceServers
+    const { apiToken, rateLimit, corsOrigins } = this.parts.config.iceServers
     if (apiToken == null) {
-      this.logger.info('ICE servers HTTP endpoint off: no iceServers.apiToken (NATMESH_ICE_API_TOKEN) configured; peers still get them over libp2p')
+      this.parts.logger.info('ICE servers HTTP endpoint off: no iceServers.apiToken (NATMESH_ICE_API_TOKEN) configured; peers still get them over libp2p')
       return undefined
     }
     return { token: apiToken, rateLimit, corsOrigins, serversFor: (identity) => this.iceServers.serversFor(identity) }
@@ -239,7 +240,7 @@ export class Gateway {
     this.unregisterStunMetrics?.()
     await this.node.stop()
     await this.turn?.stop()
-    this.metrics.unregister()
+    this.parts.metrics.unregister()
     this.turnMetrics?.unregister()
   }
 }

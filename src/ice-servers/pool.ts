@@ -31,8 +31,8 @@ export interface IceServerPoolInit {
 
 /** refresh this share of the way through the credentials' lifetime, so they never expire in use */
 const REFRESH_AT = 0.8
-const RETRY_MIN_MS = 2000
-const RETRY_MAX_MS = 60_000
+/** a gateway that did not answer is asked again after 2 s, then twice as long each time up to a minute */
+const REFETCH_BACKOFF = { initialMs: 2000, maxMs: 60_000 }
 const FETCH_TIMEOUT_MS = 10_000
 /** libjuice (node-datachannel's ICE agent) uses one STUN server and at most two TURN servers per connection */
 const MAX_TURN = 2
@@ -66,7 +66,7 @@ export class IceServerPool {
   /** fetches `gateway`'s servers now and keeps them refreshed from then on (a gateway already watched is left be) */
   watch (gateway: PeerId): void {
     if (this.init.fetch == null || this.stopped || this.gateways.has(gateway.toString())) return
-    const entry: GatewayServers = { servers: [], expiresAt: 0, retry: new Backoff({ initialMs: RETRY_MIN_MS, maxMs: RETRY_MAX_MS }) }
+    const entry: GatewayServers = { servers: [], expiresAt: 0, retry: new Backoff(REFETCH_BACKOFF) }
     this.gateways.set(gateway.toString(), entry)
     void this.refresh(gateway, entry)
   }

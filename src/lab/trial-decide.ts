@@ -146,3 +146,59 @@ function punchCodeOf (t: TimedEvent | undefined): HolePunchCode | undefined {
   const code = t?.event.code
   return typeof code === 'string' && code !== '' ? code as HolePunchCode : undefined
 }
+
+export interface VerdictWatch {
+  /** both peers' events so far (read again at each check) */
+  events: () => TrialEvents
+  settings: PunchSettings
+  deadline: number
+  /** calls `check` whenever new events may be there; returns how to stop */
+  watch: (check: () => void) => () => void
+  /** why the trial can no longer be decided before its deadline (a peer exited), if it cannot */
+  undecidable?: () => string | undefined
+  /** the trial's end at the deadline */
+  timedOut: string
+  /** ends the wait after one last look at the events */
+  signal?: AbortSignal
+  aborted: string
+}
+
+/** Resolves once decide() calls the trial (re-checked on every change and at its recheck times), or it cannot be. */
+export async function awaitVerdict (w: VerdictWatch): Promise<TrialEnd> {
+  return await new Promise((resolve) => {
+    let timer: NodeJS.Timeout | undefined
+    let finished = false
+    const finish = (end: TrialEnd): void => {
+      if (finished) return
+      finished = true
+      clearTimeout(timer)
+      unwatch()
+      w.signal?.removeEventListener('abort', onAbort)
+      resolve(end)
+    }
+    const check = (): void => {
+      if (finished) return
+      const now = Date.now()
+      const verdict = decide(w.events(), w.settings, now)
+      if (verdict.done) { finish(verdict); return }
+      const why = w.undecidable?.() ?? (now >= w.deadline ? w.timedOut : undefined)
+      if (why !== undefined) { finish({ done: false, why }); return }
+      clearTimeout(timer)
+      timer = setTimeout(check, Math.max(0, Math.min(w.deadline, verdict.recheckAt ?? w.deadline) - now))
+    }
+    const onAbort = (): void => {
+      check()
+      finish({ done: false, why: w.aborted })
+    }
+    const unwatch = w.watch(check)
+    w.signal?.addEventListener('abort', onAbort, { once: true })
+    if (w.signal?.aborted === true) onAbort()
+    else check()
+  })
+}
+
+/** decide()'s input from the two peers' event lists: A's peer id from its `started` event */
+export function trialEvents (a: readonly TimedEvent[], b: readonly TimedEvent[]): TrialEvents {
+  const aPeerId = a.find((t) => t.event.event === 'started')?.event.peerId
+  return { a, b, aPeerId: typeof aPeerId === 'string' ? aPeerId : undefined }
+}

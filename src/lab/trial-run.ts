@@ -1,7 +1,7 @@
 /** One trial: flush the NATs, release B, wait for its reservation, release A dialling B, wait for decide()'s verdict. */
 import { isNated, type NatFlavour } from './nat.js'
 import type { Topology } from './topology.js'
-import { decide, type PunchSettings, type TrialEnd } from './trial-decide.js'
+import { awaitVerdict, trialEvents, type PunchSettings, type TrialEnd } from './trial-decide.js'
 import type { PeerPair } from './trial-launcher.js'
 import type { LabProcess } from './trial-process.js'
 import { trialResult, type TrialResult } from './trial-result.js'
@@ -66,37 +66,19 @@ export async function runTrial (ctx: TrialContext): Promise<TrialResult> {
 }
 
 /** Resolves once decide() calls the trial, at the deadline ({ done: false }), or on abort / either peer's exit. */
-async function waitForVerdict (a: LabProcess, b: LabProcess, s: PunchSettings, deadline: number, signal: AbortSignal | undefined, timeoutMs: number): Promise<TrialEnd> {
-  return await new Promise((resolve) => {
-    let timer: NodeJS.Timeout | undefined
-    let finished = false
-    const finish = (end: TrialEnd): void => {
-      if (finished) return
-      finished = true
-      clearTimeout(timer)
-      offA()
-      offB()
-      signal?.removeEventListener('abort', onAbort)
-      resolve(end)
-    }
-    const check = (): void => {
-      if (finished) return
-      const aPeerId = a.find((e) => e.event === 'started')?.peerId
-      const now = Date.now()
-      const verdict = decide({ a: a.events, b: b.events, aPeerId: typeof aPeerId === 'string' ? aPeerId : undefined }, s, now)
-      if (verdict.done) { finish(verdict); return }
-      if (!a.running) { finish({ done: false, why: `A ${a.describeExit()} before the trial was decided` }); return }
-      if (!b.running) { finish({ done: false, why: `B ${b.describeExit()} before the trial was decided` }); return }
-      if (now >= deadline) { finish({ done: false, why: `trial timed out: no verdict within ${timeoutMs} ms` }); return }
-      clearTimeout(timer)
-      timer = setTimeout(check, Math.max(0, Math.min(deadline, verdict.recheckAt ?? deadline) - now))
-    }
-    const onAbort = (): void => { finish({ done: false, why: 'aborted' }) }
-    const offA = a.onChange(check)
-    const offB = b.onChange(check)
-    signal?.addEventListener('abort', onAbort, { once: true })
-    if (signal?.aborted === true) onAbort()
-    else check()
+async function waitForVerdict (a: LabProcess, b: LabProcess, settings: PunchSettings, deadline: number, signal: AbortSignal | undefined, timeoutMs: number): Promise<TrialEnd> {
+  return await awaitVerdict({
+    events: () => trialEvents(a.events, b.events),
+    settings,
+    deadline,
+    watch: (check) => {
+      const offs = [a.onChange(check), b.onChange(check)]
+      return () => { for (const off of offs) off() }
+    },
+    undecidable: () => !a.running ? `A ${a.describeExit()} before the trial was decided` : !b.running ? `B ${b.describeExit()} before the trial was decided` : undefined,
+    timedOut: `trial timed out: no verdict within ${timeoutMs} ms`,
+    signal,
+    aborted: 'aborted'
   })
 }
 

@@ -1,6 +1,6 @@
 import { openSync, closeSync, readSync, fstatSync, unwatchFile, watchFile } from 'node:fs'
 import type { NatFlavour } from './nat.js'
-import { decide, DEFAULT_PUNCH_SETTINGS, type PunchSettings, type TrialEnd } from './trial-decide.js'
+import { awaitVerdict, DEFAULT_PUNCH_SETTINGS, trialEvents, type PunchSettings } from './trial-decide.js'
 import { parseEventLine, type TimedEvent } from './trial-process.js'
 import { trialResult, type TrialPath, type TrialResult } from './trial-result.js'
 import { defaultTrialTimeoutMs } from './trial.js'
@@ -43,37 +43,21 @@ export async function judgeEventFiles (opts: VerdictOptions): Promise<VerdictRun
   const deadline = started + (opts.timeoutMs ?? defaultTrialTimeoutMs(settings))
   const a = new EventFile(opts.aEvents)
   const b = new EventFile(opts.bEvents)
-  const why = await new Promise<TrialEnd>((resolve) => {
-    let timer: NodeJS.Timeout | undefined
-    let finished = false
-    const finish = (end: TrialEnd): void => {
-      if (finished) return
-      finished = true
-      clearTimeout(timer)
-      for (const f of [a, b]) unwatchFile(f.path, check)
-      opts.signal?.removeEventListener('abort', onAbort)
-      resolve(end)
-    }
-    const onAbort = (): void => {
-      check()
-      finish({ done: false, why: 'stopped before a verdict' })
-    }
-    function check (): void {
-      if (finished) return
+  const why = await awaitVerdict({
+    events: () => {
       a.read()
       b.read()
-      const aPeerId = a.events.find((t) => t.event.event === 'started')?.event.peerId
-      const now = Date.now()
-      const verdict = decide({ a: a.events, b: b.events, aPeerId: typeof aPeerId === 'string' ? aPeerId : undefined }, settings, now)
-      if (verdict.done) { finish(verdict); return }
-      if (now >= deadline) { finish({ done: false, why: `no verdict within ${deadline - started} ms` }); return }
-      clearTimeout(timer)
-      timer = setTimeout(check, Math.max(0, Math.min(deadline, verdict.recheckAt ?? deadline) - now))
-    }
-    for (const f of [a, b]) watchFile(f.path, { interval: opts.pollMs ?? 100 }, check)
-    opts.signal?.addEventListener('abort', onAbort, { once: true })
-    if (opts.signal?.aborted === true) onAbort()
-    else check()
+      return trialEvents(a.events, b.events)
+    },
+    settings,
+    deadline,
+    watch: (check) => {
+      for (const f of [a, b]) watchFile(f.path, { interval: opts.pollMs ?? 100 }, check)
+      return () => { for (const f of [a, b]) unwatchFile(f.path, check) }
+    },
+    timedOut: `no verdict within ${deadline - started} ms`,
+    signal: opts.signal,
+    aborted: 'stopped before a verdict'
   })
   const failure = !why.done || why.code === 'A_ERROR' ? why.why : undefined
   const timeOf = (f: EventFile, name: string): number | undefined => f.events.find((t) => t.event.event === name)?.at

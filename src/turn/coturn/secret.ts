@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { publishPrivateFile, readPrivateFile } from '../../core/private-file.js'
+import { loadOrCreatePrivateFile } from '../../core/private-file.js'
 import type { PrivateFile } from '../../core/private-file.js'
 import { NatmeshError } from '../../core/errors.js'
 
@@ -17,24 +17,14 @@ export interface TurnSecret {
  */
 export async function loadOrCreateTurnSecret (path: string): Promise<TurnSecret> {
   const secretFile: PrivateFile = { path, label: 'TURN secret file', code: 'TURN_SECRET_FILE' }
-  const existing = await readPrivateFile(secretFile)
-
-  if (existing != null) {
-    return { secret: secretFrom(existing, path), created: false }
-  }
-
-  const secret = randomBytes(32).toString('base64url')
-
-  if (await publishPrivateFile(secretFile, new TextEncoder().encode(secret + '\n'))) {
-    return { secret, created: true }
-  }
-
-  // another process wrote it first: use its secret, so both mint credentials coturn accepts
-  const winner = await readPrivateFile(secretFile)
-  if (winner == null) {
-    throw new NatmeshError('TURN_SECRET_FILE', `TURN secret file ${path} disappeared while it was being created`)
-  }
-  return { secret: secretFrom(winner, path), created: false }
+  const { value: secret, created } = await loadOrCreatePrivateFile(secretFile, {
+    parse: bytes => secretFrom(bytes, path),
+    create: async () => {
+      const secret = randomBytes(32).toString('base64url')
+      return { value: secret, bytes: new TextEncoder().encode(secret + '\n') }
+    }
+  })
+  return { secret, created }
 }
 
 function secretFrom (bytes: Uint8Array, path: string): string {
