@@ -1,8 +1,9 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import { serviceCapabilities } from '@libp2p/interface'
-import type { ComponentLogger, Connection, ConnectionGater, Logger, PeerId, Startable, Stream } from '@libp2p/interface'
+import type { ComponentLogger, Connection, ConnectionGater, PeerId, Stream } from '@libp2p/interface'
 import type { ConnectionManager, Registrar, TransportManager } from '@libp2p/interface-internal'
 import type { Limit } from '@libp2p/circuit-relay-v2'
+import { ProtocolHandler } from '../../core/protocol-handler.js'
 import { isUdxMultiaddr, isUdxTransport, toUdpEndpoint } from '../../transport/index.js'
 import type { UdpEndpoint, UdxTransport } from '../../transport/index.js'
 import { ControlChannel, FORWARD_HOP_PROTOCOL, FORWARD_STOP_PROTOCOL, isStreamId, parseReply } from './messages.js'
@@ -44,33 +45,32 @@ export interface ForwardServerComponents {
  * and its data (both directions together, what udx carried past its headers, checked every DATA_LIMIT_CHECK_MS).
  * Anything else (TCP, stock libp2p clients) keeps to circuit relay v2: a peer refused here falls back to it.
  */
-export class ForwardServer implements Startable {
+export class ForwardServer extends ProtocolHandler {
   readonly [Symbol.toStringTag] = '@natmesh/relay-forward-server'
   readonly [serviceCapabilities] = ['@natmesh/relay-forward']
   private readonly components: ForwardServerComponents
   private readonly init: ForwardServerInit
-  private readonly log: Logger
   private readonly circuits = new Set<{ bytes: () => number, end: (err?: Error) => void }>()
   private closedBytes = 0
   private opened = 0
 
   constructor (components: ForwardServerComponents, init: ForwardServerInit) {
+    super(components, FORWARD_HOP_PROTOCOL, 'natmesh:relay-forward:server', { maxInboundStreams: init.maxInboundHopStreams, runOnLimitedConnection: false })
     this.components = components
     this.init = init
-    this.log = components.logger.forComponent('natmesh:relay-forward:server')
   }
 
-  async start (): Promise<void> {
-    await this.components.registrar.handle(FORWARD_HOP_PROTOCOL, (stream, connection) => {
-      this.onHop(stream, connection).catch(err => {
-        this.log.error('forwarded circuit from %p failed - %e', connection.remotePeer, err)
-        stream.abort(err)
-      })
-    }, { maxInboundStreams: this.init.maxInboundHopStreams, runOnLimitedConnection: false })
+  protected async serve (stream: Stream, connection: Connection): Promise<void> {
+    try {
+      await this.onHop(stream, connection)
+    } catch (err: any) {
+      this.log.error('forwarded circuit from %p failed - %e', connection.remotePeer, err)
+      stream.abort(err)
+    }
   }
 
-  async stop (): Promise<void> {
-    await this.components.registrar.unhandle(FORWARD_HOP_PROTOCOL)
+  override async stop (): Promise<void> {
+    await super.stop()
     for (const circuit of [...this.circuits]) circuit.end(new Error('the gateway is stopping'))
   }
 
