@@ -32,9 +32,14 @@ export type Ev = Record<string, unknown> & { event: string, t?: number, at: numb
 export class Proc {
   readonly events: Ev[] = []
   readonly exited: Promise<void>
+  readonly name: string
+  readonly child: ChildProcess
   private readonly process: LabProcess
 
-  constructor (readonly name: string, readonly child: ChildProcess) {
+  // no parameter properties: the benches run this file with Node's type stripping
+  constructor (name: string, child: ChildProcess) {
+    this.name = name
+    this.child = child
     this.process = new LabProcess(name, child)
     this.exited = this.process.whenExited()
     this.process.onChange(() => { this.stamp() })
