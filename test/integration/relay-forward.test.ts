@@ -11,8 +11,7 @@ import { loadOrCreateIdentity } from '../../src/core/identity.js'
 import { isRelayed } from '../../src/core/relay-address.js'
 import { createPeer } from '../../src/peer/peer.js'
 import type { NatmeshPeer } from '../../src/peer/peer.js'
-import type { Session } from '../../src/upgrade/session.js'
-import { countedMessage, receiveCounted } from '../helpers/counted-messages.js'
+import { exchangeCounted } from '../helpers/counted-messages.js'
 import { CliGateway } from '../helpers/cli-gateway.js'
 import { scrape } from '../helpers/prometheus.js'
 import type { Sample } from '../helpers/prometheus.js'
@@ -142,23 +141,8 @@ describe('forwarded circuits (natmesh peers on the UDP overlay, CLI gateway)', (
     const a = await mesh.peer()
     const b = await mesh.peer()
     const count = 2000
-    const received = new Promise<{ fromA: number[], session: Session }>((resolve, reject) => {
-      b.handleSessions(SESSIONS, async (session) => {
-        const sending = (async () => { for (let i = 0; i < count; i++) await session.send(countedMessage(i)) })()
-        const fromA = await receiveCounted(session, count)
-        await sending
-        await session.close()
-        resolve({ fromA, session })
-      })
-      setTimeout(() => { reject(new Error('timeout')) }, 30_000)
-    })
-    const session = await a.openSession(b.peerId.toString(), SESSIONS)
-    expect(session.path).toBe('relay')
-    const sending = (async () => { for (let i = 0; i < count; i++) await session.send(countedMessage(i)) })()
-    const fromB = await receiveCounted(session, count)
-    await sending
-    await session.close()
-    const { fromA, session: bSession } = await received
+    const { fromA, fromB, openedOn, session, bSession } = await exchangeCounted(a, b, SESSIONS, count)
+    expect(openedOn).toBe('relay')
     expect(fromB).toEqual([...Array(count).keys()])
     expect(fromA).toEqual([...Array(count).keys()])
     expect(session.stats().migrations).toBeGreaterThanOrEqual(1)

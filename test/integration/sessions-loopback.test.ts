@@ -1,6 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import type { Session } from '../../src/upgrade/session.js'
-import { countedMessage, receiveCounted } from '../helpers/counted-messages.js'
+import { countedMessage, exchangeCounted } from '../helpers/counted-messages.js'
 import { LoopbackMesh } from '../helpers/loopback-mesh.js'
 
 const PROTOCOL = '/test/echo-count/1.0.0'
@@ -15,23 +14,8 @@ describe('sessions on loopback', () => {
     const a = await mesh.startPeer()
     const b = await mesh.startPeer()
     const count = 2000
-    const received = new Promise<{ fromA: number[], session: Session }>((resolve, reject) => {
-      b.handleSessions(PROTOCOL, async (session) => {
-        const sending = (async () => { for (let i = 0; i < count; i++) await session.send(countedMessage(i)) })()
-        const fromA = await receiveCounted(session, count)
-        await sending
-        await session.close()
-        resolve({ fromA, session })
-      })
-      setTimeout(() => reject(new Error('timeout')), 30_000)
-    })
-    const session = await a.openSession(b.peerId.toString(), PROTOCOL)
-    expect(session.path).toBe('relay')
-    const sending = (async () => { for (let i = 0; i < count; i++) await session.send(countedMessage(i)) })()
-    const fromB = await receiveCounted(session, count)
-    await sending
-    await session.close()
-    const { fromA, session: bSession } = await received
+    const { fromA, fromB, openedOn, session, bSession } = await exchangeCounted(a, b, PROTOCOL, count)
+    expect(openedOn).toBe('relay')
     expect(fromB).toEqual([...Array(count).keys()])
     expect(fromA).toEqual([...Array(count).keys()])
     const stats = session.stats()
