@@ -1,4 +1,4 @@
-import type { PeerEvent } from '../peer/events.js'
+import type { HolePunchCode } from '../dcutr/index.js'
 import type { TimedEvent } from './trial-process.js'
 
 /** The hole-punch settings the peers run with; they decide how long a trial waits for a punch to give up. */
@@ -71,9 +71,6 @@ export function probeWaitMs (s: PunchSettings): number {
  * - PUNCH_SKIPPED: B decided against a punch (`punchCode` says why, e.g. NO_UDP_PATH);
  * - PROBE_EXPIRED: A's own wait for a direct path ran out.
  */
-/** a hole punch's code, as its `hole-punch` event carries it (NO_UDP_PATH, CUT_SHORT...) */
-export type HolePunchCode = NonNullable<Extract<PeerEvent, { event: 'hole-punch' }>['code']>
-
 export type VerdictCode =
   | 'DIRECT' | 'A_ERROR' | 'DIAL_FINISHED' | 'NO_PUNCHING'
   | 'PUNCH_FAILED_BOTH' | 'PUNCH_FAILED_B' | 'PUNCH_FAILED_A' | 'PUNCH_SKIPPED' | 'PROBE_EXPIRED'
