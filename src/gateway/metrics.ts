@@ -1,14 +1,11 @@
 import { Counter, Histogram } from 'prom-client'
 import type { OverlayTransport } from '../core/path.js'
-import type { PunchReportFromPeer, PunchStrategyKind } from '../punch-report/wire.js'
+import { PUNCH_OUTCOMES, PUNCH_STRATEGIES } from '../punch-report/wire.js'
+import type { PunchReportFromPeer } from '../punch-report/wire.js'
 import type { Registry } from 'prom-client'
 import { perLabel, scrapedCounter, scrapedGauge } from '../metrics/series.js'
 
-export type HolePunchOutcome = 'success' | 'failure' | 'skipped'
-
-const OUTCOMES: readonly HolePunchOutcome[] = ['success', 'failure', 'skipped']
 const TRANSPORTS: readonly OverlayTransport[] = ['udx', 'tcp']
-const STRATEGIES: readonly PunchStrategyKind[] = ['dcutr', 'birthday', 'skip']
 const METRIC_NAMES = [
   'natmesh_relay_reservations', 'natmesh_relay_active_circuits', 'natmesh_connected_peers', 'natmesh_relayed_bytes_total',
   'natmesh_relay_forwarded_circuits_total',
@@ -94,11 +91,11 @@ export class GatewayMetrics {
     })
 
     // start every series at 0 so rate() and absent() work before the first report
-    for (const outcome of OUTCOMES) {
+    for (const outcome of PUNCH_OUTCOMES) {
       for (const transport of TRANSPORTS) this.holePunchOutcomes.inc({ outcome, transport }, 0)
-      for (const strategy of STRATEGIES) this.holePunchStrategies.inc({ strategy, outcome }, 0)
+      for (const strategy of PUNCH_STRATEGIES) this.holePunchStrategies.inc({ strategy, outcome }, 0)
     }
-    for (const strategy of STRATEGIES) {
+    for (const strategy of PUNCH_STRATEGIES) {
       this.holePunchSockets.inc({ strategy }, 0)
       this.holePunchProbes.inc({ strategy }, 0)
     }

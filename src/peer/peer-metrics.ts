@@ -1,13 +1,11 @@
 import type { Registry } from 'prom-client'
-import type { PunchOutcome, PunchStrategyKind } from '../punch-report/wire.js'
+import { PUNCH_OUTCOMES, PUNCH_STRATEGIES } from '../punch-report/wire.js'
 import type { OverlayTransport, Path } from './events.js'
 import type { NatmeshPeer } from './peer.js'
 import { perLabel, scrapedCounter, scrapedGauge } from '../metrics/series.js'
 
 const PATHS: readonly Path[] = ['relay', 'direct']
 const SESSION_PATHS: ReadonlyArray<Path | 'none'> = ['relay', 'direct', 'none']
-const OUTCOMES: readonly PunchOutcome[] = ['success', 'failure', 'skipped']
-const STRATEGIES: readonly PunchStrategyKind[] = ['dcutr', 'birthday', 'skip']
 const LINK_STATES: ReadonlyArray<OverlayTransport | 'none'> = ['udx', 'tcp', 'none']
 
 /** A peer's own series for its /metrics, read from the peer on every scrape */
@@ -41,7 +39,7 @@ export function registerPeerMetrics (registry: Registry, peer: NatmeshPeer): voi
     labelNames: ['outcome', 'strategy'],
     read: () => {
       const counts = peer.holePunchCounts()
-      return OUTCOMES.flatMap(outcome => STRATEGIES.map(strategy => ({
+      return PUNCH_OUTCOMES.flatMap(outcome => PUNCH_STRATEGIES.map(strategy => ({
         labels: { outcome, strategy },
         value: counts.find(count => count.outcome === outcome && count.strategy === strategy)?.count ?? 0
       })))
