@@ -50,7 +50,9 @@ export class ForwardServer extends ProtocolHandler {
   readonly [serviceCapabilities] = ['@natmesh/relay-forward']
   private readonly components: ForwardServerComponents
   private readonly init: ForwardServerInit
-  private readonly circuits = new Set<{ bytes: () => number, end: (err?: Error) => void }>()
+  private readonly circuits = new Set<ForwardedCircuit>()
+  /** one timer for every circuit's data limit, running while a circuit has one */
+  private dataSweep?: NodeJS.Timeout
   private closedBytes = 0
   private opened = 0
 
@@ -72,6 +74,8 @@ export class ForwardServer extends ProtocolHandler {
   override async stop (): Promise<void> {
     await super.stop()
     for (const circuit of [...this.circuits]) circuit.end(new Error('the gateway is stopping'))
+    clearInterval(this.dataSweep)
+    this.dataSweep = undefined
   }
 
   /** payload bytes forwarded so far, both directions, circuits open and closed */
@@ -162,13 +166,13 @@ export class ForwardServer extends ProtocolHandler {
   private watch (pair: { payloadBytes: () => number, destroy: () => void }, controls: Stream[], limit: ForwardLimit | undefined, ends: { source: PeerId, target: PeerId }): void {
     const dataLimit = limit?.data == null ? undefined : Number(limit.data)
     let ended = false
-    const circuit = {
+    const circuit: ForwardedCircuit = {
       bytes: pair.payloadBytes,
+      dataLimit,
       end: (err?: Error): void => {
         if (ended) return
         ended = true
         clearTimeout(durationTimer)
-        clearInterval(dataTimer)
         this.closedBytes += pair.payloadBytes()
         this.circuits.delete(circuit)
         pair.destroy()
@@ -183,18 +187,39 @@ export class ForwardServer extends ProtocolHandler {
       ? undefined
       : setTimeout(() => { circuit.end(new Error(`duration limit of ${limit.durationMs} ms exceeded`)) }, limit.durationMs)
     durationTimer?.unref()
-    const dataTimer = dataLimit == null
-      ? undefined
-      : setInterval(() => { if (pair.payloadBytes() > dataLimit) circuit.end(new Error(`data limit of ${dataLimit} bytes exceeded`)) }, DATA_LIMIT_CHECK_MS)
-    dataTimer?.unref()
     for (const control of controls) {
       control.addEventListener('remoteCloseWrite', () => { circuit.end() }, { once: true })
       control.addEventListener('close', () => { circuit.end() }, { once: true })
     }
     this.circuits.add(circuit)
+    if (dataLimit != null && this.dataSweep == null) {
+      this.dataSweep = setInterval(() => { this.sweepDataLimits() }, DATA_LIMIT_CHECK_MS)
+      this.dataSweep.unref()
+    }
     this.opened++
     this.log('forwarded circuit from %p to %p open', ends.source, ends.target)
   }
+
+  /** Ends the circuits past their data limit; the timer stops once no open circuit has one. */
+  private sweepDataLimits (): void {
+    let limited = false
+    for (const circuit of [...this.circuits]) {
+      if (circuit.dataLimit == null) continue
+      if (circuit.bytes() > circuit.dataLimit) circuit.end(new Error(`data limit of ${circuit.dataLimit} bytes exceeded`))
+      else limited = true
+    }
+    if (!limited) {
+      clearInterval(this.dataSweep)
+      this.dataSweep = undefined
+    }
+  }
+}
+
+interface ForwardedCircuit {
+  bytes: () => number
+  /** payload bytes (both directions) past which the circuit is cut */
+  dataLimit?: number
+  end: (err?: Error) => void
 }
 
 function toForwardLimit (limit: Limit | undefined): ForwardLimit | undefined {
