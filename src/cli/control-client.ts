@@ -6,6 +6,11 @@ export const DEFAULT_CONTROL_SOCKET = defaultControlSocket('./.natmesh/peer.key'
 
 export class ControlError extends Error {
   override name = 'ControlError'
+
+  /** the peer's NatmeshError code, when it answered with one */
+  constructor (message: string, readonly code?: string) {
+    super(message)
+  }
 }
 
 /**
@@ -32,8 +37,10 @@ export async function controlRequest<T> (socketPath: string, method: 'GET' | 'PO
           reject(new ControlError(`${socketPath} answered with something that is not JSON (is it a natmesh peer's control socket?)`))
           return
         }
-        if ((res.statusCode ?? 500) >= 400) reject(new ControlError((parsed as { error?: string }).error ?? `HTTP ${res.statusCode}`))
-        else resolve(parsed as T)
+        if ((res.statusCode ?? 500) >= 400) {
+          const { error, code } = parsed as { error?: string, code?: string }
+          reject(new ControlError(error ?? `HTTP ${res.statusCode}`, code))
+        } else resolve(parsed as T)
       })
     })
     req.on('timeout', () => { req.destroy(new Error(`no answer within ${timeoutMs} ms`)) })

@@ -29,7 +29,8 @@ export function pingCommand (): Command {
         } catch (err) {
           // no peer on the socket: nothing more to try
           if (err instanceof ControlError && /no running natmesh peer/.test(err.message)) throw err
-          print(options.json === true, { round, target, error: (err as Error).message }, `no pong from ${target}: ${(err as Error).message}`)
+          const code = err instanceof ControlError ? err.code : undefined
+          print(options.json === true, { round, target, error: (err as Error).message, ...(code != null ? { code } : {}) }, `no pong from ${target}: ${(err as Error).message}`)
         }
       }
       process.exitCode = answered === options.count ? 0 : 1

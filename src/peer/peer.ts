@@ -4,6 +4,7 @@ import { TypedEventEmitter } from 'main-event'
 import type { Connection, Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { PeerConfig } from '../config/index.js'
+import { NatmeshError } from '../core/errors.js'
 import { libp2pLogger } from '../core/libp2p-logger.js'
 import type { Logger } from '../core/logging.js'
 import { pingOver } from '../core/ping-path.js'
@@ -295,7 +296,7 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
 
   /** Pings `peer` over a given connection (default: the best one) and records the RTT. */
   async ping (peer: PeerId, connection = this.bestConnection(peer)): Promise<{ rttMs: number, path: Path }> {
-    if (connection == null) throw new Error(`not connected to ${peer.toString()}`)
+    if (connection == null) throw new NatmeshError('NOT_CONNECTED', `not connected to ${peer.toString()}`)
     const rttMs = await pingOver(connection)
     const path = pathOf(connection)
     this.connectionStats.rtt(peer.toString(), rttMs)

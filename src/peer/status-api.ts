@@ -1,4 +1,5 @@
 import { peerIdFromString } from '@libp2p/peer-id'
+import { NatmeshError } from '../core/errors.js'
 import { startJsonApi } from '../http/json-api.js'
 import type { JsonApi, JsonApiListen } from '../http/json-api.js'
 import type { Logger } from '../core/logging.js'
@@ -65,7 +66,7 @@ export async function startStatusApi (peer: NatmeshPeer, init: StatusApiInit): P
         app.post<{ Body: { target?: unknown } }>('/api/v1/ping', async (request, reply) => {
           const target = request.body?.target
           if (typeof target !== 'string' || target === '') return reply.code(400).send({ error: 'body must be {"target": "<peer id | station:name | multiaddr>"}' })
-          return pingTarget(peer, target).catch((err: Error) => reply.code(502).send({ error: err.message }))
+          return pingTarget(peer, target).catch((err: Error) => reply.code(502).send({ error: err.message, ...(err instanceof NatmeshError ? { code: err.code } : {}) }))
         })
       }
     }

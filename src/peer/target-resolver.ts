@@ -2,6 +2,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Connection, PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
+import { NatmeshError } from '../core/errors.js'
 import { relayAddress } from '../core/relay-address.js'
 import type { LookupOptions, StationLookup } from '../stations/lookup.js'
 
@@ -35,21 +36,21 @@ export class TargetResolver {
     try {
       peer = peerIdFromString(target)
     } catch {
-      throw new Error(`"${target}" is neither a multiaddr nor a peer id`)
+      throw new NatmeshError('INVALID_TARGET', `"${target}" is neither a multiaddr, a peer id nor station:<name>`)
     }
     const viaGateways = this.init.gateways().flatMap(({ gateway, connection }) =>
       connection == null ? [] : [relayAddress(connection.remoteAddr, gateway, peer)])
     const station = this.stationOf.get(target)
     const viaStation = station == null ? [] : await this.stationAddresses(station, signal).catch(() => [])
-    if (viaGateways.length + viaStation.length === 0) throw new Error(`cannot reach ${target}: not connected to any gateway yet`)
+    if (viaGateways.length + viaStation.length === 0) throw new NatmeshError('NO_GATEWAY', `cannot reach ${target}: not connected to any gateway yet`)
     return [...viaStation, ...viaGateways]
   }
 
   private async stationAddresses (name: string, signal: AbortSignal): Promise<Multiaddr[]> {
     const { record } = await this.init.lookup(name, { signal })
-    if (record == null) throw new Error(`station ${name} not found`)
-    if (record.withdrawn) throw new Error(`station ${name} was withdrawn by its owner`)
-    if (record.relayAddrs.length === 0) throw new Error(`station ${name} has no gateway at the moment`)
+    if (record == null) throw new NatmeshError('STATION_NOT_FOUND', `station ${name} not found`)
+    if (record.withdrawn) throw new NatmeshError('STATION_WITHDRAWN', `station ${name} was withdrawn by its owner`)
+    if (record.relayAddrs.length === 0) throw new NatmeshError('STATION_OFFLINE', `station ${name} has no gateway at the moment`)
     this.stationOf.set(record.peerId, name)
     return record.relayAddrs.map(address => multiaddr(address))
   }

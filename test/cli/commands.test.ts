@@ -155,7 +155,7 @@ describe('commands against a running gateway and peers', () => {
 
     const unknown = await runCli(['ping', 'station:nobody-here', '--json'], { cwd: beta.dir, timeoutMs: 60_000 })
     expect(unknown.code).toBe(1)
-    expect(JSON.parse(unknown.stdout)).toMatchObject({ round: 1, target: 'station:nobody-here', error: expect.stringContaining('not found') })
+    expect(JSON.parse(unknown.stdout)).toMatchObject({ round: 1, target: 'station:nobody-here', code: 'STATION_NOT_FOUND', error: expect.stringContaining('not found') })
   })
 
   it('--no-control-socket serves none; a second peer on the same socket is refused with a clear error', async () => {
