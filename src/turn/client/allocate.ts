@@ -37,6 +37,9 @@ const { constants } = stun
 const REQUESTED_TRANSPORT_UDP = 17 << 24
 const UNAUTHORIZED = 401
 const STALE_NONCE = 438
+const ALLOCATION_MISMATCH = 437
+/** fresh ports tried after a 437 before giving up */
+const MISMATCH_RETRIES = 2
 
 /**
  * Proves a TURN server works end to end, the way an ICE agent uses it: an Allocate, the 401 challenge (realm and
@@ -68,11 +71,29 @@ export class TurnAllocation implements AllocationProbe {
   ) {}
 
   /**
+   * An allocation from a fresh UDP port. A 437 (Allocation Mismatch) means the server still holds an allocation
+   * for that 5-tuple: another client's, or one of ours released moments ago whose port the kernel handed out
+   * again. RFC 8656 §7.2 has the client try another transport address, so we do, from a port we open before
+   * closing the refused one (the kernel cannot hand the same one back).
    * @throws {TurnAllocationError} when the server refuses the Allocate
    * @throws {StunTransactionError} when it does not answer (ERR_STUN_TIMEOUT)
    */
   static async open (endpoint: TurnEndpoint, options: RetransmitPolicy): Promise<TurnAllocation> {
-    const socket = await openStunSocket(endpoint.host)
+    let socket = await openStunSocket(endpoint.host)
+    for (let tried = 0; ; tried++) {
+      try {
+        return await TurnAllocation.allocateFrom(socket, endpoint, options)
+      } catch (err) {
+        const mismatch = err instanceof TurnAllocationError && err.code === ALLOCATION_MISMATCH && tried < MISMATCH_RETRIES
+        const refused = socket
+        if (mismatch) socket = await openStunSocket(endpoint.host)
+        refused.close()
+        if (!mismatch) throw err
+      }
+    }
+  }
+
+  private static async allocateFrom (socket: Socket, endpoint: TurnEndpoint, options: RetransmitPolicy): Promise<TurnAllocation> {
     const transactions = new StunTransactions(socket)
     const send = async (request: StunRequest): Promise<StunResponse> => transact(transactions, endpoint, request, options)
     try {
@@ -95,7 +116,6 @@ export class TurnAllocation implements AllocationProbe {
       return new TurnAllocation(socket, transactions, endpoint, auth, options, relayedAddress, performance.now() - started)
     } catch (err) {
       transactions.close()
-      socket.close()
       throw err
     }
   }
