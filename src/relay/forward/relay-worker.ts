@@ -9,10 +9,11 @@
 import { parentPort, workerData } from 'node:worker_threads'
 import UDX from 'udx-native'
 import type { UDXSocket, UDXStream } from 'udx-native'
-import { WORKER_REACH_TIMEOUT_MS } from './worker-messages.js'
 import type { RelayWorkerData, WorkerEndReason, WorkerReply, WorkerRequest } from './worker-messages.js'
 
 const DATA_LIMIT_CHECK_MS = 50
+/** how long both peers have, once the circuit is joined, to send their first packet to this worker's port */
+const WORKER_REACH_TIMEOUT_MS = 2500
 /** udx's packet header, which its byte counts include */
 const UDX_HEADER_BYTES = 20
 

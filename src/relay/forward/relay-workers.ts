@@ -54,7 +54,8 @@ class RelayWorker {
 
   static async start (data: Omit<RelayWorkerData, 'bytes'>, onExit: (worker: RelayWorker | undefined, err: Error) => void): Promise<RelayWorker> {
     const bytes = new SharedArrayBuffer(8)
-    const worker = new Worker(new URL('./relay-worker.js', import.meta.url), { workerData: { ...data, bytes } satisfies RelayWorkerData })
+    // beside this module: compiled (dist/) or, where src/ runs as it is (tests), the source itself
+    const worker = new Worker(new URL(import.meta.url.endsWith('.ts') ? './relay-worker.ts' : './relay-worker.js', import.meta.url), { workerData: { ...data, bytes } satisfies RelayWorkerData })
     let started: RelayWorker | undefined
     const port = await new Promise<number>((resolve, reject) => {
       worker.once('message', (message: WorkerReply) => { if (message.op === 'ready') resolve(message.port) })

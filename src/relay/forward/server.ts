@@ -115,6 +115,8 @@ export class ForwardServer extends ProtocolHandler {
     for (const circuit of [...this.circuits]) circuit.end(new Error('the gateway is stopping'))
     clearInterval(this.dataSweep)
     this.dataSweep = undefined
+    // what they forwarded stays counted once they are gone
+    this.closedBytes += this.workers?.forwardedBytes ?? 0
     await this.workers?.stop()
     this.workers = undefined
   }

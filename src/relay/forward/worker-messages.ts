@@ -1,4 +1,7 @@
-/** What the gateway's main thread and its relay workers (relay-worker.ts) tell each other. */
+/**
+ * What the gateway's main thread and its relay workers (relay-worker.ts) tell each other. Types only: the worker
+ * imports nothing else of natmesh, so it also runs from source (node's type stripping) where the tests run src/.
+ */
 
 /** given to a worker when it starts: where its UDP socket binds */
 export interface RelayWorkerData {
@@ -26,6 +29,3 @@ export type WorkerReply =
 
 /** `unreached`: an end's peer sent nothing to the worker's port in time (a firewall in the way, most likely) */
 export type WorkerEndReason = 'data-limit' | 'unreached' | 'peer-closed'
-
-/** how long both peers have, once the circuit is joined, to send their first packet to the worker's port */
-export const WORKER_REACH_TIMEOUT_MS = 2500
