@@ -10,6 +10,7 @@ import type { PeerFlags } from '../../src/config/index.js'
 import { loadOrCreateIdentity } from '../../src/core/identity.js'
 import { isRelayed } from '../../src/core/relay-address.js'
 import { createPeer } from '../../src/peer/peer.js'
+import { FORWARD_STOP_WORKERS_PROTOCOL } from '../../src/relay/forward/messages.js'
 import type { NatmeshPeer } from '../../src/peer/peer.js'
 import { exchangeCounted } from '../helpers/counted-messages.js'
 import { BlockedUdpPort } from '../helpers/blocked-udp-port.js'
@@ -186,6 +187,21 @@ describe('forwarded circuits (natmesh peers on the UDP overlay, CLI gateway)', (
     expect(value(samples, 'natmesh_relay_forwarded_circuits_total', { path: 'in-loop' })).toBe(1)
     expect(value(samples, 'natmesh_relay_forwarded_circuits_total', { path: 'worker' })).toBe(0)
     expect(circuitRelayBytes(samples)).toBeLessThan(64 * 1024)
+  })
+
+  it('a target that knows only the 1.0.0 forward protocols gets its circuits forwarded in-loop, as before', async () => {
+    mesh = new Mesh()
+    await mesh.start(['--relay-workers', '1'])
+    const a = await mesh.peer({ mode: 'relay-only' })
+    const b = await mesh.peer({ mode: 'relay-only' })
+    // what a peer of an older release answers: the stop protocol without worker ports
+    await b.node.unhandle(FORWARD_STOP_WORKERS_PROTOCOL)
+    const connection = await a.connect(b.peerId.toString())
+    const payload = randomFillSync(new Uint8Array(2 * MiB))
+    expect(await transfer(connection, payload)).toBe(receipt(payload))
+    const samples = await mesh.metrics()
+    expect(value(samples, 'natmesh_relay_forwarded_circuits_total', { path: 'in-loop' })).toBe(1)
+    expect(value(samples, 'natmesh_relay_forwarded_circuits_total', { path: 'worker' })).toBe(0)
   })
 
   it('a peer whose packets cannot reach the relay worker\'s port gets the circuit forwarded in-loop instead', async () => {

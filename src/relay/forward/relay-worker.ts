@@ -69,7 +69,12 @@ function openEnd (host: string): End {
         if (fromHost !== end.host) return true
         end.seen = { port: fromPort, host: fromHost }
         if (end.remoteId == null) return true
-        connect(end, via, end.seen)
+        try {
+          connect(end, via, end.seen)
+        } catch {
+          // an exception here would be uncaught in udx's callback and end the worker
+          return true
+        }
         return false
       }
     })
