@@ -88,7 +88,7 @@ class RelayWorker {
     this.alive = false
     for (const [seq, resolve] of this.pending) resolve({ op: 'reply', seq, error: err.message })
     this.pending.clear()
-    for (const onEnded of [...this.ended.values()]) onEnded('peer-closed', err.message)
+    for (const onEnded of [...this.ended.values()]) onEnded('worker-failed', err.message)
     this.ended.clear()
   }
 

@@ -27,5 +27,8 @@ export type WorkerReply =
   /** the worker ended a circuit of its own accord */
   | { op: 'ended', circuit: number, reason: WorkerEndReason, detail: string }
 
-/** `unreached`: an end's peer sent nothing to the worker's port in time (a firewall in the way, most likely) */
-export type WorkerEndReason = 'data-limit' | 'unreached' | 'peer-closed'
+/**
+ * `unreached`: an end's peer sent nothing to the worker's port in time (a firewall in the way, most likely);
+ * `worker-failed` is the main thread's own, for the circuits of a worker that died
+ */
+export type WorkerEndReason = 'data-limit' | 'unreached' | 'peer-closed' | 'worker-failed'
