@@ -10,8 +10,9 @@ export class GatewayProcess {
   /** the gateway's STUN ports, primary and other, known once `addrs` resolved */
   stunPorts: number[] = []
 
-  constructor (dir: string, allowlist: string[], execArgv: string[] = []) {
-    this.child = fork(new URL('./relay-gateway-process.ts', import.meta.url), [dir, allowlist.join(',')], { execArgv })
+  /** `relayWorkers`: the gateway's --relay-workers (default: its config's default) */
+  constructor (dir: string, allowlist: string[], execArgv: string[] = [], options: { relayWorkers?: number } = {}) {
+    this.child = fork(new URL('./relay-gateway-process.ts', import.meta.url), [dir, allowlist.join(','), ...(options.relayWorkers != null ? [String(options.relayWorkers)] : [])], { execArgv })
     this.addrs = new Promise((resolve, reject) => {
       this.child.once('exit', (code) => { reject(new Error(`the gateway process exited with code ${code}`)) })
       this.child.on('message', (message: { addrs?: string[], stunPorts?: number[], stats?: GatewayStats }) => {

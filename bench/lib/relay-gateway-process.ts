@@ -1,10 +1,11 @@
 /**
  * A gateway in a process of its own, driven over IPC by bench/relay.ts, so its CPU time and memory are its own.
- * Forked with --expose-gc. argv: <dir> <comma-separated allowlist>. Messages in: {cmd: 'stats'}, {cmd: 'gc'}
+ * Forked with --expose-gc. argv: <dir> <comma-separated allowlist> [relay workers, default the config's]. Messages in: {cmd: 'stats'}, {cmd: 'gc'}
  * (collect, then stats), {cmd: 'stop'}. Messages out: {addrs, stunPorts} once started, then one {stats} per request.
  *
  * Imports the compiled project from dist/ (run `tsc -p tsconfig.json` first).
  */
+import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Registry } from 'prom-client'
 import { loadGatewayConfig } from '../../dist/config/index.js'
@@ -21,9 +22,31 @@ export interface GatewayStats {
   /** bytes the relay holds for its circuits now, and the most one circuit ever held (absent on builds without the counter) */
   relayBuffered?: number
   relayBufferedPeakPerCircuit?: number
+  /** CPU time of each thread of this process so far (Linux /proc), ms; the main thread's tid is the pid */
+  threads: ThreadCpu[]
+  mainTid: number
 }
 
-const [dir, allowlist] = process.argv.slice(2)
+export interface ThreadCpu { tid: number, cpuMs: number }
+
+/** user + system time of every thread, from /proc/self/task/<tid>/stat (fields 14 and 15, in clock ticks) */
+function threadCpu (): ThreadCpu[] {
+  const threads: ThreadCpu[] = []
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8')
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      threads.push({ tid: Number(tid), cpuMs: (Number(fields[11]) + Number(fields[12])) * MS_PER_TICK })
+    } catch {
+      // the thread ended between the listing and the read
+    }
+  }
+  return threads
+}
+
+/** USER_HZ, 100 on every Linux architecture natmesh runs on */
+const MS_PER_TICK = 10
+const [dir, allowlist, relayWorkers] = process.argv.slice(2)
 if (dir == null || process.send == null) throw new Error('relay-gateway-process: run me with fork(), argv <dir> <allowlist>')
 const config = await loadGatewayConfig({
   env: {},
@@ -37,6 +60,7 @@ const config = await loadGatewayConfig({
     identityFile: join(dir, 'gateway.key'),
     allowlist: (allowlist ?? '').split(',').filter(id => id !== ''),
     maxCircuitsPerPeer: 256,
+    ...(relayWorkers != null ? { relayWorkers } : {}),
     logLevel: 'silent'
   }
 })
@@ -54,7 +78,9 @@ function stats (): GatewayStats {
     heapUsed: memory.heapUsed,
     arrayBuffers: memory.arrayBuffers,
     relayBuffered: buffers?.current,
-    relayBufferedPeakPerCircuit: buffers?.peakPerCircuit
+    relayBufferedPeakPerCircuit: buffers?.peakPerCircuit,
+    threads: threadCpu(),
+    mainTid: process.pid
   }
 }
 

@@ -29,7 +29,8 @@ export function gatewayCommand (): Command {
         peerId: gateway.node.peerId.toString(),
         addrs: gateway.node.getMultiaddrs().map(String),
         api: gateway.apiUrl ?? '',
-        stun: gateway.stun?.addresses().map(e => `${e.address}:${e.port}`) ?? []
+        stun: gateway.stun?.addresses().map(e => `${e.address}:${e.port}`) ?? [],
+        relayWorkerPorts: gateway.node.services.forward.workerPorts
       }, json)
       const clean = await runUntilSignal('gateway', logger, async () => { await gateway.stop() })
       if (!clean) process.exitCode = 1

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os'
 import { z } from 'zod'
 import { identityFile, integer, ipAddress, logLevel, peerIdString, port } from './fields.js'
 import { iceServersConfigSchema, turnConfigSchema } from './turn.js'
@@ -6,6 +7,7 @@ import { loadConfig } from './sources.js'
 import type { Settings } from './sources.js'
 
 const HOUR_MS = 60 * 60 * 1000
+const DEFAULT_RELAY_WORKERS = Math.min(Math.max(availableParallelism() - 1, 0), 4)
 
 const gatewayConfigSchema = z.strictObject({
   /** IP the relay listens on */
@@ -43,7 +45,14 @@ const gatewayConfigSchema = z.strictObject({
      * join circuits between natmesh peers on the UDP overlay inside udx (forwarded circuits, end-to-end noise),
      * rather than decrypting and re-multiplexing them; off: every circuit is circuit relay v2 through the gateway
      */
-    forwarding: z.boolean().default(true)
+    forwarding: z.boolean().default(true),
+    /**
+     * relay worker threads that forward circuits, each on its own core and UDP port (0: all on the main event
+     * loop); by default one per core but one, at most 4, so the main loop keeps a core for the rest
+     */
+    workers: integer(0).max(64).default(DEFAULT_RELAY_WORKERS),
+    /** worker i's UDP port is workerPort + i; 0: ephemeral ports (fine without a firewall in front) */
+    workerPort: port.default(0)
   }).prefault({}),
   /**
    * who gets in, per source IP. Carrier NATs put thousands of users behind one address, so the per-IP limits are
@@ -107,6 +116,8 @@ export interface GatewayFlags {
   allowlist?: string | string[]
   /** relay.forwarding (`--no-relay-forwarding` with commander) */
   relayForwarding?: boolean | string
+  relayWorkers?: number | string
+  relayWorkerPort?: number | string
   connectionsPerIpPerSecond?: number | string
   maxPendingConnections?: number | string
   maxPendingConnectionsPerIp?: number | string
@@ -147,6 +158,8 @@ const gatewaySettings: Settings<GatewayFlags> = {
   circuitDataBytes: { path: ['relay', 'circuitDataBytes'], kind: 'integer' },
   allowlist: { path: ['relay', 'allowlist'], kind: 'list' },
   relayForwarding: { path: ['relay', 'forwarding'], kind: 'boolean' },
+  relayWorkers: { path: ['relay', 'workers'], kind: 'integer' },
+  relayWorkerPort: { path: ['relay', 'workerPort'], kind: 'integer' },
   connectionsPerIpPerSecond: { path: ['admission', 'connectionsPerIpPerSecond'], kind: 'integer' },
   maxPendingConnections: { path: ['admission', 'maxPendingConnections'], kind: 'integer' },
   maxPendingConnectionsPerIp: { path: ['admission', 'maxPendingConnectionsPerIp'], kind: 'integer' },

@@ -255,7 +255,7 @@ export async function createGateway (config: GatewayConfig, options: CreateGatew
     activeCircuits: () => openCircuits(node?.getConnections() ?? []),
     connectedPeers: () => addressBook.countConnected(),
     relayedBytes: async () => await relayedBytes(registry) + (node?.services.forward.forwardedBytes ?? 0),
-    forwardedCircuits: () => node?.services.forward.circuitsOpened ?? 0
+    forwardedCircuits: () => node?.services.forward.circuitsOpened ?? { 'in-loop': 0, worker: 0 }
   })
   const turn = config.turn.enabled
     ? new TurnService({ config: config.turn, gatewayHost: config.host, announce: config.announce, logger: options.logger.child({ component: 'turn' }) })
@@ -335,6 +335,11 @@ export async function createGateway (config: GatewayConfig, options: CreateGatew
       forward: forwardServer({
         reservation: (peer) => node == null ? undefined : reservationStoreOf(node.services.relay).get(peer),
         enabled: config.relay.forwarding,
+        workers: { count: config.relay.workers, host: config.host, basePort: config.relay.workerPort },
+        onEvent: (event) => {
+          if (event.type === 'worker-unreached') options.logger.warn({ source: event.source, target: event.target, port: event.port }, `relay worker: ${event.detail} (is UDP port ${event.port} open in the firewall?); the circuit is forwarded on the main loop instead`)
+          else options.logger.error({ port: event.port }, `relay worker on UDP port ${event.port} failed: ${event.error}; its circuits ended, new ones go to the other workers or the main loop`)
+        },
         allowlist: config.relay.allowlist,
         maxInboundHopStreams: config.relay.maxCircuitsPerPeer + RESERVE_HEADROOM
       }),

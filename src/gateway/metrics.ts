@@ -4,6 +4,8 @@ import { PUNCH_OUTCOMES, PUNCH_STRATEGIES } from '../punch-report/wire.js'
 import type { PunchReportFromPeer } from '../punch-report/wire.js'
 import type { Registry } from 'prom-client'
 import { perLabel, scrapedCounter, scrapedGauge } from '../metrics/series.js'
+import { FORWARD_PATH_KINDS } from '../relay/forward/server.js'
+import type { ForwardPathKind } from '../relay/forward/server.js'
 
 const TRANSPORTS: readonly OverlayTransport[] = ['udx', 'tcp']
 const METRIC_NAMES = [
@@ -22,8 +24,8 @@ export interface GatewayMetricsInit {
   connectedPeers: () => Record<OverlayTransport, number>
   /** bytes relayed so far (cumulative); read on every scrape */
   relayedBytes: () => Promise<number> | number
-  /** circuits opened so far as forwarded circuits (udx joins them, the gateway reads none of their bytes) */
-  forwardedCircuits: () => number
+  /** circuits opened so far as forwarded circuits (udx joins them, the gateway reads none of their bytes), by path */
+  forwardedCircuits: () => Record<ForwardPathKind, number>
 }
 
 /** The gateway's own Prometheus metrics, next to libp2p's */
@@ -54,8 +56,9 @@ export class GatewayMetrics {
     })
     scrapedCounter(this.registry, {
       name: 'natmesh_relay_forwarded_circuits_total',
-      help: 'Relayed connections opened as forwarded circuits (joined inside udx, not decrypted by the gateway)',
-      read: () => [{ labels: {}, value: init.forwardedCircuits() }]
+      help: 'Relayed connections opened as forwarded circuits (joined inside udx, not decrypted by the gateway), by path: in a relay worker thread or on the main event loop',
+      labelNames: ['path'],
+      read: () => { const counts = init.forwardedCircuits(); return perLabel('path', FORWARD_PATH_KINDS, path => counts[path]) }
     })
     this.holePunchOutcomes = new Counter({
       name: 'natmesh_hole_punch_outcomes_total',

@@ -7,6 +7,7 @@ import { isUdxMultiaddr, toUdpEndpoint } from './multiaddr.js'
 import type { UdpEndpoint } from './multiaddr.js'
 import { assertLivenessTiming, LivenessWatch } from './liveness.js'
 import { OverlaySocket } from './overlay-socket.js'
+import { Backoff } from '../core/backoff.js'
 import { toMultiaddrConnection } from './udx-connection.js'
 import type { UdxConnectionInit } from './udx-connection.js'
 
@@ -57,6 +58,10 @@ const defaults: Required<UdxTransportInit> = {
   deadAfterMs: 15_000,
   closeTimeoutMs: 2000
 }
+
+/** what a forwarded stream announces itself with: one byte, outside the byte stream, that the far end ignores */
+const ANNOUNCE = new Uint8Array([0])
+const ANNOUNCE_BACKOFF = 1.5
 
 /** udx's packet header, which its byte counts include */
 const UDX_HEADER_BYTES = 20
@@ -140,14 +145,17 @@ export class UdxTransport implements Transport {
    * A connection over a stream of the main socket whose packets a gateway forwards, unread, to another peer's
    * stream (a forwarded circuit, see relay/forward): `id` goes to the gateway, `connect` takes the id of the
    * gateway's end once it is known. Noise and the muxer then run end to end over it, as over a direct stream.
+   * `announce`: send datagrams on the stream until anything comes back, for a gateway's relay worker that learns
+   * this node's address from its first packet. `bytesReceived`: whether the gateway's end ever answered.
    */
-  forwardedStream (): { id: number, connect: (gateway: UdpEndpoint, gatewayStreamId: number, addrs: Pick<UdxConnectionInit, 'direction' | 'remoteAddr' | 'localAddr'>) => MultiaddrConnection, destroy: () => void } {
+  forwardedStream (): { id: number, connect: (gateway: UdpEndpoint, gatewayStreamId: number, addrs: Pick<UdxConnectionInit, 'direction' | 'remoteAddr' | 'localAddr'>, options?: { announce?: boolean }) => MultiaddrConnection, bytesReceived: () => number, destroy: () => void } {
     const stream = this.socket.openStream()
     stream.on('error', () => {})
     return {
       id: stream.id,
-      connect: (gateway, gatewayStreamId, addrs) => {
+      connect: (gateway, gatewayStreamId, addrs, options = {}) => {
         this.socket.connectStream(stream, gateway, gatewayStreamId, true)
+        if (options.announce === true) this.announce(stream)
         return toMultiaddrConnection({
           ...addrs,
           stream,
@@ -156,8 +164,24 @@ export class UdxTransport implements Transport {
           liveness: this.liveness
         })
       },
+      bytesReceived: () => stream.bytesReceived,
       destroy: () => { stream.destroy() }
     }
+  }
+
+  /** Datagrams on `stream`, HELLO's cadence, until the stream receives anything, closes or the dial times out. */
+  private announce (stream: UDXStream): void {
+    const intervals = new Backoff({ initialMs: this.init.helloIntervalMs, maxMs: this.init.maxHelloIntervalMs, factor: ANNOUNCE_BACKOFF })
+    const until = Date.now() + this.init.dialTimeoutMs
+    let timer: NodeJS.Timeout | undefined
+    const send = (): void => {
+      if (stream.destroyed || stream.bytesReceived > 0 || Date.now() > until) return
+      stream.send(ANNOUNCE).catch(() => {})
+      timer = setTimeout(send, intervals.next())
+      timer.unref()
+    }
+    stream.once('close', () => { clearTimeout(timer) })
+    send()
   }
 
   /**

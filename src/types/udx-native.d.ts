@@ -38,6 +38,8 @@ declare module 'udx-native' {
     readonly packetsReceived: number
     connect (socket: UDXSocket, remoteId: number, port: number, host: string): void
     setKeepalive (timeoutMs: number): void
+    /** one unreliable datagram on the stream (a udx message packet), outside the byte stream */
+    send (buffer: Uint8Array): Promise<boolean>
     /** forwards every packet this stream receives to `destination`'s remote, inside udx: JS never sees it */
     relayTo (destination: UDXStream): void
     destroy (err?: Error): this

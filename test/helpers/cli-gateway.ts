@@ -17,6 +17,8 @@ export class CliGateway {
   readonly peerId: string
   readonly addrs: string[]
   readonly api: string
+  /** the UDP ports of its relay workers (gateway-started's relayWorkerPorts) */
+  readonly relayWorkerPorts: number[]
   private readonly process: LabProcess
   private readonly dir: string
 
@@ -26,6 +28,7 @@ export class CliGateway {
     this.peerId = String(init.started.peerId)
     this.addrs = init.started.addrs as string[]
     this.api = String(init.started.api)
+    this.relayWorkerPorts = Array.isArray(init.started.relayWorkerPorts) ? init.started.relayWorkerPorts.map(Number) : []
   }
 
   /** `cli`: another build's dist/cli/index.js (benchmarks measure main's code with it) */
@@ -53,6 +56,11 @@ export class CliGateway {
     const addr = this.addrs.find(a => transport === 'tcp' ? a.includes('/tcp/') : a.includes('/udx'))
     if (addr == null) throw new Error(`the gateway has no ${transport} address: ${this.addrs.join(', ')}`)
     return addr
+  }
+
+  /** what it logged lately (stderr) */
+  logTail (): string {
+    return this.process.stderr.tail()
   }
 
   async metrics (): Promise<string> {

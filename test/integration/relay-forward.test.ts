@@ -10,8 +10,10 @@ import type { PeerFlags } from '../../src/config/index.js'
 import { loadOrCreateIdentity } from '../../src/core/identity.js'
 import { isRelayed } from '../../src/core/relay-address.js'
 import { createPeer } from '../../src/peer/peer.js'
+import { FORWARD_STOP_WORKERS_PROTOCOL } from '../../src/relay/forward/messages.js'
 import type { NatmeshPeer } from '../../src/peer/peer.js'
 import { exchangeCounted } from '../helpers/counted-messages.js'
+import { BlockedUdpPort } from '../helpers/blocked-udp-port.js'
 import { CliGateway } from '../helpers/cli-gateway.js'
 import { scrape } from '../helpers/prometheus.js'
 import type { Sample } from '../helpers/prometheus.js'
@@ -67,6 +69,10 @@ class Mesh {
   }
 }
 
+function udpPortOf (addr: string): number {
+  return Number(/\/udp\/(\d+)\//.exec(addr)?.[1])
+}
+
 function value (samples: Sample[], name: string, labels: Record<string, string> = {}): number {
   return samples.filter(s => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v)).reduce((sum, s) => sum + s.value, 0)
 }
@@ -108,9 +114,12 @@ describe('forwarded circuits (natmesh peers on the UDP overlay, CLI gateway)', (
   let mesh: Mesh
   afterEach(async () => { await mesh.stop() })
 
-  it('relays over a circuit the gateway forwards without decrypting: bytes intact, limits and metrics kept', async () => {
+  it('relays over a circuit a relay worker forwards without decrypting: bytes intact, limits and metrics kept', async () => {
     mesh = new Mesh()
-    await mesh.start([])
+    await mesh.start(['--relay-workers', '2'])
+    expect(mesh.gateway.relayWorkerPorts).toHaveLength(2)
+    // ports of their own, beside the gateway's main UDP port
+    expect(new Set([...mesh.gateway.relayWorkerPorts, udpPortOf(mesh.gateway.address('udx'))]).size).toBe(3)
     const a = await mesh.peer({ mode: 'relay-only' })
     const b = await mesh.peer({ mode: 'relay-only' })
     const connection = await a.connect(b.peerId.toString())
@@ -124,7 +133,8 @@ describe('forwarded circuits (natmesh peers on the UDP overlay, CLI gateway)', (
     expect(await transfer(connection, payload)).toBe(receipt(payload))
 
     const samples = await mesh.metrics()
-    expect(value(samples, 'natmesh_relay_forwarded_circuits_total')).toBe(1)
+    expect(value(samples, 'natmesh_relay_forwarded_circuits_total', { path: 'worker' })).toBe(1)
+    expect(value(samples, 'natmesh_relay_forwarded_circuits_total', { path: 'in-loop' })).toBe(0)
     expect(value(samples, 'natmesh_relay_active_circuits')).toBe(1)
     // counted as relayed (udx payload: noise and yamux framing included) ...
     expect(value(samples, 'natmesh_relayed_bytes_total')).toBeGreaterThanOrEqual(payload.byteLength)
@@ -137,7 +147,7 @@ describe('forwarded circuits (natmesh peers on the UDP overlay, CLI gateway)', (
 
   it('moves a session from a forwarded circuit to the direct path without losing, duplicating or reordering', async () => {
     mesh = new Mesh()
-    await mesh.start(['--circuit-data-bytes', String(1 << 30)])
+    await mesh.start(['--circuit-data-bytes', String(1 << 30), '--relay-workers', '1'])
     const a = await mesh.peer()
     const b = await mesh.peer()
     const count = 2000
@@ -148,12 +158,12 @@ describe('forwarded circuits (natmesh peers on the UDP overlay, CLI gateway)', (
     expect(session.stats().migrations).toBeGreaterThanOrEqual(1)
     expect(session.stats().bytesViaDirect).toBeGreaterThan(0)
     expect(bSession.stats().messagesReceived).toBe(count)
-    expect(value(await mesh.metrics(), 'natmesh_relay_forwarded_circuits_total')).toBeGreaterThanOrEqual(1)
+    expect(value(await mesh.metrics(), 'natmesh_relay_forwarded_circuits_total', { path: 'worker' })).toBeGreaterThanOrEqual(1)
   })
 
   it('cuts a forwarded circuit past --circuit-data-bytes, as an error the sender sees', async () => {
     mesh = new Mesh()
-    await mesh.start(['--circuit-data-bytes', String(16 * MiB)])
+    await mesh.start(['--circuit-data-bytes', String(16 * MiB), '--relay-workers', '1'])
     const a = await mesh.peer({ mode: 'relay-only' })
     const b = await mesh.peer({ mode: 'relay-only' })
     const connection = await a.connect(b.peerId.toString())
@@ -161,7 +171,60 @@ describe('forwarded circuits (natmesh peers on the UDP overlay, CLI gateway)', (
     const outcome = await transfer(connection, payload).then(r => `receipt ${r}`, (err: Error) => `${err.name}: ${err.message}`)
     expect(outcome).toMatch(/^ConnectionResetError: the connection was reset \(the gateway ended the forwarded circuit\)/)
     await waitFor(() => connection.status !== 'open', 5000, 'the cut connection to close')
-    expect(value(await mesh.metrics(), 'natmesh_relay_forwarded_circuits_total')).toBe(1)
+    expect(value(await mesh.metrics(), 'natmesh_relay_forwarded_circuits_total', { path: 'worker' })).toBe(1)
+  })
+
+  it('--relay-workers 0: circuits are forwarded on the gateway\'s main loop, through its main UDP port', async () => {
+    mesh = new Mesh()
+    await mesh.start(['--relay-workers', '0'])
+    expect(mesh.gateway.relayWorkerPorts).toEqual([])
+    const a = await mesh.peer({ mode: 'relay-only' })
+    const b = await mesh.peer({ mode: 'relay-only' })
+    const connection = await a.connect(b.peerId.toString())
+    const payload = randomFillSync(new Uint8Array(8 * MiB))
+    expect(await transfer(connection, payload)).toBe(receipt(payload))
+    const samples = await mesh.metrics()
+    expect(value(samples, 'natmesh_relay_forwarded_circuits_total', { path: 'in-loop' })).toBe(1)
+    expect(value(samples, 'natmesh_relay_forwarded_circuits_total', { path: 'worker' })).toBe(0)
+    expect(circuitRelayBytes(samples)).toBeLessThan(64 * 1024)
+  })
+
+  it('a target that knows only the 1.0.0 forward protocols gets its circuits forwarded in-loop, as before', async () => {
+    mesh = new Mesh()
+    await mesh.start(['--relay-workers', '1'])
+    const a = await mesh.peer({ mode: 'relay-only' })
+    const b = await mesh.peer({ mode: 'relay-only' })
+    // what a peer of an older release answers: the stop protocol without worker ports
+    await b.node.unhandle(FORWARD_STOP_WORKERS_PROTOCOL)
+    const connection = await a.connect(b.peerId.toString())
+    const payload = randomFillSync(new Uint8Array(2 * MiB))
+    expect(await transfer(connection, payload)).toBe(receipt(payload))
+    const samples = await mesh.metrics()
+    expect(value(samples, 'natmesh_relay_forwarded_circuits_total', { path: 'in-loop' })).toBe(1)
+    expect(value(samples, 'natmesh_relay_forwarded_circuits_total', { path: 'worker' })).toBe(0)
+  })
+
+  it('a peer whose packets cannot reach the relay worker\'s port gets the circuit forwarded in-loop instead', async () => {
+    mesh = new Mesh()
+    await mesh.start(['--relay-workers', '1'])
+    const [workerPort] = mesh.gateway.relayWorkerPorts
+    if (workerPort == null) throw new Error('the gateway started no relay worker')
+    const a = await mesh.peer({ mode: 'relay-only' })
+    const b = await mesh.peer({ mode: 'relay-only' })
+    // a firewall in front of the gateway that opens only its main ports
+    const firewall = await BlockedUdpPort.drop(workerPort)
+    try {
+      const connection = await a.connect(b.peerId.toString())
+      const payload = randomFillSync(new Uint8Array(2 * MiB))
+      expect(await transfer(connection, payload)).toBe(receipt(payload))
+      const samples = await mesh.metrics()
+      expect(value(samples, 'natmesh_relay_forwarded_circuits_total', { path: 'in-loop' })).toBe(1)
+      expect(value(samples, 'natmesh_relay_forwarded_circuits_total', { path: 'worker' })).toBe(1)
+      expect(await firewall.dropped()).toBeGreaterThan(0)
+      await waitFor(() => /reached relay worker port \d+ within \d+ ms.*is UDP port \d+ open/.test(mesh.gateway.logTail()), 5000, 'the gateway to log the unreachable worker port')
+    } finally {
+      await firewall.remove()
+    }
   })
 
   it('--no-relay-forwarding: the same peers get circuit relay v2 through the gateway', async () => {

@@ -1,5 +1,5 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { ConfigError, loadGatewayConfig, loadPeerConfig } from '../../src/config/index.js'
@@ -50,7 +50,10 @@ describe('gateway config', () => {
         circuitDurationMs: 600_000,
         circuitDataBytes: 67_108_864,
         allowlist: [],
-        forwarding: true
+        forwarding: true,
+        // one relay worker per core but one, at most 4: none on a one-core machine
+        workers: Math.min(availableParallelism() - 1, 4),
+        workerPort: 0
       },
       admission: { connectionsPerIpPerSecond: 200, maxPendingConnections: 1024, maxPendingConnectionsPerIp: 128, maxPendingUdpSetupsPerIp: 64, udpSetupsPerIpPerSecond: 200 },
       stun: { enabled: true, port: 3478, otherPort: 3479, ratePerSecond: 100, burst: 200 },
@@ -134,6 +137,14 @@ describe('gateway config', () => {
 
     expect(err.message).toContain('gateway.udpPort: expected an integer, got "12abc" (from NATMESH_UDP_PORT)')
     expect(err.message).toContain('gateway.relay.circuitDataBytes: expected an integer, got "1e3" (from --circuit-data-bytes)')
+  })
+
+  it('takes the relay workers and their first port from flags and the environment, and checks them', async () => {
+    const config = await loadGatewayConfig({ env: { NATMESH_RELAY_WORKER_PORT: '5100' }, flags: { relayWorkers: '3' } })
+    expect(config.relay).toMatchObject({ workers: 3, workerPort: 5100 })
+    expect((await loadGatewayConfig({ env: {}, flags: { relayWorkers: '0' } })).relay.workers).toBe(0)
+    const err = await configError(loadGatewayConfig({ env: {}, flags: { relayWorkers: '-1', relayWorkerPort: '70000' } }))
+    expect(err.issues.map(issue => issue.path)).toEqual(['gateway.relay.workers', 'gateway.relay.workerPort'])
   })
 
   it('rejects unknown keys with their path and line', async () => {

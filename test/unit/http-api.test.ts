@@ -30,7 +30,7 @@ describe('gateway HTTP API', () => {
 
   beforeAll(async () => {
     addressBook.record(PEER_ID, multiaddr('/ip4/11.0.113.7/udp/40001/udx'))
-    metrics = new GatewayMetrics({ registry, reservations: () => 3, activeCircuits: () => 1, connectedPeers: () => addressBook.countConnected(), relayedBytes: () => 1500, forwardedCircuits: () => 0 })
+    metrics = new GatewayMetrics({ registry, reservations: () => 3, activeCircuits: () => 1, connectedPeers: () => addressBook.countConnected(), relayedBytes: () => 1500, forwardedCircuits: () => ({ 'in-loop': 0, worker: 0 }) })
     metrics.holePunchReported({ outcome: 'success', transport: 'udx', strategy: 'birthday', sockets: 256, probes: 300, durationMs: 420 })
     api = await startHttpApi({
       host: '127.0.0.1',

@@ -1,5 +1,5 @@
 import { RELAY_V2_HOP_CODEC, RELAY_V2_STOP_CODEC } from '@libp2p/circuit-relay-v2'
-import { FORWARD_HOP_PROTOCOL, FORWARD_STOP_PROTOCOL } from '../../relay/forward/messages.js'
+import { FORWARD_HOP_PROTOCOLS, FORWARD_STOP_PROTOCOLS } from '../../relay/forward/messages.js'
 import type { Connection, PeerId } from '@libp2p/interface'
 
 export interface RelayedCircuit {
@@ -47,8 +47,8 @@ export class RelayedCircuits {
     }
     // newest first: when a peer has fewer open streams than recorded circuits, its oldest ones are the ones that ended
     const kept = [...this.entries].reverse().filter(entry => {
-      const source = count(hops, entry.source, [RELAY_V2_HOP_CODEC, FORWARD_HOP_PROTOCOL], 'inbound')
-      const destination = count(stops, entry.destination, [RELAY_V2_STOP_CODEC, FORWARD_STOP_PROTOCOL], 'outbound')
+      const source = count(hops, entry.source, [RELAY_V2_HOP_CODEC, ...FORWARD_HOP_PROTOCOLS], 'inbound')
+      const destination = count(stops, entry.destination, [RELAY_V2_STOP_CODEC, ...FORWARD_STOP_PROTOCOLS], 'outbound')
       if (source === 0 || destination === 0) return false
       hops.set(entry.source.toString(), source - 1)
       stops.set(entry.destination.toString(), destination - 1)

@@ -6,7 +6,7 @@ import { CODE_P2P, CODE_P2P_CIRCUIT, multiaddr } from '@multiformats/multiaddr'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { isUdxMultiaddr, isUdxTransport, toUdpEndpoint } from '../../transport/index.js'
 import type { UdxTransport } from '../../transport/index.js'
-import { ControlChannel, FORWARD_HOP_PROTOCOL, FORWARD_STOP_PROTOCOL, isStreamId, parseLimit, parseReply } from './messages.js'
+import { ControlChannel, FORWARD_HOP_PROTOCOLS, FORWARD_HOP_WORKERS_PROTOCOL, FORWARD_STOP_PROTOCOLS, FORWARD_STOP_WORKERS_PROTOCOL, isStreamId, parseLimit, parsePort, parseReply } from './messages.js'
 import type { ForwardLimit } from './messages.js'
 
 const CIRCUIT_RELAY_TRANSPORT_TAG = '@libp2p/circuit-relay-v2-transport'
@@ -37,6 +37,10 @@ class NotForwardedError extends Error {
  * (the circuit address, the reservation's limits), so sessions and hole punching treat it the same. Where
  * forwarding is not on offer (TCP, a gateway or target that refuses) the dial goes to circuit relay v2, which must
  * be among the node's transports after this one. Also accepts forwarded circuits its gateways offer.
+ *
+ * A gateway with relay workers may name a worker's UDP port for the circuit; the stream then sends there. Where
+ * that port cannot be reached (a firewall that opens only the main port), the circuit fails before its upgrade
+ * and the dial is made again with in-loop forwarding, as are later dials through that gateway.
  */
 export class ForwardedCircuitTransport implements Transport, Startable {
   readonly [transportSymbol] = true
@@ -45,6 +49,8 @@ export class ForwardedCircuitTransport implements Transport, Startable {
   private readonly components: ForwardedCircuitComponents
   private readonly log: Logger
   private readonly shutdown = new AbortController()
+  /** gateways whose relay worker ports this node could not reach: their circuits are asked for in-loop */
+  private readonly workersUnreachable = new Set<string>()
 
   constructor (components: ForwardedCircuitComponents) {
     this.components = components
@@ -52,17 +58,19 @@ export class ForwardedCircuitTransport implements Transport, Startable {
   }
 
   async start (): Promise<void> {
-    await this.components.registrar.handle(FORWARD_STOP_PROTOCOL, (stream, connection) => {
-      this.onStop(stream, connection).catch(err => {
-        this.log.error('forwarded circuit offered by %p failed - %e', connection.remotePeer, err)
-        stream.abort(err)
-      })
-    }, { maxInboundStreams: MAX_INBOUND_CIRCUITS, runOnLimitedConnection: false })
+    for (const protocol of FORWARD_STOP_PROTOCOLS) {
+      await this.components.registrar.handle(protocol, (stream, connection) => {
+        this.onStop(stream, connection).catch(err => {
+          this.log.error('forwarded circuit offered by %p failed - %e', connection.remotePeer, err)
+          stream.abort(err)
+        })
+      }, { maxInboundStreams: MAX_INBOUND_CIRCUITS, runOnLimitedConnection: false })
+    }
   }
 
   async stop (): Promise<void> {
     this.shutdown.abort()
-    await this.components.registrar.unhandle(FORWARD_STOP_PROTOCOL)
+    for (const protocol of FORWARD_STOP_PROTOCOLS) await this.components.registrar.unhandle(protocol)
   }
 
   async dial (ma: Multiaddr, options: DialTransportOptions): Promise<Connection> {
@@ -77,7 +85,7 @@ export class ForwardedCircuitTransport implements Transport, Startable {
     return circuitRelay.dial(ma, options)
   }
 
-  private async dialForwarded (ma: Multiaddr, options: DialTransportOptions): Promise<Connection> {
+  private async dialForwarded (ma: Multiaddr, options: DialTransportOptions, inLoop = false): Promise<Connection> {
     const text = ma.toString()
     const [relayPart, targetPart] = [text.slice(0, text.indexOf('/p2p-circuit')), text.slice(text.lastIndexOf('/p2p-circuit') + '/p2p-circuit'.length)]
     const relayId = multiaddr(relayPart).getComponents().findLast(c => c.code === CODE_P2P)?.value
@@ -88,33 +96,40 @@ export class ForwardedCircuitTransport implements Transport, Startable {
       .find(conn => conn.status === 'open' && conn.limits == null && isUdxMultiaddr(conn.remoteAddr))
     const gatewayAt = gateway == null ? undefined : toUdpEndpoint(gateway.remoteAddr)
     if (udx == null || gateway == null || gatewayAt == null) throw new NotForwardedError('no UDP overlay connection to the gateway')
+    inLoop ||= this.workersUnreachable.has(relayId)
     const end = udx.forwardedStream()
     let stream: Stream | undefined
     let reply
     try {
       const signal = AbortSignal.any([options.signal, AbortSignal.timeout(NEGOTIATION_TIMEOUT_MS)])
-      stream = await gateway.newStream(FORWARD_HOP_PROTOCOL, { signal }).catch((err: Error) => { throw new NotForwardedError(`the gateway offers none: ${err.message}`) })
+      stream = await gateway.newStream(FORWARD_HOP_PROTOCOLS, { signal }).catch((err: Error) => { throw new NotForwardedError(`the gateway offers none: ${err.message}`) })
       const hop = new ControlChannel(stream)
-      await hop.write({ target: targetId, streamId: end.id }, { signal })
+      await hop.write({ target: targetId, streamId: end.id, ...(inLoop ? { inLoop } : {}) }, { signal })
       reply = parseReply(await hop.read({ signal }))
       if (reply.status !== 'OK' || reply.streamId == null) throw new NotForwardedError(`the gateway answered ${reply.status}`)
+      if (reply.port != null && stream.protocol !== FORWARD_HOP_WORKERS_PROTOCOL) throw new NotForwardedError('the gateway named a relay worker port on a protocol without them')
     } catch (err) {
       end.destroy()
       stream?.abort(err instanceof Error ? err : new Error(String(err)))
       throw err instanceof NotForwardedError ? err : new NotForwardedError(err instanceof Error ? err.message : String(err))
     }
-    const maConn = end.connect(gatewayAt, reply.streamId, {
+    const workerPort = reply.port
+    const maConn = end.connect({ ...gatewayAt, port: workerPort ?? gatewayAt.port }, reply.streamId, {
       direction: 'outbound',
       remoteAddr: ma,
       localAddr: multiaddr(relayPart).encapsulate(`/p2p-circuit/p2p/${this.components.peerId.toString()}`)
     })
     tieToControl(maConn, stream)
-    this.log('forwarded circuit to %a open', ma)
+    this.log('forwarded circuit to %a open%s', ma, workerPort != null ? ` through relay worker port ${workerPort}` : '')
     try {
       return await options.upgrader.upgradeOutbound(maConn, { ...options, limits: toConnectionLimits(reply.limit) })
     } catch (err) {
       maConn.abort(err instanceof Error ? err : new Error(String(err)))
-      throw err
+      // nothing ever came back: the worker's port is out of reach (otherwise the failure is not the port's)
+      if (workerPort == null || end.bytesReceived() > 0 || options.signal.aborted) throw err
+      this.workersUnreachable.add(relayId)
+      this.log.error('forwarded circuit to %a through relay worker port %d failed (%s): dialing it again with in-loop forwarding, as all later circuits through this gateway', ma, workerPort, err instanceof Error ? err.message : String(err))
+      return this.dialForwarded(ma, options, true)
     }
   }
 
@@ -124,10 +139,13 @@ export class ForwardedCircuitTransport implements Transport, Startable {
     const request = await stop.read({ signal })
     let source: PeerId
     let limit: ForwardLimit | undefined
+    let workerPort: number | undefined
     try {
       if (typeof request.source !== 'string' || !isStreamId(request.streamId)) throw new Error('no source or stream id')
       source = peerIdFromString(request.source)
       limit = parseLimit(request.limit)
+      workerPort = parsePort(request.port)
+      if (workerPort != null && stream.protocol !== FORWARD_STOP_WORKERS_PROTOCOL) throw new Error('a relay worker port on a protocol without them')
     } catch (err) {
       this.log('malformed forwarded circuit offer from %p - %e', connection.remotePeer, err)
       await stop.write({ status: 'MALFORMED' }, { signal })
@@ -147,11 +165,13 @@ export class ForwardedCircuitTransport implements Transport, Startable {
       return
     }
     const end = udx.forwardedStream()
-    // connected before the reply: the dialer's first packets may follow the gateway's answer at once
-    const maConn = end.connect(gatewayAt, request.streamId, {
+    // connected before the reply: the dialer's first packets may follow the gateway's answer at once. A relay
+    // worker learns this node's address from its first packet, and this side would send none before the
+    // dialer's, so it announces itself
+    const maConn = end.connect({ ...gatewayAt, port: workerPort ?? gatewayAt.port }, request.streamId, {
       direction: 'inbound',
       remoteAddr: connection.remoteAddr.encapsulate(`/p2p-circuit/p2p/${source.toString()}`)
-    })
+    }, { announce: workerPort != null })
     tieToControl(maConn, stream)
     try {
       await stop.write({ status: 'OK', streamId: end.id }, { signal })

@@ -5,15 +5,26 @@ import type { AbortOptions, Stream } from '@libp2p/interface'
 export const FORWARD_HOP_PROTOCOL = '/natmesh/relay-forward/hop/1.0.0'
 /** gateway to the target peer: "`source` asks for a circuit; my end for you is stream `streamId`" */
 export const FORWARD_STOP_PROTOCOL = '/natmesh/relay-forward/stop/1.0.0'
+/**
+ * The same exchanges where both sides know relay workers: an OK reply (hop) or a stop request may carry `port`,
+ * the UDP port of the gateway's relay worker that the peer's stream sends to instead of the gateway's main port,
+ * and a hop request may ask for `inLoop` forwarding (a peer that could not reach a worker port). Peers that know
+ * only 1.0.0 negotiate that and keep in-loop forwarding.
+ */
+export const FORWARD_HOP_WORKERS_PROTOCOL = '/natmesh/relay-forward/hop/1.1.0'
+export const FORWARD_STOP_WORKERS_PROTOCOL = '/natmesh/relay-forward/stop/1.1.0'
+/** every version, newest first: what a node offers, and what counts as a forwarded circuit's control stream */
+export const FORWARD_HOP_PROTOCOLS = [FORWARD_HOP_WORKERS_PROTOCOL, FORWARD_HOP_PROTOCOL]
+export const FORWARD_STOP_PROTOCOLS = [FORWARD_STOP_WORKERS_PROTOCOL, FORWARD_STOP_PROTOCOL]
 
 /** what a circuit may carry: bytes both directions together (decimal string, a bigint) and milliseconds */
 export interface ForwardLimit { data?: string, durationMs?: number }
 
 export type ForwardStatus = 'OK' | 'NO_RESERVATION' | 'PERMISSION_DENIED' | 'UNAVAILABLE' | 'MALFORMED'
 
-export interface HopRequest { target: string, streamId: number }
-export interface StopRequest { source: string, streamId: number, limit?: ForwardLimit }
-export interface Reply { status: ForwardStatus, streamId?: number, limit?: ForwardLimit }
+export interface HopRequest { target: string, streamId: number, inLoop?: boolean }
+export interface StopRequest { source: string, streamId: number, limit?: ForwardLimit, port?: number }
+export interface Reply { status: ForwardStatus, streamId?: number, limit?: ForwardLimit, port?: number }
 
 const MAX_MESSAGE_BYTES = 4096
 const STATUSES = new Set<string>(['OK', 'NO_RESERVATION', 'PERMISSION_DENIED', 'UNAVAILABLE', 'MALFORMED'])
@@ -40,6 +51,12 @@ export function isStreamId (value: unknown): value is number {
   return typeof value === 'number' && Number.isInteger(value) && value > 0 && value <= 0xffffffff
 }
 
+export function parsePort (value: unknown): number | undefined {
+  if (value == null) return undefined
+  if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0 || value > 65535) throw new Error('port is not a UDP port')
+  return value
+}
+
 export function parseLimit (value: unknown): ForwardLimit | undefined {
   if (value == null) return undefined
   if (typeof value !== 'object') throw new Error('limit is not an object')
@@ -54,5 +71,5 @@ export function parseReply (message: Record<string, unknown>): Reply {
   const status = message.status as ForwardStatus
   if (status !== 'OK') return { status }
   if (!isStreamId(message.streamId)) throw new Error('OK reply without a stream id')
-  return { status, streamId: message.streamId, limit: parseLimit(message.limit) }
+  return { status, streamId: message.streamId, limit: parseLimit(message.limit), port: parsePort(message.port) }
 }

@@ -6,8 +6,9 @@ import type { Limit } from '@libp2p/circuit-relay-v2'
 import { ProtocolHandler } from '../../core/protocol-handler.js'
 import { isUdxMultiaddr, isUdxTransport, toUdpEndpoint } from '../../transport/index.js'
 import type { UdpEndpoint, UdxTransport } from '../../transport/index.js'
-import { ControlChannel, FORWARD_HOP_PROTOCOL, FORWARD_STOP_PROTOCOL, isStreamId, parseReply } from './messages.js'
+import { ControlChannel, FORWARD_HOP_PROTOCOLS, FORWARD_HOP_WORKERS_PROTOCOL, FORWARD_STOP_PROTOCOL, FORWARD_STOP_PROTOCOLS, FORWARD_STOP_WORKERS_PROTOCOL, isStreamId, parseReply } from './messages.js'
 import type { ForwardLimit, ForwardStatus } from './messages.js'
+import { RelayWorkers } from './relay-workers.js'
 
 /** how often a circuit's byte count is compared with its data limit; the cut lags by at most this */
 const DATA_LIMIT_CHECK_MS = 50
@@ -27,7 +28,23 @@ export interface ForwardServerInit {
   allowlist: string[]
   /** forward requests open at once on one connection (the connection gater limits circuits per peer) */
   maxInboundHopStreams: number
+  /**
+   * relay worker threads, each forwarding on its own core with its own UDP port (0: every circuit is forwarded
+   * on the main event loop); `host` is the IP they bind, worker i binds `basePort + i` (0: ephemeral ports)
+   */
+  workers: { count: number, host: string, basePort: number }
+  /** what an operator must hear of: told synchronously, never throws back */
+  onEvent?: (event: ForwardServerEvent) => void
 }
+
+/**
+ * `worker-unreached`: a peer's packets never reached a relay worker's port (a firewall that opens only the main
+ * ports, most likely); the source dials again with in-loop forwarding. `worker-failed`: a relay worker thread
+ * died; its circuits ended and new ones go to the other workers, or in-loop.
+ */
+export type ForwardServerEvent =
+  | { type: 'worker-unreached', source: string, target: string, port: number, detail: string }
+  | { type: 'worker-failed', port: number, error: string }
 
 export interface ForwardServerComponents {
   registrar: Registrar
@@ -44,6 +61,11 @@ export interface ForwardServerComponents {
  * (reservation, connection gater, allowlist), and the circuit gets the target's reservation limits: its duration
  * and its data (both directions together, what udx carried past its headers, checked every DATA_LIMIT_CHECK_MS).
  * Anything else (TCP, stock libp2p clients) keeps to circuit relay v2: a peer refused here falls back to it.
+ *
+ * With relay workers (relay-workers.ts), a circuit whose two peers both speak the 1.1.0 protocols is joined in a
+ * worker thread instead, on the worker's own UDP port: the replies name that port, and the worker learns each
+ * peer's address there from the peer's first packet. A circuit with an older peer, or from a peer that asks for
+ * `inLoop` (it could not reach a worker port), is forwarded on the main loop as before.
  */
 export class ForwardServer extends ProtocolHandler {
   readonly [Symbol.toStringTag] = '@natmesh/relay-forward-server'
@@ -54,12 +76,29 @@ export class ForwardServer extends ProtocolHandler {
   /** one timer for every circuit's data limit, running while a circuit has one */
   private dataSweep?: NodeJS.Timeout
   private closedBytes = 0
-  private opened = 0
+  private readonly opened: Record<ForwardPathKind, number> = { 'in-loop': 0, worker: 0 }
+  private workers?: RelayWorkers
 
   constructor (components: ForwardServerComponents, init: ForwardServerInit) {
-    super(components, FORWARD_HOP_PROTOCOL, 'natmesh:relay-forward:server', { maxInboundStreams: init.maxInboundHopStreams, runOnLimitedConnection: false })
+    super(components, FORWARD_HOP_PROTOCOLS, 'natmesh:relay-forward:server', { maxInboundStreams: init.maxInboundHopStreams, runOnLimitedConnection: false })
     this.components = components
     this.init = init
+  }
+
+  override async start (): Promise<void> {
+    if (this.init.enabled && this.init.workers.count > 0) {
+      this.workers = await RelayWorkers.start({
+        ...this.init.workers,
+        log: this.log,
+        onFailed: (port, err) => { this.init.onEvent?.({ type: 'worker-failed', port, error: err.message }) }
+      })
+    }
+    await super.start()
+  }
+
+  /** the relay workers' UDP ports (empty without workers) */
+  get workerPorts (): number[] {
+    return this.workers?.ports ?? []
   }
 
   protected async serve (stream: Stream, connection: Connection): Promise<void> {
@@ -76,18 +115,22 @@ export class ForwardServer extends ProtocolHandler {
     for (const circuit of [...this.circuits]) circuit.end(new Error('the gateway is stopping'))
     clearInterval(this.dataSweep)
     this.dataSweep = undefined
+    // what they forwarded stays counted once they are gone
+    this.closedBytes += this.workers?.forwardedBytes ?? 0
+    await this.workers?.stop()
+    this.workers = undefined
   }
 
   /** payload bytes forwarded so far, both directions, circuits open and closed */
   get forwardedBytes (): number {
-    let sum = this.closedBytes
+    let sum = this.closedBytes + (this.workers?.forwardedBytes ?? 0)
     for (const circuit of this.circuits) sum += circuit.bytes()
     return sum
   }
 
-  /** forwarded circuits opened so far */
-  get circuitsOpened (): number {
-    return this.opened
+  /** forwarded circuits opened so far, by where they were forwarded */
+  get circuitsOpened (): Record<ForwardPathKind, number> {
+    return { ...this.opened }
   }
 
   private async onHop (stream: Stream, connection: Connection): Promise<void> {
@@ -134,48 +177,89 @@ export class ForwardServer extends ProtocolHandler {
       await answer('UNAVAILABLE')
       return
     }
-    await this.join(udx, { hop, at: sourceAt, streamId: request.streamId, peer: connection.remotePeer }, { connection: targetConnection, at: targetAt, peer: target }, limit, signal)
+    const workersAsked = stream.protocol === FORWARD_HOP_WORKERS_PROTOCOL && request.inLoop !== true
+    await this.join(udx, { hop, at: sourceAt, streamId: request.streamId, peer: connection.remotePeer, workersAsked }, { connection: targetConnection, at: targetAt, peer: target }, limit, signal)
   }
 
-  private async join (udx: UdxTransport, source: { hop: ControlChannel, at: UdpEndpoint, streamId: number, peer: PeerId }, target: { connection: Connection, at: UdpEndpoint, peer: PeerId }, limit: ForwardLimit | undefined, signal: AbortSignal): Promise<void> {
-    const pair = udx.forwardPair()
+  private async join (udx: UdxTransport, source: { hop: ControlChannel, at: UdpEndpoint, streamId: number, peer: PeerId, workersAsked: boolean }, target: { connection: Connection, at: UdpEndpoint, peer: PeerId }, limit: ForwardLimit | undefined, signal: AbortSignal): Promise<void> {
     let stopStream: Stream | undefined
+    let path: ForwardPath | undefined
     try {
-      stopStream = await target.connection.newStream(FORWARD_STOP_PROTOCOL, { signal })
+      const workers = source.workersAsked ? this.workers : undefined
+      stopStream = await target.connection.newStream(workers != null ? FORWARD_STOP_PROTOCOLS : FORWARD_STOP_PROTOCOL, { signal })
+      if (workers != null && stopStream.protocol === FORWARD_STOP_WORKERS_PROTOCOL) {
+        path = await this.workerPath(workers, { hosts: [source.at.host, target.at.host], sourceStreamId: source.streamId, dataLimit: limit?.data == null ? undefined : Number(limit.data) }, source.peer, target.peer)
+      }
+      path ??= inLoopPath(udx, { at: source.at, streamId: source.streamId }, target.at)
       const stop = new ControlChannel(stopStream)
-      await stop.write({ source: source.peer.toString(), streamId: pair.ids[1], limit }, { signal })
+      await stop.write({ source: source.peer.toString(), streamId: path.ids[1], limit, ...(path.port != null ? { port: path.port } : {}) }, { signal })
       const reply = parseReply(await stop.read({ signal }))
       if (reply.status !== 'OK' || reply.streamId == null) {
-        pair.destroy()
+        path.destroy()
         stopStream.abort(new Error(`the target refused: ${reply.status}`))
         await source.hop.write({ status: reply.status }, { signal })
         await source.hop.stream.close({ signal })
         return
       }
-      pair.join({ remote: source.at, streamId: source.streamId }, { remote: target.at, streamId: reply.streamId })
-      await source.hop.write({ status: 'OK', streamId: pair.ids[0], limit }, { signal })
+      await path.join(reply.streamId)
+      await source.hop.write({ status: 'OK', streamId: path.ids[0], limit, ...(path.port != null ? { port: path.port } : {}) }, { signal })
     } catch (err) {
-      pair.destroy()
+      path?.destroy()
       stopStream?.abort(err instanceof Error ? err : new Error(String(err)))
       throw err
     }
-    this.watch(pair, [source.hop.stream, stopStream], limit, { source: source.peer, target: target.peer })
+    this.watch(path, [source.hop.stream, stopStream], limit, { source: source.peer, target: target.peer })
+  }
+
+  /** A circuit on a relay worker, or undefined (in-loop, then) when none can take it. */
+  private async workerPath (workers: RelayWorkers, init: { hosts: [string, string], sourceStreamId: number, dataLimit?: number }, source: PeerId, target: PeerId): Promise<ForwardPath | undefined> {
+    let endedWith: Error | undefined
+    let onEnd: ((err: Error) => void) | undefined
+    let port = 0
+    try {
+      const circuit = await workers.open(init, (reason, detail) => {
+        if (reason === 'unreached') this.init.onEvent?.({ type: 'worker-unreached', source: source.toString(), target: target.toString(), port, detail })
+        endedWith = new Error(detail)
+        onEnd?.(endedWith)
+      })
+      if (circuit == null) {
+        this.log.error('no relay worker is left: forwarding the circuit from %p to %p on the main loop', source, target)
+        return undefined
+      }
+      port = circuit.port
+      return {
+        ids: circuit.ids,
+        port: circuit.port,
+        join: circuit.join,
+        // the worker counts its circuits' bytes and cuts them at their data limit itself
+        bytes: () => 0,
+        checksDataLimit: false,
+        destroy: circuit.close,
+        onEnded: (listener) => {
+          onEnd = listener
+          if (endedWith != null) listener(endedWith)
+        }
+      }
+    } catch (err) {
+      this.log.error('a relay worker could not take the circuit from %p to %p, forwarding it on the main loop - %e', source, target, err)
+      return undefined
+    }
   }
 
   /** Ends the circuit when either control stream ends, at its duration or data limit, or when the gateway stops. */
-  private watch (pair: { payloadBytes: () => number, destroy: () => void }, controls: Stream[], limit: ForwardLimit | undefined, ends: { source: PeerId, target: PeerId }): void {
-    const dataLimit = limit?.data == null ? undefined : Number(limit.data)
+  private watch (path: ForwardPath, controls: Stream[], limit: ForwardLimit | undefined, ends: { source: PeerId, target: PeerId }): void {
+    const dataLimit = limit?.data == null || !path.checksDataLimit ? undefined : Number(limit.data)
     let ended = false
     const circuit: ForwardedCircuit = {
-      bytes: pair.payloadBytes,
+      bytes: path.bytes,
       dataLimit,
       end: (err?: Error): void => {
         if (ended) return
         ended = true
         clearTimeout(durationTimer)
-        this.closedBytes += pair.payloadBytes()
+        this.closedBytes += path.bytes()
         this.circuits.delete(circuit)
-        pair.destroy()
+        path.destroy()
         for (const control of controls) {
           if (err != null) control.abort(err)
           else control.close().catch((closeErr: Error) => { control.abort(closeErr) })
@@ -192,12 +276,13 @@ export class ForwardServer extends ProtocolHandler {
       control.addEventListener('close', () => { circuit.end() }, { once: true })
     }
     this.circuits.add(circuit)
+    path.onEnded((err) => { circuit.end(err) })
     if (dataLimit != null && this.dataSweep == null) {
       this.dataSweep = setInterval(() => { this.sweepDataLimits() }, DATA_LIMIT_CHECK_MS)
       this.dataSweep.unref()
     }
-    this.opened++
-    this.log('forwarded circuit from %p to %p open', ends.source, ends.target)
+    this.opened[path.port != null ? 'worker' : 'in-loop']++
+    this.log('forwarded circuit from %p to %p open%s', ends.source, ends.target, path.port != null ? ` on relay worker port ${path.port}` : '')
   }
 
   /** Ends the circuits past their data limit; the timer stops once no open circuit has one. */
@@ -212,6 +297,40 @@ export class ForwardServer extends ProtocolHandler {
       clearInterval(this.dataSweep)
       this.dataSweep = undefined
     }
+  }
+}
+
+/** where a forwarded circuit's packets are joined: the main event loop's udx socket, or a relay worker */
+export type ForwardPathKind = 'in-loop' | 'worker'
+export const FORWARD_PATH_KINDS: readonly ForwardPathKind[] = ['in-loop', 'worker']
+
+/** How a circuit's packets get from one peer to the other: on the main loop's udx socket, or in a relay worker. */
+interface ForwardPath {
+  /** the gateway's stream ids: for the source, for the target */
+  ids: [number, number]
+  /** the relay worker's UDP port the peers send to; undefined: the gateway's main UDP port */
+  port?: number
+  /** with the target's stream id: both ends can forward now */
+  join: (targetStreamId: number) => Promise<void>
+  /** payload bytes counted here so far */
+  bytes: () => number
+  /** whether the main loop's sweep cuts it at its data limit (a worker does its own) */
+  checksDataLimit: boolean
+  destroy: () => void
+  /** told when the path ended by itself (a worker's data limit, a peer that never reached it, its death) */
+  onEnded: (listener: (err: Error) => void) => void
+}
+
+/** Both ends on the gateway's main udx socket, joined inside udx on the main event loop. */
+function inLoopPath (udx: UdxTransport, source: { at: UdpEndpoint, streamId: number }, targetAt: UdpEndpoint): ForwardPath {
+  const pair = udx.forwardPair()
+  return {
+    ids: pair.ids,
+    join: async (targetStreamId) => { pair.join({ remote: source.at, streamId: source.streamId }, { remote: targetAt, streamId: targetStreamId }) },
+    bytes: pair.payloadBytes,
+    checksDataLimit: true,
+    destroy: pair.destroy,
+    onEnded: () => {}
   }
 }
 

@@ -1,6 +1,6 @@
 import { RELAY_V2_HOP_CODEC } from '@libp2p/circuit-relay-v2'
 import type { Connection, ConnectionGater, PeerId } from '@libp2p/interface'
-import { FORWARD_HOP_PROTOCOL } from '../forward/messages.js'
+import { FORWARD_HOP_PROTOCOLS } from '../forward/messages.js'
 
 /**
  * Relayed connections open through these connections: each holds one inbound hop stream for its lifetime, a
@@ -9,7 +9,7 @@ import { FORWARD_HOP_PROTOCOL } from '../forward/messages.js'
 export function openCircuits (connections: Connection[]): number {
   return connections
     .flatMap(conn => conn.streams)
-    .filter(stream => (stream.protocol === RELAY_V2_HOP_CODEC || stream.protocol === FORWARD_HOP_PROTOCOL) && stream.direction === 'inbound' && stream.status === 'open')
+    .filter(stream => (stream.protocol === RELAY_V2_HOP_CODEC || FORWARD_HOP_PROTOCOLS.includes(stream.protocol ?? '')) && stream.direction === 'inbound' && stream.status === 'open')
     .length
 }
 
