@@ -23,8 +23,8 @@
  *   node bench/footprint.ts [--starts 10] [--idle-s 10] [--baseline-cli OTHER/dist/cli/index.js] [--peer-node-arg FLAG]...
  *
  * --baseline-cli: another build of natmesh, started in turn with this one (same gateway), reported beside it
- * with the ratio this build / baseline. --peer-node-arg: a Node/V8 flag for every natmesh peer process (this
- * build's and the baseline's), e.g. --max-semi-space-size=2 (README: a peer on a small box).
+ * with the ratio this build / baseline. --peer-node-arg: a Node/V8 flag for this build's peer processes (not the
+ * baseline's, so --baseline-cli with a copy of this build measures the flag), e.g. --max-semi-space-size=2.
  *
  * Last line of stdout: {"bench":"footprint","natmesh":{"startToReservationMs","idleRssMiB","phasesMs":{…},
  * "memoryMiB":{…}},"hyperswarm":{"startToAnnouncedMs","idleRssMiB","nodeReadyMs","memoryMiB"},"startVsHyperswarm",
@@ -50,7 +50,7 @@ const { values: args } = parseArgs({
     'idle-s': { type: 'string', default: '10' },
     /** another build's dist/cli/index.js, started in turn with this one: before/after in the same run */
     'baseline-cli': { type: 'string' },
-    /** Node/V8 flags for the natmesh peer processes */
+    /** Node/V8 flags for this build's peer processes */
     'peer-node-arg': { type: 'string', multiple: true, default: [] }
   }
 })
@@ -175,7 +175,7 @@ async function main (): Promise<Record<string, unknown>> {
       } else {
         const baselineKey = join(dir, `baseline-${i}.key`)
         await loadOrCreateIdentity(baselineKey)
-        const startBaseline = async (): Promise<number> => startTimed([...nodeArgs, baselineCli, ...peerArgs.map(a => a === identityFile ? baselineKey : a)], 'reservation', baseline, pending)
+        const startBaseline = async (): Promise<number> => startTimed([baselineCli, ...peerArgs.map(a => a === identityFile ? baselineKey : a)], 'reservation', baseline, pending)
         // alternate which goes first, so neither always starts beside the other's fresh idle process
         if (i % 2 === 1) { n = await startThis(); b = await startBaseline() } else { b = await startBaseline(); n = await startThis() }
       }
