@@ -39,6 +39,7 @@ import { performance } from 'node:perf_hooks'
 import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
 import createTestnet from 'hyperdht/testnet.js'
+import { STARTUP_MARKS } from '../dist/cli/peer-command.js'
 import { loadOrCreateIdentity } from '../dist/core/identity.js'
 import { positiveInteger } from './lib/args.ts'
 import { GatewayProcess } from './lib/gateway-process.ts'
@@ -59,7 +60,7 @@ const idleMs = positiveInteger(args, 'idle-s') * 1000
 const EVENT_TIMEOUT_MS = 30_000
 const CLI = new URL('../dist/cli/index.js', import.meta.url).pathname
 const HYPERSWARM = new URL('./lib/hyperswarm-announce.ts', import.meta.url).pathname
-const STARTUP_MARKS = new URL('./lib/startup-marks.ts', import.meta.url).pathname
+const MARKS_PRELOAD = new URL('./lib/startup-marks.ts', import.meta.url).pathname
 const MEMORY_REPORT_TIMEOUT_MS = 5000
 
 type Memory = Record<'rss' | 'heapTotal' | 'heapUsed' | 'code' | 'external' | 'nonHeap', number>
@@ -83,7 +84,7 @@ async function rssMiB (pid: number): Promise<number> {
  */
 async function sample (argv: string[], event: string, onStart: (ms: number) => void): Promise<Sample> {
   const start = performance.now()
-  const child: ChildProcess = spawn(process.execPath, ['--import', STARTUP_MARKS, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const child: ChildProcess = spawn(process.execPath, ['--import', MARKS_PRELOAD, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] })
   let stderr = ''
   child.stderr!.on('data', (chunk: Buffer) => { stderr = (stderr + chunk.toString()).slice(-2000) })
   const exited = new Promise<void>(resolve => child.once('exit', () => { resolve() }))
@@ -124,15 +125,15 @@ async function sample (argv: string[], event: string, onStart: (ms: number) => v
 /** natmesh's start-up phases (see the top of this file), each sample's from its marks, then the median of each */
 function phases (samples: Sample[]): Record<string, number> {
   // each phase ends at its mark and starts at the one before (node: at the process start)
-  const ends: Array<[string, string]> = [['node', 'node:ready'], ['loadCli', 'natmesh:loaded'], ['configure', 'natmesh:configured'],
-    ['loadPeer', 'natmesh:peer-loaded'], ['create', 'natmesh:created'], ['start', 'natmesh:started']]
+  const ends: Array<[string, string]> = [['node', 'node:ready'], ['loadCli', STARTUP_MARKS.loaded], ['configure', STARTUP_MARKS.configured],
+    ['loadPeer', STARTUP_MARKS.peerLoaded], ['create', STARTUP_MARKS.created], ['start', STARTUP_MARKS.started]]
   const out: Record<string, number> = {}
   ends.forEach(([name, mark], i) => {
     const previous = i === 0 ? undefined : ends[i - 1]?.[1]
     const values = samples.map(s => (s.marks[mark] ?? NaN) - (previous == null ? 0 : s.marks[previous] ?? NaN)).filter(Number.isFinite)
     if (values.length > 0) out[name] = round(median(values), 0)
   })
-  const reserve = samples.map(s => s.startMs - (s.marks['natmesh:started'] ?? NaN)).filter(Number.isFinite)
+  const reserve = samples.map(s => s.startMs - (s.marks[STARTUP_MARKS.started] ?? NaN)).filter(Number.isFinite)
   if (reserve.length > 0) out.reserve = round(median(reserve), 0)
   return out
 }
