@@ -3,10 +3,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Command } from 'commander'
 import { loadGatewayConfig, loadPeerConfig } from '../config/index.js'
-import { createGateway } from '../gateway/gateway.js'
 import { loadOrCreateIdentity } from '../core/identity.js'
 import { createLogger } from '../core/logging.js'
-import { createPeer } from '../peer/peer.js'
 import type { NatmeshPeer } from '../peer/peer.js'
 import { waitForGateway } from './peer-command.js'
 
@@ -39,6 +37,8 @@ export function demoCommand (): Command {
         flags: { host: '127.0.0.1', udpPort: 0, tcpPort: 0, api: `127.0.0.1:${options.apiPort}`, identityFile: join(dir, 'gateway.key') }
       })
       const gatewayIdentity = await loadOrCreateIdentity(gatewayConfig.identityFile)
+      // the gateway's and the peer's modules load only for the commands that run them
+      const [{ createGateway }, { createPeer }] = await Promise.all([import('../gateway/gateway.js'), import('../peer/peer.js')])
       const gateway = await createGateway(gatewayConfig, { privateKey: gatewayIdentity.privateKey, logger })
       const peers: NatmeshPeer[] = []
       try {

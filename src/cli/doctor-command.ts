@@ -4,12 +4,9 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { Command, InvalidArgumentError } from 'commander'
 import { splitList } from '../config/index.js'
 import { gatewayAddress } from '../config/peer.js'
-import { detectNat } from '../nat/detect.js'
 import { formatReport, modeAdvice } from '../nat/describe.js'
 import { gatewayStunServers } from '../nat/gateway-stun-servers.js'
-import { createClientNode, dialAndPing } from '../peer/client-node.js'
 import type { ClientNode } from '../peer/client-node.js'
-import { fetchIceServers } from '../ice-servers/client.js'
 import { formatValue } from './output.js'
 
 /** commander's collector for a list option: comma-separated, repeated, or both (the config loader's rule) */
@@ -60,6 +57,8 @@ export function doctorCommand (): Command {
       }
       const servers = gatewayStunServers(options.gateway, options.stunPorts ?? [3478, 3479])
       if (servers.length === 0) throw new Error('--gateway: no IP address in the gateway multiaddr(s) (DNS names are not looked up)')
+      // the checks' modules (libp2p, STUN) load only when the doctor runs, not with every other command
+      const [{ createClientNode }, { detectNat }] = await Promise.all([import('../peer/client-node.js'), import('../nat/detect.js')])
       const node = await createClientNode(await generateKeyPair('Ed25519'))
       await node.start()
       let gateways: GatewayCheck[]
@@ -85,6 +84,7 @@ export function doctorCommand (): Command {
  * include another's handshake), pings over it, and asks each gateway that answered for its ICE servers.
  */
 async function checkGateways (node: ClientNode, addresses: string[], timeoutMs: number): Promise<GatewayCheck[]> {
+  const [{ dialAndPing }, { fetchIceServers }] = await Promise.all([import('../peer/client-node.js'), import('../ice-servers/client.js')])
   const byPeer = new Map<string, GatewayCheck>()
   for (const address of addresses) {
     const ma = multiaddr(address)

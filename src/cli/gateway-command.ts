@@ -1,6 +1,5 @@
 import { Command } from 'commander'
 import { loadGatewayConfig } from '../config/index.js'
-import { createGateway } from '../gateway/gateway.js'
 import { loadOrCreateIdentity } from '../core/identity.js'
 import { createLogger } from '../core/logging.js'
 import { printConfig } from './config-output.js'
@@ -16,12 +15,14 @@ export function gatewayCommand (): Command {
       const json = options.json === true
       const config = await loadGatewayConfig({ file: options.config as string | undefined, env: process.env, flags: gatewayFlags(options) })
       if (options.printConfig === true) {
-        printConfig(config, json)
+        await printConfig(config, json)
         return
       }
       const logger = createLogger({ level: config.logLevel, json })
       const identity = await loadOrCreateIdentity(config.identityFile)
       if (identity.created) logger.info(`created identity ${identity.peerId.toString()} in ${config.identityFile}`)
+      // loaded here, not at the top: every other command (a peer's start above all) skips the gateway's modules
+      const { createGateway } = await import('../gateway/gateway.js')
       const gateway = await createGateway(config, { privateKey: identity.privateKey, logger })
       await gateway.start()
       printEvent({

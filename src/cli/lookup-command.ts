@@ -2,10 +2,8 @@ import { Command } from 'commander'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { IdentifyResult } from '@libp2p/interface'
 import { createLogger } from '../core/logging.js'
-import { createClientNode } from '../peer/client-node.js'
 import type { ClientNode } from '../peer/client-node.js'
 import { assertStationName } from '../stations/record.js'
-import { lookupStation } from '../stations/lookup.js'
 import { commandIdentity, peerConfigFromOptions } from './peer-command.js'
 
 const DEFAULT_TIMEOUT_MS = 15_000
@@ -28,6 +26,8 @@ export function lookupCommand (): Command {
       const config = await peerConfigFromOptions(peerOptions)
       const logger = createLogger({ level: config.logLevel, json: options.json === true })
       const signal = AbortSignal.timeout(timeoutMs)
+      // libp2p and the DHT load only when a lookup runs, not with every other command
+      const [{ createClientNode }, { lookupStation }] = await Promise.all([import('../peer/client-node.js'), import('../stations/lookup.js')])
       const node = await createClientNode(await commandIdentity(config, options, logger, true))
       await node.start()
       try {

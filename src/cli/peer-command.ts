@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { Command } from 'commander'
 import { loadPeerConfig } from '../config/index.js'
@@ -5,9 +6,7 @@ import type { PeerConfig } from '../config/index.js'
 import { loadOrCreateIdentity } from '../core/identity.js'
 import { createLogger } from '../core/logging.js'
 import type { Logger } from '../core/logging.js'
-import { createPeer } from '../peer/peer.js'
 import { MAX_TIMEOUT_MS as MAX_ICE_TIMEOUT_MS } from '../ice/strategy-history.js'
-import { startStatusApi } from '../peer/status-api.js'
 import type { JsonApi } from '../http/json-api.js'
 import type { NatmeshPeer } from '../peer/peer.js'
 import type { Path } from '../peer/events.js'
@@ -42,13 +41,36 @@ export interface StartPeerOptions {
   controlSocket: boolean
 }
 
+/**
+ * performance marks (node:perf_hooks) a peer start sets, in this order; bench:footprint reads them to split the
+ * time from process start to the first reservation into phases
+ */
+export const STARTUP_MARKS = {
+  /** the CLI's own modules are loaded and the command runs */
+  loaded: 'natmesh:loaded',
+  /** config and identity are read */
+  configured: 'natmesh:configured',
+  /** the peer's modules (libp2p and the protocols) are loaded */
+  peerLoaded: 'natmesh:peer-loaded',
+  /** createPeer returned: the libp2p node and the peer's parts exist */
+  created: 'natmesh:created',
+  /** peer.start() returned: listening, the gateway dials under way */
+  started: 'natmesh:started'
+} as const
+
 /** Loads config and identity, creates and starts a peer with its local APIs. Shared by `peer` and `cat`. */
 export async function startPeerFromOptions (options: Record<string, unknown>, start: StartPeerOptions): Promise<{ peer: NatmeshPeer, logger: Logger }> {
   const json = options.json === true
+  performance.mark(STARTUP_MARKS.loaded)
   const config = await peerConfigFromOptions(options)
   const logger = createLogger({ level: config.logLevel, json })
   const privateKey = await commandIdentity(config, options, logger, start.throwawayIdentity)
+  performance.mark(STARTUP_MARKS.configured)
+  // loaded here, not at the top: the other commands (status, ping, gateway, lab) never need the peer's modules
+  const { createPeer } = await import('../peer/peer.js')
+  performance.mark(STARTUP_MARKS.peerLoaded)
   const peer = await createPeer(config, { privateKey, logger })
+  performance.mark(STARTUP_MARKS.created)
   if (start.printEvents) peer.addEventListener('event', (evt) => { printEvent(evt.detail, json) })
   else peer.addEventListener('event', (evt) => { logger.info(evt.detail, evt.detail.event) })
   // this process runs one peer: once it stopped, nothing else needs WebRTC's threads
@@ -58,11 +80,15 @@ export async function startPeerFromOptions (options: Record<string, unknown>, st
     peer.addEventListener('stopped', () => { releaseWebRtc() })
   }
   await peer.start()
+  performance.mark(STARTUP_MARKS.started)
   const apis: JsonApi[] = []
   try {
-    if (config.api != null) apis.push(await startStatusApi(peer, { ...config.api, logger: logger.child({ component: 'status-api' }) }))
-    if (start.controlSocket && config.controlSocket !== false) {
-      apis.push(await startStatusApi(peer, { path: config.controlSocket, control: true, logger: logger.child({ component: 'control-socket' }) }))
+    const controlSocket = start.controlSocket && config.controlSocket !== false ? config.controlSocket : undefined
+    if (config.api != null || controlSocket != null) {
+      // the HTTP stack (fastify, prom-client) loads only when an API is served (`cat` and --no-control-socket serve none)
+      const { startStatusApi } = await import('../peer/status-api.js')
+      if (config.api != null) apis.push(await startStatusApi(peer, { ...config.api, logger: logger.child({ component: 'status-api' }) }))
+      if (controlSocket != null) apis.push(await startStatusApi(peer, { path: controlSocket, control: true, logger: logger.child({ component: 'control-socket' }) }))
     }
   } catch (err) {
     await Promise.all(apis.map(async api => { await api.close() }))
@@ -103,7 +129,7 @@ export function peerCommand (): Command {
     .action(async (options: Record<string, unknown>) => {
       const json = options.json === true
       if (options.printConfig === true) {
-        printConfig(await peerConfigFromOptions(options), json)
+        await printConfig(await peerConfigFromOptions(options), json)
         return
       }
       const { peer, logger } = await startPeerFromOptions(options, { printEvents: true, throwawayIdentity: false, controlSocket: true })

@@ -1,10 +1,9 @@
 import { readFile } from 'node:fs/promises'
-import { isMap, isScalar, isSeq, LineCounter, parseDocument } from 'yaml'
 import { z } from 'zod'
 import { ConfigError } from './errors.js'
 import { friendlyMessages } from './fields.js'
 import type { ConfigIssue } from './errors.js'
-import type { Document } from 'yaml'
+import type { Document, LineCounter } from 'yaml'
 
 /**
  * How a raw env/flag value becomes a config value. Env values are always strings and commander's mostly are,
@@ -100,6 +99,8 @@ interface YamlFile {
   values: Record<string, unknown>
   document: Document
   lines: LineCounter
+  /** the YAML library, loaded only when there is a config file to read */
+  yaml: typeof import('yaml')
 }
 
 async function readYamlFile (name: string, title: string): Promise<YamlFile> {
@@ -110,8 +111,9 @@ async function readYamlFile (name: string, title: string): Promise<YamlFile> {
     throw new ConfigError(title, [{ source: name, message: `cannot read config file (${err.code ?? err.message})` }])
   }
 
-  const lines = new LineCounter()
-  const document = parseDocument(text, { lineCounter: lines, prettyErrors: false })
+  const yaml = await import('yaml')
+  const lines = new yaml.LineCounter()
+  const document = yaml.parseDocument(text, { lineCounter: lines, prettyErrors: false })
 
   if (document.errors.length > 0) {
     throw new ConfigError(title, document.errors.map(err => ({
@@ -126,7 +128,7 @@ async function readYamlFile (name: string, title: string): Promise<YamlFile> {
     throw new ConfigError(title, [{ source: name, message: 'expected a mapping of settings at the top level' }])
   }
 
-  return { name, values, document, lines }
+  return { name, values, document, lines, yaml }
 }
 
 type Conversion = { value: unknown } | { error: string }
@@ -217,7 +219,7 @@ function sourceOf (path: PropertyKey[], sources: Map<string, string>, yaml: Yaml
 }
 
 /** The line in the YAML file where the key (or list item) at `path` is written */
-function lineOf ({ document, lines }: YamlFile, path: PropertyKey[]): number | undefined {
+function lineOf ({ document, lines, yaml: { isMap, isScalar, isSeq } }: YamlFile, path: PropertyKey[]): number | undefined {
   let node: unknown = document.contents
   let offset: number | undefined
 

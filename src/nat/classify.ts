@@ -1,4 +1,4 @@
-import { sameEndpoint } from '../stun/codec.js'
+import { sameEndpoint } from '../stun/endpoint.js'
 import type { Allocation, Behaviour, Endpoint, NatType } from './types.js'
 
 /**

@@ -1,4 +1,4 @@
-import { formatEndpoint } from '../stun/codec.js'
+import { formatEndpoint } from '../stun/endpoint.js'
 import type { NatReport, NatType } from './types.js'
 
 export type ModeVerdict = 'works' | 'partly' | 'no'

@@ -1,7 +1,7 @@
 import { createSocket } from 'node:dgram'
 import type { Socket } from 'node:dgram'
 import { networkInterfaces } from 'node:os'
-import { formatEndpoint } from '../stun/codec.js'
+import { formatEndpoint } from '../stun/endpoint.js'
 import type { ChangeRequest } from '../stun/codec.js'
 import { allocationOf, filteringBehaviour, mappingBehaviour, natTypeOf } from './classify.js'
 import type { MappingSample } from './classify.js'

@@ -1,5 +1,4 @@
 import type { Startable } from '@libp2p/interface'
-import { detectNat } from './detect.js'
 import type { NatReport, StunServerAddress } from './types.js'
 
 export interface NatDetectorInit {
@@ -62,6 +61,8 @@ export class NatDetector implements Startable {
 
   private async run (): Promise<NatReport | undefined> {
     try {
+      // the STUN stack loads with the first detection, after the first gateway answered (see NatmeshPeer.start)
+      const { detectNat } = await import('./detect.js')
       const report = await detectNat({
         servers: this.init.servers(),
         signal: this.abort.signal,

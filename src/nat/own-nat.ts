@@ -1,7 +1,6 @@
 import { networkInterfaces } from 'node:os'
 import { TypedEventEmitter } from 'main-event'
 import { mappingFromObservations } from './nat-mapping.js'
-import { mappingFromReport, probeMapping } from './mapping-probe.js'
 import { NatDetector } from './nat-detector.js'
 import { natTypeEvent } from './describe.js'
 import type { NatTypeEvent } from './describe.js'
@@ -65,7 +64,9 @@ export class OwnNat extends TypedEventEmitter<OwnNatEvents> {
     this.detector?.start()
     const detection = this.init.detection
     if (detection != null && this.init.configured.kind === 'auto') {
-      this.probe = probeMapping(detection.servers(), detection.timeoutMs).catch(() => ({ kind: 'unknown' }))
+      this.probe = import('./mapping-probe.js')
+        .then(async ({ probeMapping }) => probeMapping(detection.servers(), detection.timeoutMs))
+        .catch(() => ({ kind: 'unknown' }))
     }
   }
 
@@ -98,7 +99,7 @@ export class OwnNat extends TypedEventEmitter<OwnNatEvents> {
     const { kind, delta } = this.init.configured
     if (kind !== 'auto') return delta != null ? { kind, delta } : { kind }
     const report = this.report()
-    if (report != null) return mappingFromReport(report)
+    if (report != null) return (await import('./mapping-probe.js')).mappingFromReport(report)
     const probed = await this.probe
     if (probed != null && probed.kind !== 'unknown') return probed
     const { listening, observed } = this.init.observations()

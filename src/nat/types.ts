@@ -1,4 +1,4 @@
-import type { Endpoint } from '../stun/codec.js'
+import type { Endpoint } from '../stun/endpoint.js'
 
 export type { Endpoint }
 

@@ -138,7 +138,10 @@ export class GatewayPool {
     if (this.stopped || free <= 0) return []
     // probe a few of the best-looking ones, not every gateway the DHT knows of
     const candidates = this.unused().sort((a, b) => this.score(a) - this.score(b)).slice(0, free * PROBE_PER_SLOT)
-    await Promise.all(candidates.map(async id => { await this.probe(id) }))
+    // one gateway and none active (a single-gateway peer's start): it is taken whatever a probe says, and its link's
+    // reservation should not wait for a dial and ping first
+    const choice = candidates.length > 1 || this.active.size > 0
+    if (choice) await Promise.all(candidates.map(async id => { await this.probe(id) }))
     const chosen = candidates
       .filter(id => !this.active.has(id))
       .sort((a, b) => this.score(a) - this.score(b))

@@ -1,7 +1,7 @@
 import { defaultLogger } from '@libp2p/logger'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { TypedEventEmitter } from 'main-event'
-import type { Connection, Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
+import type { Connection, Libp2p, Logger as Libp2pLogger, PeerId, PrivateKey } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { PeerConfig } from '../config/index.js'
 import { NatmeshError } from '../core/errors.js'
@@ -11,7 +11,6 @@ import { pingOver } from '../core/ping-path.js'
 import { isRelayed, webRtcAddress } from '../core/relay-address.js'
 import { startInOrder } from '../core/start-in-order.js'
 import type { IceMode, IceStatus } from '../ice/ice-mode.js'
-import { fetchIceServers } from '../ice-servers/client.js'
 import { gatewayStunServers } from '../nat/gateway-stun-servers.js'
 import type { NatMappingProfile } from '../nat/mapping-profile.js'
 import { OwnNat } from '../nat/own-nat.js'
@@ -78,6 +77,8 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
   private readonly connectionStats = new ConnectionStats()
   private readonly ice?: IceMode
   private readonly publisher?: StationPublisher
+  /** started, NAT detection not yet: it waits for the first gateway to answer (see start) */
+  private natWaitsForGateway = false
 
   constructor (parts: PeerParts) {
     super()
@@ -176,12 +177,14 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
       },
       { start: () => { this.pool.start() }, stop: () => { this.pool.stop() } },
       { start: () => { this.publisher?.start() }, stop: async () => { await this.publisher?.stop() } },
-      { start: () => { this.ownNat.start() }, stop: () => { this.ownNat.stop() } }
+      // NAT detection's STUN round trips (and its modules) start once the first gateway answered or failed: no
+      // hole punch can come before the first reservation, which they would only slow down
+      { start: () => { this.natWaitsForGateway = true }, stop: () => { this.stopNat() } }
     ])
   }
 
   async stop (): Promise<void> {
-    this.ownNat.stop()
+    this.stopNat()
     // withdraw while the gateways are still reachable
     await this.publisher?.stop()
     this.pool.stop()
@@ -332,8 +335,17 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
     return this.node.getConnections(gateway).find(conn => conn.status === 'open')
   }
 
+  private stopNat (): void {
+    this.natWaitsForGateway = false
+    this.ownNat.stop()
+  }
+
   /** the parts that depend on which gateways hold our reservations */
   private gatewaysChanged (event: GatewayPoolEvent): void {
+    if (this.natWaitsForGateway && (event.event === 'reservation' || event.event === 'reservation-refused' || event.event === 'gateway-lost')) {
+      this.natWaitsForGateway = false
+      this.ownNat.start()
+    }
     if (event.event === 'reservation') this.ice?.gatewayReached(peerIdFromString(event.gateway))
     // where we can be reached changed: the station records must say so
     if (event.event === 'reservation' || event.event === 'gateway-lost' || event.event === 'reservation-refused') this.publisher?.changed()
@@ -348,6 +360,11 @@ export interface CreatePeerOptions {
   logger?: Logger
 }
 
+async function createIceMode (config: PeerConfig, log: Libp2pLogger): Promise<IceMode> {
+  const [{ IceMode }, { fetchIceServers }] = await Promise.all([import('../ice/ice-mode.js'), import('../ice-servers/client.js')])
+  return new IceMode({ config, log, fetchIceServers })
+}
+
 /**
  * The composition root: the parts the libp2p node's hole puncher asks (our observed addresses, our NAT) first,
  * then the node, then the peer that wires the rest.
@@ -355,9 +372,7 @@ export interface CreatePeerOptions {
 export async function createPeer (config: PeerConfig, options: CreatePeerOptions): Promise<NatmeshPeer> {
   const logger = options.logger != null ? libp2pLogger(options.logger) : defaultLogger()
   // @libp2p/webrtc and its native ICE agent take most of a second of CPU to load: only ice mode pays for them
-  const ice = config.mode === 'ice'
-    ? new (await import('../ice/ice-mode.js')).IceMode({ config, log: logger.forComponent('natmesh:ice'), fetchIceServers })
-    : undefined
+  const ice = config.mode === 'ice' ? await createIceMode(config, logger.forComponent('natmesh:ice')) : undefined
   const { natMapping, natMappingDelta, allowPrivateAddresses } = config.natTraversal
   const observed = new ObservedAddresses({ allowPrivateAddresses })
   const detection = config.natDetection

@@ -1,5 +1,6 @@
 import { constants, createMessage, decode } from '@msimerson/stun'
 import type { StunAddress, StunMessage, StunResponse } from '@msimerson/stun'
+import type { Endpoint } from './endpoint.js'
 
 /**
  * STUN messages (RFC 8489) on top of the @msimerson/stun codec: the one place natmesh turns datagrams into STUN
@@ -7,7 +8,7 @@ import type { StunAddress, StunMessage, StunResponse } from '@msimerson/stun'
  * gateway's server, the transaction engine, NAT detection and the TURN client.
  */
 
-export interface Endpoint { address: string, port: number }
+export type { Endpoint } from './endpoint.js'
 
 /** CHANGE-REQUEST flags (RFC 5780 §7.2) */
 export interface ChangeRequest { ip: boolean, port: boolean }
@@ -161,12 +162,4 @@ export function bindingResponseOf (message: StunMessage): ParsedResponse | undef
 
 function endpointOf (value: StunAddress | undefined): Endpoint | undefined {
   return value?.address == null ? undefined : { address: value.address, port: value.port }
-}
-
-export function sameEndpoint (a: Endpoint | undefined, b: Endpoint | undefined): boolean {
-  return a != null && b != null && a.address === b.address && a.port === b.port
-}
-
-export function formatEndpoint (endpoint: Endpoint): string {
-  return endpoint.address.includes(':') ? `[${endpoint.address}]:${endpoint.port}` : `${endpoint.address}:${endpoint.port}`
 }
