@@ -27,7 +27,7 @@ export function addGatewayOptions (command: Command): Command {
     .option('--allowlist <peerIds...>', 'peers whose relayed connections are unlimited')
     .option('--relay-forwarding', 'forward circuits between natmesh peers on the UDP overlay inside udx, end-to-end encrypted (default)')
     .option('--no-relay-forwarding', 'relay every circuit as circuit relay v2 through the gateway\'s noise and yamux')
-    .option('--relay-workers <n>', 'threads that forward circuits, each on its own core and UDP port; 0 = on the main event loop (default: cores - 1, at most 4)')
+    .option('--relay-workers <n>', 'threads that forward circuits, each on its own core and UDP port; 0 = on the main event loop (default: 0, or cores - 1 (at most 4) once --relay-worker-port is set)')
     .option('--relay-worker-port <port>', 'UDP port of the first relay worker, the next ones follow (default 0: ephemeral ports)')
     .option('--connections-per-ip-per-second <n>', 'new inbound connections per second from one IP (default 200)')
     .option('--max-pending-connections <n>', 'inbound connections in their handshake at once (default 1024)')

@@ -48,12 +48,14 @@ const gatewayConfigSchema = z.strictObject({
     forwarding: z.boolean().default(true),
     /**
      * relay worker threads that forward circuits, each on its own core and UDP port (0: all on the main event
-     * loop); by default one per core but one, at most 4, so the main loop keeps a core for the rest
+     * loop). Unset: one per core but one, at most 4, once workerPort is set, else 0. Workers need ports of
+     * their own, and a firewall that does not pass them costs each peer a 2.5 s stall before it falls back; one
+     * core already forwards ~150 MiB/s, so more cores are for operators who name the ports (and open them)
      */
-    workers: integer(0).max(64).default(DEFAULT_RELAY_WORKERS),
+    workers: integer(0).max(64).optional(),
     /** worker i's UDP port is workerPort + i; 0: ephemeral ports (fine without a firewall in front) */
     workerPort: port.default(0)
-  }).prefault({}),
+  }).prefault({}).transform(relay => ({ ...relay, workers: relay.workers ?? (relay.workerPort !== 0 ? DEFAULT_RELAY_WORKERS : 0) })),
   /**
    * who gets in, per source IP. Carrier NATs put thousands of users behind one address, so the per-IP limits are
    * far above libp2p's (5 connections/s, 10 pending in all); they keep one source from taking every slot

@@ -52,7 +52,7 @@ describe('gateway config', () => {
         allowlist: [],
         forwarding: true,
         // one relay worker per core but one, at most 4: none on a one-core machine
-        workers: Math.min(availableParallelism() - 1, 4),
+        workers: 0,
         workerPort: 0
       },
       admission: { connectionsPerIpPerSecond: 200, maxPendingConnections: 1024, maxPendingConnectionsPerIp: 128, maxPendingUdpSetupsPerIp: 64, udpSetupsPerIpPerSecond: 200 },
@@ -143,6 +143,9 @@ describe('gateway config', () => {
     const config = await loadGatewayConfig({ env: { NATMESH_RELAY_WORKER_PORT: '5100' }, flags: { relayWorkers: '3' } })
     expect(config.relay).toMatchObject({ workers: 3, workerPort: 5100 })
     expect((await loadGatewayConfig({ env: {}, flags: { relayWorkers: '0' } })).relay.workers).toBe(0)
+    // unset: none on ephemeral ports (a firewall would not pass them), one per core but one once the ports are named
+    expect((await loadGatewayConfig({ env: {}, flags: {} })).relay.workers).toBe(0)
+    expect((await loadGatewayConfig({ env: {}, flags: { relayWorkerPort: '5100' } })).relay.workers).toBe(Math.min(Math.max(availableParallelism() - 1, 0), 4))
     const err = await configError(loadGatewayConfig({ env: {}, flags: { relayWorkers: '-1', relayWorkerPort: '70000' } }))
     expect(err.issues.map(issue => issue.path)).toEqual(['gateway.relay.workers', 'gateway.relay.workerPort'])
   })
