@@ -33,6 +33,10 @@ export type PeerServices = { holePuncher?: HolePuncher, identify: unknown, ping:
  */
 const PATH_KEEPALIVE_MS = 750
 const PATH_DEAD_AFTER_MS = 2500
+/** inbound connections a second from one IP: every circuit through a gateway comes from its IP (libp2p allows 5) */
+const INBOUND_CONNECTIONS_PER_IP_PER_SECOND = 100
+/** inbound connections being upgraded (Noise, muxer) at once */
+const MAX_INBOUND_UPGRADES = 64
 
 export interface PeerNodeInit {
   privateKey: PrivateKey
@@ -72,8 +76,15 @@ export async function createPeerNode (config: PeerConfig, init: PeerNodeInit): P
     // connections now and then. It still measures RTT; dead paths are found by the transports' keepalives and
     // by the sessions' own heartbeats, which then resume on another path
     connectionMonitor: { abortConnectionOnPingFailure: false },
-    // an ICE attempt may take up to the strategy's longest adaptive timeout, on both sides of it
-    ...(ice != null ? { connectionManager: { addressDialTimeout: MAX_TIMEOUT_MS, dialTimeout: MAX_TIMEOUT_MS, inboundUpgradeTimeout: MAX_TIMEOUT_MS } } : {}),
+    connectionManager: {
+      // every relayed connection comes from its gateway's IP, so libp2p's 5 a second per IP refused the sixth
+      // circuit to open through one gateway within a second (a burst of sessions or station visitors)
+      inboundConnectionThreshold: INBOUND_CONNECTIONS_PER_IP_PER_SECOND,
+      // and libp2p's 10 upgrades in flight in all dropped the rest of such a burst unanswered
+      maxIncomingPendingConnections: MAX_INBOUND_UPGRADES,
+      // an ICE attempt may take up to the strategy's longest adaptive timeout, on both sides of it
+      ...(ice != null ? { addressDialTimeout: MAX_TIMEOUT_MS, dialTimeout: MAX_TIMEOUT_MS, inboundUpgradeTimeout: MAX_TIMEOUT_MS } : {})
+    },
     services: {
       identify: identify(),
       // one ping stream per connection (libp2p's default) is too few once the DHT vets a new gateway while the
