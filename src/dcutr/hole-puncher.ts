@@ -188,9 +188,11 @@ export class HolePuncher extends TypedEventEmitter<HolePuncherEvents> implements
     const lanStop = new AbortController()
     let stream: Stream | undefined
     let sockets: OverlaySocket[] = []
+    tally.newAttempt()
     try {
       // a remote without DCUtR refuses the protocol, which ends up as NO_DCUTR
       stream = await relayed.newStream(DCUTR_PROTOCOL, { signal, runOnLimitedConnection: true })
+      tally.mark('stream', relayed)
       const messages = new DcutrMessages(stream)
       const ownMapping = await this.natMapping()
       // the token offers a birthday punch; the responder echoes it to accept
@@ -199,6 +201,7 @@ export class HolePuncher extends TypedEventEmitter<HolePuncherEvents> implements
       await messages.write(connectMessage(ownAddresses, ownMapping, token, []), signal)
       const connect = await messages.read(HolePunch.Type.CONNECT, signal)
       const rtt = this.clock.now() - sentAt
+      tally.mark('connect', relayed)
       const plan = initiatorPlan(ownAddresses, ownMapping, token, connect, this.allowPrivateAddresses)
       tally.strategy = plan.strategy.kind
       if (!plan.go) {
@@ -208,10 +211,15 @@ export class HolePuncher extends TypedEventEmitter<HolePuncherEvents> implements
       sockets = this.dialer.openSprayerSockets(plan.strategy, 'initiator', tally.cost)
       const ownLan = plan.sameSite ? ownLanCandidates(this.components.transportManager.getAddrs()) : []
       await messages.write(syncMessage(ownLan), signal)
-      // a LAN needs no punch: dialled at once, next to the public punch half a round trip later
+      tally.mark('sync', relayed)
+      // a LAN needs no punch: dialled at once
       const lanDials = this.dialer.dialLan(peer, plan.sameSite ? dialableLanCandidates(connect.localAddresses) : [], AbortSignal.any([signal, lanStop.signal]))
-      await this.clock.wait(rtt / 2, signal)
-      const direct = await this.dialer.punch(plan.strategy, 'initiator', peer, plan.targets, token, sockets, { exchange: signal, cut }, tally.cost, lanDials)
+      // a birthday punch starts half a relay round trip after SYNC, when the responder starts on reading it. Plain
+      // DCUtR punches now: the responder dials as soon as it has answered CONNECT (see respond), so its NAT is
+      // already open for our punch datagrams and HELLOs, and each side's retransmitted HELLOs get through once
+      // the other's NAT has seen its first packet; waiting would only add half a round trip.
+      if (plan.strategy.kind === 'birthday') await this.clock.wait(rtt / 2, signal)
+      const direct = await this.dialer.punch(plan.strategy, 'initiator', peer, plan.targets, token, sockets, { exchange: signal, cut }, tally.cost, lanDials, () => { tally.mark('answered', relayed) })
       await messages.close(signal)
       return direct
     } catch (err) {
@@ -238,6 +246,7 @@ export class HolePuncher extends TypedEventEmitter<HolePuncherEvents> implements
     try {
       const messages = new DcutrMessages(stream)
       const connect = await messages.read(HolePunch.Type.CONNECT, signal)
+      tally.mark('connect', relayed)
       const ownMapping = await mapping
       const token = connect.probeToken?.byteLength === PROBE_TOKEN_LENGTH && this.dialer.birthdayAvailable(peer) ? connect.probeToken : undefined
       const ownAddresses = this.publicAddresses()
@@ -253,9 +262,14 @@ export class HolePuncher extends TypedEventEmitter<HolePuncherEvents> implements
       }
       // opened while SYNC is on its way
       sockets = this.dialer.openSprayerSockets(plan.strategy, 'responder', tally.cost)
-      const sync = await messages.read(HolePunch.Type.SYNC, signal)
-      const lanDials = this.dialer.dialLan(peer, plan.sameSite ? dialableLanCandidates(sync.localAddresses) : [], AbortSignal.any([signal, lanStop.signal]))
-      const direct = await this.dialer.punch(plan.strategy, 'responder', peer, plan.targets, token, sockets, { exchange: signal, cut }, tally.cost, lanDials)
+      const sync = messages.read(HolePunch.Type.SYNC, signal).then((sync) => { tally.mark('sync', relayed); return sync })
+      // Plain DCUtR dials now, without waiting for SYNC: our retransmitted HELLOs are a punch of their own that
+      // gets through once the initiator's NAT has seen its first punch datagram, which it sends on reading our
+      // CONNECT; SYNC, queued behind whatever else crosses the relayed path, only carries the LAN candidates then.
+      // A birthday punch starts on SYNC, as the spec says: its spray and probes are budgeted in time.
+      if (plan.strategy.kind === 'birthday') await sync
+      const lanDials = this.dialer.dialLanWhenKnown(peer, sync.then((s) => plan.sameSite ? dialableLanCandidates(s.localAddresses) : []), AbortSignal.any([signal, lanStop.signal]))
+      const direct = await this.dialer.punch(plan.strategy, 'responder', peer, plan.targets, token, sockets, { exchange: signal, cut }, tally.cost, [lanDials], () => { tally.mark('answered', relayed) })
       await messages.close(signal)
       this.report(tally.success(1, direct, relayed))
     } catch (err) {
