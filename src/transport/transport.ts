@@ -143,7 +143,7 @@ export class UdxTransport implements Transport {
    * stream (a forwarded circuit, see relay/forward): `id` goes to the gateway, `connect` takes the id of the
    * gateway's end once it is known. Noise and the muxer then run end to end over it, as over a direct stream.
    */
-  forwardedStream (): { id: number, connect: (gateway: UdpEndpoint, gatewayStreamId: number, addrs: Pick<UdxConnectionInit, 'direction' | 'remoteAddr' | 'localAddr'>) => MultiaddrConnection, destroy: () => void } {
+  forwardedStream (): { id: number, connect: (gateway: UdpEndpoint, gatewayStreamId: number, addrs: Pick<UdxConnectionInit, 'direction' | 'remoteAddr' | 'localAddr' | 'noiseFirst'>) => MultiaddrConnection, destroy: () => void } {
     const stream = this.socket.openStream()
     stream.on('error', () => {})
     return {

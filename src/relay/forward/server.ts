@@ -134,16 +134,16 @@ export class ForwardServer extends ProtocolHandler {
       await answer('UNAVAILABLE')
       return
     }
-    await this.join(udx, { hop, at: sourceAt, streamId: request.streamId, peer: connection.remotePeer }, { connection: targetConnection, at: targetAt, peer: target }, limit, signal)
+    await this.join(udx, { hop, at: sourceAt, streamId: request.streamId, peer: connection.remotePeer, noiseFirst: request.noiseFirst === true }, { connection: targetConnection, at: targetAt, peer: target }, limit, signal)
   }
 
-  private async join (udx: UdxTransport, source: { hop: ControlChannel, at: UdpEndpoint, streamId: number, peer: PeerId }, target: { connection: Connection, at: UdpEndpoint, peer: PeerId }, limit: ForwardLimit | undefined, signal: AbortSignal): Promise<void> {
+  private async join (udx: UdxTransport, source: { hop: ControlChannel, at: UdpEndpoint, streamId: number, peer: PeerId, noiseFirst: boolean }, target: { connection: Connection, at: UdpEndpoint, peer: PeerId }, limit: ForwardLimit | undefined, signal: AbortSignal): Promise<void> {
     const pair = udx.forwardPair()
     let stopStream: Stream | undefined
     try {
       stopStream = await target.connection.newStream(FORWARD_STOP_PROTOCOL, { signal })
       const stop = new ControlChannel(stopStream)
-      await stop.write({ source: source.peer.toString(), streamId: pair.ids[1], limit }, { signal })
+      await stop.write({ source: source.peer.toString(), streamId: pair.ids[1], limit, ...(source.noiseFirst ? { noiseFirst: true } : {}) }, { signal })
       const reply = parseReply(await stop.read({ signal }))
       if (reply.status !== 'OK' || reply.streamId == null) {
         pair.destroy()
@@ -153,7 +153,7 @@ export class ForwardServer extends ProtocolHandler {
         return
       }
       pair.join({ remote: source.at, streamId: source.streamId }, { remote: target.at, streamId: reply.streamId })
-      await source.hop.write({ status: 'OK', streamId: pair.ids[0], limit }, { signal })
+      await source.hop.write({ status: 'OK', streamId: pair.ids[0], limit, ...(source.noiseFirst && reply.noiseFirst === true ? { noiseFirst: true } : {}) }, { signal })
     } catch (err) {
       pair.destroy()
       stopStream?.abort(err instanceof Error ? err : new Error(String(err)))
