@@ -78,7 +78,8 @@ export interface HolePunchComponents {
 /**
  * DCUtR over the UDP overlay. Roles follow the spec's UDP variant: B (the side that received the relayed
  * connection) sends CONNECT, measures the relay RTT, sends SYNC, then punches from its one socket and accepts;
- * A dials as soon as SYNC arrives, and its retransmitted HELLOs are the other half of the punch. B dials as well,
+ * A dials as soon as it has answered CONNECT (a birthday punch: when SYNC arrives), and its retransmitted HELLOs
+ * are the other half of the punch. B dials as well,
  * which is what gets through when only A is reachable (A public, B behind a symmetric NAT); whichever direct
  * connection opens first is the result. The relayed connection is left open as the fallback path.
  */

@@ -24,9 +24,10 @@ export interface HolePunchOutcome {
 
 /**
  * The steps of one attempt, in order: the DCUtR stream negotiated on the relayed connection (initiator only), the
- * responder's CONNECT read (initiator) or the initiator's read (responder), SYNC sent (initiator: the punch follows
- * half a relay round trip later) or read (responder: its dial starts), the remote overlay socket answering a direct
- * dial's HELLO, and the direct connection open (Noise done)
+ * responder's CONNECT read (initiator) or the initiator's read (responder: a plain punch dials now), SYNC sent
+ * (initiator: a plain punch starts now, a birthday punch half a relay round trip later) or read (responder: a
+ * birthday punch starts), the remote overlay socket answering a direct dial's HELLO, and the direct connection
+ * (its udx stream; `msSinceRelay`, Noise still to come)
  */
 export type PunchPhase = 'stream' | 'connect' | 'sync' | 'answered' | 'direct'
 
