@@ -215,11 +215,13 @@ export class HolePuncher extends TypedEventEmitter<HolePuncherEvents> implements
       tally.mark('sync', relayed)
       // a LAN needs no punch: dialled at once
       const lanDials = this.dialer.dialLan(peer, plan.sameSite ? dialableLanCandidates(connect.localAddresses) : [], AbortSignal.any([signal, lanStop.signal]))
-      // a birthday punch starts half a relay round trip after SYNC, when the responder starts on reading it. Plain
-      // DCUtR punches now: the responder dials as soon as it has answered CONNECT (see respond), so its NAT is
-      // already open for our punch datagrams and HELLOs, and each side's retransmitted HELLOs get through once
-      // the other's NAT has seen its first packet; waiting would only add half a round trip.
-      if (plan.strategy.kind === 'birthday') await this.clock.wait(rtt / 2, signal)
+      // Plain DCUtR punches now: the responder dials as soon as it has answered CONNECT (see respond), so its NAT
+      // is already open for our punch datagrams and HELLOs, and each side's retransmitted HELLOs get through once
+      // the other's NAT has seen its first packet; waiting would only add half a round trip. So does a birthday
+      // sprayer: its mappings, re-sent every sprayIntervalMs, are open before the responder's probes arrive. A
+      // birthday prober waits half a relay round trip, for the responder to start spraying on reading SYNC: a
+      // probe sent before that is wasted.
+      if (plan.strategy.kind === 'birthday' && plan.strategy.sprayer !== 'initiator') await this.clock.wait(rtt / 2, signal)
       const direct = await this.dialer.punch(plan.strategy, 'initiator', peer, plan.targets, token, sockets, { exchange: signal, cut }, tally.cost, lanDials, () => { tally.mark('answered', relayed) })
       await messages.close(signal)
       return direct
