@@ -78,7 +78,8 @@ export interface HolePunchComponents {
 /**
  * DCUtR over the UDP overlay. Roles follow the spec's UDP variant: B (the side that received the relayed
  * connection) sends CONNECT, measures the relay RTT, sends SYNC, then punches from its one socket and accepts;
- * A dials as soon as SYNC arrives, and its retransmitted HELLOs are the other half of the punch. B dials as well,
+ * A dials as soon as it has answered CONNECT (a birthday punch: when SYNC arrives), and its retransmitted HELLOs
+ * are the other half of the punch. B dials as well,
  * which is what gets through when only A is reachable (A public, B behind a symmetric NAT); whichever direct
  * connection opens first is the result. The relayed connection is left open as the fallback path.
  */
@@ -188,9 +189,11 @@ export class HolePuncher extends TypedEventEmitter<HolePuncherEvents> implements
     const lanStop = new AbortController()
     let stream: Stream | undefined
     let sockets: OverlaySocket[] = []
+    tally.newAttempt()
     try {
       // a remote without DCUtR refuses the protocol, which ends up as NO_DCUTR
       stream = await relayed.newStream(DCUTR_PROTOCOL, { signal, runOnLimitedConnection: true })
+      tally.mark('stream', relayed)
       const messages = new DcutrMessages(stream)
       const ownMapping = await this.natMapping()
       // the token offers a birthday punch; the responder echoes it to accept
@@ -199,6 +202,7 @@ export class HolePuncher extends TypedEventEmitter<HolePuncherEvents> implements
       await messages.write(connectMessage(ownAddresses, ownMapping, token, []), signal)
       const connect = await messages.read(HolePunch.Type.CONNECT, signal)
       const rtt = this.clock.now() - sentAt
+      tally.mark('connect', relayed)
       const plan = initiatorPlan(ownAddresses, ownMapping, token, connect, this.allowPrivateAddresses)
       tally.strategy = plan.strategy.kind
       if (!plan.go) {
@@ -208,10 +212,17 @@ export class HolePuncher extends TypedEventEmitter<HolePuncherEvents> implements
       sockets = this.dialer.openSprayerSockets(plan.strategy, 'initiator', tally.cost)
       const ownLan = plan.sameSite ? ownLanCandidates(this.components.transportManager.getAddrs()) : []
       await messages.write(syncMessage(ownLan), signal)
-      // a LAN needs no punch: dialled at once, next to the public punch half a round trip later
+      tally.mark('sync', relayed)
+      // a LAN needs no punch: dialled at once
       const lanDials = this.dialer.dialLan(peer, plan.sameSite ? dialableLanCandidates(connect.localAddresses) : [], AbortSignal.any([signal, lanStop.signal]))
-      await this.clock.wait(rtt / 2, signal)
-      const direct = await this.dialer.punch(plan.strategy, 'initiator', peer, plan.targets, token, sockets, { exchange: signal, cut }, tally.cost, lanDials)
+      // Plain DCUtR punches now: the responder dials as soon as it has answered CONNECT (see respond), so its NAT
+      // is already open for our punch datagrams and HELLOs, and each side's retransmitted HELLOs get through once
+      // the other's NAT has seen its first packet; waiting would only add half a round trip. So does a birthday
+      // sprayer: its mappings, re-sent every sprayIntervalMs, are open before the responder's probes arrive. A
+      // birthday prober waits half a relay round trip, for the responder to start spraying on reading SYNC: a
+      // probe sent before that is wasted.
+      if (plan.strategy.kind === 'birthday' && plan.strategy.sprayer !== 'initiator') await this.clock.wait(rtt / 2, signal)
+      const direct = await this.dialer.punch(plan.strategy, 'initiator', peer, plan.targets, token, sockets, { exchange: signal, cut }, tally.cost, lanDials, () => { tally.mark('answered', relayed) })
       await messages.close(signal)
       return direct
     } catch (err) {
@@ -238,6 +249,7 @@ export class HolePuncher extends TypedEventEmitter<HolePuncherEvents> implements
     try {
       const messages = new DcutrMessages(stream)
       const connect = await messages.read(HolePunch.Type.CONNECT, signal)
+      tally.mark('connect', relayed)
       const ownMapping = await mapping
       const token = connect.probeToken?.byteLength === PROBE_TOKEN_LENGTH && this.dialer.birthdayAvailable(peer) ? connect.probeToken : undefined
       const ownAddresses = this.publicAddresses()
@@ -253,9 +265,14 @@ export class HolePuncher extends TypedEventEmitter<HolePuncherEvents> implements
       }
       // opened while SYNC is on its way
       sockets = this.dialer.openSprayerSockets(plan.strategy, 'responder', tally.cost)
-      const sync = await messages.read(HolePunch.Type.SYNC, signal)
-      const lanDials = this.dialer.dialLan(peer, plan.sameSite ? dialableLanCandidates(sync.localAddresses) : [], AbortSignal.any([signal, lanStop.signal]))
-      const direct = await this.dialer.punch(plan.strategy, 'responder', peer, plan.targets, token, sockets, { exchange: signal, cut }, tally.cost, lanDials)
+      const sync = messages.read(HolePunch.Type.SYNC, signal).then((sync) => { tally.mark('sync', relayed); return sync })
+      // Plain DCUtR dials now, without waiting for SYNC: our retransmitted HELLOs are a punch of their own that
+      // gets through once the initiator's NAT has seen its first punch datagram, which it sends on reading our
+      // CONNECT; SYNC, queued behind whatever else crosses the relayed path, only carries the LAN candidates then.
+      // A birthday punch starts on SYNC, as the spec says: its spray and probes are budgeted in time.
+      if (plan.strategy.kind === 'birthday') await sync
+      const lanDials = this.dialer.dialLanWhenKnown(peer, sync.then((s) => plan.sameSite ? dialableLanCandidates(s.localAddresses) : []), AbortSignal.any([signal, lanStop.signal]))
+      const direct = await this.dialer.punch(plan.strategy, 'responder', peer, plan.targets, token, sockets, { exchange: signal, cut }, tally.cost, [lanDials], () => { tally.mark('answered', relayed) })
       await messages.close(signal)
       this.report(tally.success(1, direct, relayed))
     } catch (err) {

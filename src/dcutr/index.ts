@@ -10,7 +10,7 @@ import type { HolePunchComponents, HolePuncherInit } from './hole-puncher.js'
 
 export { DCUTR_PROTOCOL } from './constants.js'
 export { HolePunchError, type HolePunchCode } from './errors.js'
-export type { HolePunchOutcome, HolePuncherEvents, PunchCost } from './outcome.js'
+export type { HolePunchOutcome, HolePuncherEvents, PunchCost, PunchPhase } from './outcome.js'
 export type { Clock } from './clock.js'
 export type { HolePuncher, HolePunchComponents, HolePuncherInit }
 

@@ -14,11 +14,22 @@ export interface HolePunchOutcome {
   cost?: PunchCost
   /** from the relayed connection opening to the direct connection opening */
   msSinceRelay?: number
+  /** a successful punch's steps, each in ms since the relayed connection opened on this side (see PunchPhase) */
+  phases?: Partial<Record<PunchPhase, number>>
   reason?: string
   /** machine-readable cause of a skip or failure */
   code?: HolePunchCode
   direct?: Connection
 }
+
+/**
+ * The steps of one attempt, in order: the DCUtR stream negotiated on the relayed connection (initiator only), the
+ * responder's CONNECT read (initiator) or the initiator's read (responder: a plain punch dials now), SYNC sent
+ * (initiator: a plain punch starts now, a birthday punch half a relay round trip later) or read (responder: a
+ * birthday punch starts), the remote overlay socket answering a direct dial's HELLO, and the direct connection
+ * (its udx stream; `msSinceRelay`, Noise still to come)
+ */
+export type PunchPhase = 'stream' | 'connect' | 'sync' | 'answered' | 'direct'
 
 export interface PunchCost extends BirthdayCost {
   ms: number
@@ -33,6 +44,7 @@ export class PunchTally {
   readonly cost: PunchCost = { sockets: 0, probes: 0, sprays: 0, ms: 0 }
   strategy?: PunchStrategy['kind']
   private readonly started: number
+  private phases: Partial<Record<PunchPhase, number>> = {}
 
   constructor (readonly peer: PeerId, private readonly clock: Clock) {
     this.started = clock.now()
@@ -42,6 +54,16 @@ export class PunchTally {
     return this.clock.now() - this.started
   }
 
+  /** a new attempt: its phases start over */
+  newAttempt (): void {
+    this.phases = {}
+  }
+
+  /** notes when `phase` of the current attempt was first done (wall clock, as connection timelines are) */
+  mark (phase: PunchPhase, relayed: Connection): void {
+    this.phases[phase] ??= Date.now() - relayed.timeline.open
+  }
+
   /** closes the account with how it ended */
   outcome (result: Omit<HolePunchOutcome, 'peer' | 'strategy' | 'cost'>): HolePunchOutcome {
     this.cost.ms = this.elapsedMs()
@@ -49,7 +71,8 @@ export class PunchTally {
   }
 
   success (attempts: number, direct: Connection, relayed: Connection): HolePunchOutcome {
-    return this.outcome({ outcome: 'success', attempts, msSinceRelay: direct.timeline.open - relayed.timeline.open, direct })
+    const msSinceRelay = direct.timeline.open - relayed.timeline.open
+    return this.outcome({ outcome: 'success', attempts, msSinceRelay, phases: { ...this.phases, direct: msSinceRelay }, direct })
   }
 
   ended (attempts: number, err: HolePunchError): HolePunchOutcome {

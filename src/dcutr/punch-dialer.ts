@@ -6,7 +6,7 @@
 import type { Connection, Libp2pEvents, PeerId, TypedEventTarget } from '@libp2p/interface'
 import type { ConnectionManager, TransportManager } from '@libp2p/interface-internal'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import { isUdxTransport, toUdxMultiaddr } from '../transport/index.js'
+import { isUdxTransport, toUdxMultiaddr, UDX_ANSWERED } from '../transport/index.js'
 import type { UdpEndpoint, UdxTransport } from '../transport/index.js'
 import type { OverlaySocket } from '../transport/overlay-socket.js'
 import { dialNow } from '../transport/address-dialer.js'
@@ -49,9 +49,10 @@ export class PunchDialer {
   /**
    * Plain DCUtR: the initiator sends punch datagrams, and both sides dial; whichever direct connection opens
    * first is the result. Birthday: the sprayer's extra sockets and the prober's probes look for each other, and
-   * the sprayer dials from the socket that got through.
+   * the sprayer dials from the socket that got through. `onAnswered`: one of our direct dials got an answer from
+   * the remote overlay socket (its HELLO was accepted), for the outcome's phases.
    */
-  async punch (strategy: Exclude<PunchStrategy, { kind: 'skip' }>, me: Side, peer: PeerId, targets: PunchTarget[], token: Uint8Array | undefined, sockets: OverlaySocket[], signals: { exchange: AbortSignal, cut: AbortSignal }, cost: BirthdayCost, lanDials: Array<Promise<Connection>> = []): Promise<Connection> {
+  async punch (strategy: Exclude<PunchStrategy, { kind: 'skip' }>, me: Side, peer: PeerId, targets: PunchTarget[], token: Uint8Array | undefined, sockets: OverlaySocket[], signals: { exchange: AbortSignal, cut: AbortSignal }, cost: BirthdayCost, lanDials: Array<Promise<Connection>> = [], onAnswered: () => void = () => {}): Promise<Connection> {
     const birthday = strategy.kind === 'birthday' && token != null ? strategy : undefined
     const settings = this.init.birthday
     // a birthday punch has its own time budget, counted from here
@@ -68,13 +69,13 @@ export class PunchDialer {
           const transport = this.udxTransport()
           for (const target of targets) void transport.punch(target.endpoint, punchSignal, this.init.punchIntervalMs)
         }
-        attempts.push(this.dial(targets.map(t => t.ma), punchSignal))
+        attempts.push(this.dial(targets.map(t => t.ma), punchSignal, onAnswered))
       } else {
         if (!this.budget.take(peer.toString())) throw new HolePunchError('BUDGET_SPENT', 'birthday punch budget for this peer used up')
         const [first] = targets
         if (first == null) throw new HolePunchError('NO_UDP_PATH', 'the remote offered no public UDP overlay address')
         if (birthday.sprayer === me) {
-          attempts.push(this.sprayAndDial(peer, sockets, first.endpoint, token as Uint8Array, punchSignal, cost))
+          attempts.push(this.sprayAndDial(peer, sockets, first.endpoint, token as Uint8Array, punchSignal, cost, onAnswered))
         } else {
           const predicted = birthday.predictedDelta != null ? predictedPorts(first.endpoint.port, birthday.predictedDelta, settings.sockets * 2) : []
           const ports = portCandidates(predicted)
@@ -121,18 +122,29 @@ export class PunchDialer {
     })
   }
 
+  /**
+   * `dialLan` for candidates still to come (the responder's, in SYNC): the first LAN connection, rejected when
+   * there are no candidates, none connects, or they never come.
+   */
+  dialLanWhenKnown (peer: PeerId, candidates: Promise<Multiaddr[]>, signal: AbortSignal): Promise<Connection> {
+    const dialing = candidates.then(async (known) => await Promise.any(this.dialLan(peer, known, signal)))
+    // handled here too: an attempt may end before it gets to wait for this
+    dialing.catch(() => {})
+    return dialing
+  }
+
   directConnection (peer: PeerId): Connection | undefined {
     return this.components.connectionManager.getConnections(peer)
       .find(conn => conn.status === 'open' && !isRelayed(conn.remoteAddr))
   }
 
   /** The sprayer's side of a birthday punch: find the socket that got through, then dial from it. */
-  private async sprayAndDial (peer: PeerId, sockets: OverlaySocket[], target: UdpEndpoint, token: Uint8Array, signal: AbortSignal, cost: BirthdayCost): Promise<Connection> {
+  private async sprayAndDial (peer: PeerId, sockets: OverlaySocket[], target: UdpEndpoint, token: Uint8Array, signal: AbortSignal, cost: BirthdayCost, onAnswered: () => void): Promise<Connection> {
     const transport = this.udxTransport()
     const hit = await spray(transport, sockets, target, token, this.init.birthday, signal, cost)
     const release = transport.routeVia(hit.remote, hit.socket)
     try {
-      return await this.dial([toUdxMultiaddr(hit.remote.host, hit.remote.port).encapsulate(`/p2p/${peer.toString()}`)], signal)
+      return await this.dial([toUdxMultiaddr(hit.remote.host, hit.remote.port).encapsulate(`/p2p/${peer.toString()}`)], signal, onAnswered)
     } finally {
       release()
       // the socket lives as long as the connection it carries, and no longer if the dial failed
@@ -140,8 +152,9 @@ export class PunchDialer {
     }
   }
 
-  private async dial (addresses: Multiaddr[], signal: AbortSignal): Promise<Connection> {
-    return await this.components.connectionManager.openConnection(addresses, { signal, force: true, priority: 100 })
+  private async dial (addresses: Multiaddr[], signal: AbortSignal, onAnswered: () => void): Promise<Connection> {
+    const onProgress = (evt: { type: string }): void => { if (evt.type === UDX_ANSWERED) onAnswered() }
+    return await this.components.connectionManager.openConnection(addresses, { signal, force: true, priority: 100, onProgress })
   }
 
   private waitForDirect (peer: PeerId, signal: AbortSignal, limitMs: number): Promise<Connection> {

@@ -1,6 +1,6 @@
 import type { Connection, Libp2p } from '@libp2p/interface'
 import { isRelayed } from '../core/relay-address.js'
-import type { HolePunchCode, HolePunchOutcome, PunchCost } from '../dcutr/index.js'
+import type { HolePunchCode, HolePunchOutcome, PunchCost, PunchPhase } from '../dcutr/index.js'
 import type { NatMappingProfile } from '../nat/mapping-profile.js'
 import type { NatType } from '../nat/types.js'
 import { sendPunchReport } from '../punch-report/client.js'
@@ -8,8 +8,8 @@ import type { PunchStrategyKind } from '../punch-report/wire.js'
 import type { ConnectionStats } from './connection-stats.js'
 
 export type PunchPolicyEvent =
-  /** msSinceRelay: from the relayed connection opening to the direct one opening */
-  | { event: 'hole-punch', peer: string, outcome: 'success' | 'failure' | 'skipped', attempts: number, msSinceRelay?: number, reason?: string, code?: HolePunchCode, remoteAddr?: string, strategy?: PunchStrategyKind, cost?: PunchCost }
+  /** msSinceRelay: from the relayed connection opening to the direct one opening; phases: the steps in between (ms since the same) */
+  | { event: 'hole-punch', peer: string, outcome: 'success' | 'failure' | 'skipped', attempts: number, msSinceRelay?: number, phases?: Partial<Record<PunchPhase, number>>, reason?: string, code?: HolePunchCode, remoteAddr?: string, strategy?: PunchStrategyKind, cost?: PunchCost }
   | { event: 'error', message: string }
 
 export interface PunchPolicyInit {
@@ -46,6 +46,7 @@ export class PunchPolicy {
       outcome: outcome.outcome,
       attempts: outcome.attempts,
       ...(msSinceRelay != null ? { msSinceRelay } : {}),
+      ...(outcome.phases != null ? { phases: outcome.phases } : {}),
       ...(outcome.reason != null ? { reason: outcome.reason } : {}),
       ...(outcome.code != null ? { code: outcome.code } : {}),
       ...(outcome.direct != null ? { remoteAddr: outcome.direct.remoteAddr.toString() } : {}),

@@ -5,12 +5,17 @@
  *   byte 0-1  magic 'N' 'M'
  *   byte 2    version (1)
  *   byte 3    type
- *   HELLO   dialer -> listener   u32 dialer stream id
- *   ACCEPT  listener -> dialer   u32 dialer stream id, u32 listener stream id
+ *   HELLO   dialer -> listener   u32 dialer stream id [, u8 flags]
+ *   ACCEPT  listener -> dialer   u32 dialer stream id, u32 listener stream id [, u8 flags]
  *   REJECT  listener -> dialer   u32 dialer stream id, u8 reason
  *   PUNCH   either way           opaque padding, ignored by the receiver: it only opens NAT mappings
  *   PROBE   either way           u8 flags (bit 0: answer), 8-byte token naming one birthday punch attempt;
  *                                whoever receives one learns which of many candidate paths got through
+ *
+ * HELLO and ACCEPT flags, bit 0 (noise first): in HELLO, the dialer offers to start the connection with Noise
+ * straight away instead of first selecting it with multistream-select (a round trip); in ACCEPT, the listener
+ * agrees. Both then act as if that selection of `/noise` had taken place. Without the byte (natmesh before it, or
+ * no agreement) the connection negotiates as usual; older decoders ignore the extra byte.
  */
 export const MAGIC_0 = 0x4e
 export const MAGIC_1 = 0x4d
@@ -20,9 +25,11 @@ const HEADER_LENGTH = 4
 export enum MessageType { HELLO = 1, ACCEPT = 2, REJECT = 3, PUNCH = 4, PROBE = 5 }
 export enum RejectReason { NOT_LISTENING = 1, OVERLOADED = 2 }
 
+const NOISE_FIRST = 0x01
+
 export type ControlMessage =
-  | { type: MessageType.HELLO, dialerStreamId: number }
-  | { type: MessageType.ACCEPT, dialerStreamId: number, listenerStreamId: number }
+  | { type: MessageType.HELLO, dialerStreamId: number, noiseFirst?: true }
+  | { type: MessageType.ACCEPT, dialerStreamId: number, listenerStreamId: number, noiseFirst?: true }
   | { type: MessageType.REJECT, dialerStreamId: number, reason: RejectReason }
   | { type: MessageType.PUNCH }
   | { type: MessageType.PROBE, token: Uint8Array, answer: boolean }
@@ -42,8 +49,10 @@ export class MalformedControlMessageError extends Error {
 }
 
 export function encodeControlMessage (message: ControlMessage): Uint8Array {
+  const flagged = (message.type === MessageType.HELLO || message.type === MessageType.ACCEPT) && message.noiseFirst === true
   const body = BODY_LENGTH[message.type]
-  const buf = new Uint8Array(HEADER_LENGTH + body)
+  const buf = new Uint8Array(HEADER_LENGTH + body + (flagged ? 1 : 0))
+  if (flagged) buf[HEADER_LENGTH + body] = NOISE_FIRST
   const view = new DataView(buf.buffer)
   buf.set([MAGIC_0, MAGIC_1, VERSION, message.type])
   switch (message.type) {
@@ -87,10 +96,10 @@ export function decodeControlMessage (buf: Uint8Array): ControlMessage {
   switch (buf[3]) {
     case MessageType.HELLO:
       need(4)
-      return { type: MessageType.HELLO, dialerStreamId: nonZero(view.getUint32(4)) }
+      return { type: MessageType.HELLO, dialerStreamId: nonZero(view.getUint32(4)), ...noiseFirst(buf, 8) }
     case MessageType.ACCEPT:
       need(8)
-      return { type: MessageType.ACCEPT, dialerStreamId: nonZero(view.getUint32(4)), listenerStreamId: nonZero(view.getUint32(8)) }
+      return { type: MessageType.ACCEPT, dialerStreamId: nonZero(view.getUint32(4)), listenerStreamId: nonZero(view.getUint32(8)), ...noiseFirst(buf, 12) }
     case MessageType.REJECT: {
       need(5)
       const reason = view.getUint8(8)
@@ -107,6 +116,11 @@ export function decodeControlMessage (buf: Uint8Array): ControlMessage {
     default:
       throw new MalformedControlMessageError(`unknown control datagram type ${buf[3]}`)
   }
+}
+
+/** the flags byte at `offset`, if the sender wrote one; unknown bits are ignored, for later use */
+function noiseFirst (buf: Uint8Array, offset: number): { noiseFirst?: true } {
+  return ((buf[offset] ?? 0) & NOISE_FIRST) !== 0 ? { noiseFirst: true } : {}
 }
 
 function nonZero (streamId: number): number {

@@ -6,6 +6,7 @@ import type { UdxTransportComponents, UdxTransportInit } from './transport.js'
 import type { Transport } from '@libp2p/interface'
 
 export { UdxTransport, isUdxTransport, UDX_ANSWERED, UDX_TRANSPORT_TAG } from './transport.js'
+export { upgradesWithNoise } from './noise-first.js'
 export type { UdxTransportInit } from './transport.js'
 export { registerUdxProtocol, toUdpEndpoint, toUdxMultiaddr, isUdxMultiaddr, UDX_PROTOCOL } from './multiaddr.js'
 export type { UdpEndpoint } from './multiaddr.js'

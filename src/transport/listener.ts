@@ -8,6 +8,7 @@ import type { UdpEndpoint } from './multiaddr.js'
 import type { LivenessWatch } from './liveness.js'
 import type { OverlaySocket } from './overlay-socket.js'
 import { toMultiaddrConnection } from './udx-connection.js'
+import { upgradesWithNoise } from './noise-first.js'
 
 export interface UdxListenerInit {
   socket: OverlaySocket
@@ -36,7 +37,7 @@ export class UdxListener extends TypedEventEmitter<ListenerEvents> implements Li
     if (endpoint == null) throw new Error(`not a UDP overlay address: ${ma.toString()}`)
     this.bound = this.init.socket.bind(endpoint.host, endpoint.port)
     this.listeningAddr = ma
-    this.init.socket.setInboundHandler((stream, remote, firstChunk) => { this.onStream(stream, remote, firstChunk) })
+    this.init.socket.setInboundHandler((stream, remote, firstChunk, noiseFirst) => { this.onStream(stream, remote, firstChunk, noiseFirst) }, upgradesWithNoise(this.init.upgrader, 'inbound'))
     this.safeDispatchEvent('listening')
   }
 
@@ -59,10 +60,11 @@ export class UdxListener extends TypedEventEmitter<ListenerEvents> implements Li
     this.safeDispatchEvent('close')
   }
 
-  private onStream (stream: UDXStream, remote: UdpEndpoint, firstChunk: Uint8Array): void {
+  private onStream (stream: UDXStream, remote: UdpEndpoint, firstChunk: Uint8Array, noiseFirst: boolean): void {
     const maConn = toMultiaddrConnection({
       stream,
       firstChunk,
+      noiseFirst,
       direction: 'inbound',
       remoteAddr: toUdxMultiaddr(remote.host, remote.port),
       localAddr: this.listeningAddr,

@@ -37,8 +37,17 @@ export interface OverlaySocketInit {
   onClosed?: () => void
 }
 
-/** `firstChunk`: the dialer's first bytes, already read off the stream; they come before anything else */
-export type InboundStreamHandler = (stream: UDXStream, remote: UdpEndpoint, firstChunk: Uint8Array) => void
+/**
+ * `firstChunk`: the dialer's first bytes, already read off the stream; they come before anything else.
+ * `noiseFirst`: both ends agreed to start with Noise (see noise-first.ts)
+ */
+export type InboundStreamHandler = (stream: UDXStream, remote: UdpEndpoint, firstChunk: Uint8Array, noiseFirst: boolean) => void
+
+/** a dialled stream, and whether the listener agreed to noise first */
+export interface DialedStream {
+  stream: UDXStream
+  noiseFirst: boolean
+}
 
 /** Called for each PROBE datagram carrying the token the handler was registered for. */
 export type ProbeHandler = (remote: UdpEndpoint, answer: boolean) => void
@@ -46,7 +55,8 @@ export type ProbeHandler = (remote: UdpEndpoint, answer: boolean) => void
 interface PendingDial {
   stream: UDXStream
   remote: UdpEndpoint
-  resolve: () => void
+  noiseFirstOffered: boolean
+  resolve: (noiseFirst: boolean) => void
   reject: (err: Error) => void
 }
 
@@ -66,11 +76,13 @@ export class OverlaySocket {
   private readonly log: Logger
   private readonly pendingDials = new Map<number, PendingDial>()
   /** inbound set-ups by `host:port/dialerStreamId`, so a retransmitted HELLO gets the same ACCEPT */
-  private readonly accepted = new Map<string, UDXStream>()
+  private readonly accepted = new Map<string, { stream: UDXStream, noiseFirst: boolean }>()
   /** unconfirmed inbound set-ups by source IP */
   private readonly unconfirmed = new Map<string, number>()
   private readonly setupRate: TokenBuckets
   private inboundHandler?: InboundStreamHandler
+  /** whether an inbound HELLO's offer of noise first is taken (the listener's upgrader would settle on Noise) */
+  private acceptNoiseFirst = false
   /** birthday punch attempts listening on this socket, by token (hex) */
   private readonly probeHandlers = new Map<string, ProbeHandler>()
   private closeWhenIdleRequested = false
@@ -117,8 +129,13 @@ export class OverlaySocket {
     return this.inboundHandler
   }
 
-  setInboundHandler (handler: InboundStreamHandler | undefined): void {
+  get acceptsNoiseFirst (): boolean {
+    return this.acceptNoiseFirst
+  }
+
+  setInboundHandler (handler: InboundStreamHandler | undefined, acceptNoiseFirst = false): void {
     this.inboundHandler = handler
+    this.acceptNoiseFirst = handler != null && acceptNoiseFirst
   }
 
   /** Routes PROBE datagrams with `token` to `handler` until the returned function is called. */
@@ -144,21 +161,22 @@ export class OverlaySocket {
 
   /**
    * Opens a stream to a remote overlay socket. HELLO is retransmitted until the listener accepts, which also
-   * makes the dial the punch for the dialer's side of a hole punch.
+   * makes the dial the punch for the dialer's side of a hole punch. `offerNoiseFirst`: HELLO offers noise first.
    */
-  async dial (remote: UdpEndpoint, signal: AbortSignal): Promise<UDXStream> {
+  async dial (remote: UdpEndpoint, signal: AbortSignal, offerNoiseFirst = false): Promise<DialedStream> {
     if (this.isClosed) throw new Error('overlay socket is closed')
     if (remote.port === 0) throw new Error(`cannot dial ${remote.host}:0: port 0 is not a reachable UDP port`)
     if (!this.bound) this.bind(remote.family === 6 ? '::' : '0.0.0.0', 0)
     const stream = this.createStream()
-    const hello = encodeControlMessage({ type: MessageType.HELLO, dialerStreamId: stream.id })
+    const hello = encodeControlMessage({ type: MessageType.HELLO, dialerStreamId: stream.id, ...(offerNoiseFirst ? { noiseFirst: true } : {}) })
     const timeout = AbortSignal.timeout(this.init.dialTimeoutMs)
     const abort = AbortSignal.any([signal, timeout])
     let timer: NodeJS.Timeout | undefined
+    let noiseFirst = false
 
     try {
-      await new Promise<void>((resolve, reject) => {
-        this.pendingDials.set(stream.id, { stream, remote, resolve, reject })
+      noiseFirst = await new Promise<boolean>((resolve, reject) => {
+        this.pendingDials.set(stream.id, { stream, remote, noiseFirstOffered: offerNoiseFirst, resolve, reject })
         const intervals = new Backoff({ initialMs: this.init.helloIntervalMs * HELLO_BACKOFF, maxMs: this.init.maxHelloIntervalMs, factor: HELLO_BACKOFF })
         const send = (): void => {
           this.socket.trySend(hello, remote.port, remote.host)
@@ -181,7 +199,7 @@ export class OverlaySocket {
       this.pendingDials.delete(stream.id)
       this.closeIfIdle()
     }
-    return stream
+    return { stream, noiseFirst }
   }
 
   /** Sends punch datagrams to `remote` every `intervalMs` until `signal` aborts. */
@@ -245,8 +263,8 @@ export class OverlaySocket {
     }
     const remote: UdpEndpoint = { host: rinfo.host, port: rinfo.port, family: rinfo.family === 6 ? 6 : 4 }
     switch (message.type) {
-      case MessageType.HELLO: this.onHello(message.dialerStreamId, remote); break
-      case MessageType.ACCEPT: this.onAccept(message.dialerStreamId, message.listenerStreamId, remote); break
+      case MessageType.HELLO: this.onHello(message.dialerStreamId, remote, message.noiseFirst === true); break
+      case MessageType.ACCEPT: this.onAccept(message.dialerStreamId, message.listenerStreamId, remote, message.noiseFirst === true); break
       case MessageType.REJECT: this.onReject(message.dialerStreamId, message.reason, remote); break
       case MessageType.PUNCH: break
       case MessageType.PROBE: this.probeHandlers.get(Buffer.from(message.token).toString('hex'))?.(remote, message.answer); break
@@ -262,11 +280,11 @@ export class OverlaySocket {
     })
   }
 
-  private onHello (dialerStreamId: number, remote: UdpEndpoint): void {
+  private onHello (dialerStreamId: number, remote: UdpEndpoint, noiseFirstOffered: boolean): void {
     const key = `${remote.host}:${remote.port}/${dialerStreamId}`
     const existing = this.accepted.get(key)
     if (existing != null) {
-      this.send({ type: MessageType.ACCEPT, dialerStreamId, listenerStreamId: existing.id }, remote)
+      this.sendAccept(dialerStreamId, existing.stream.id, existing.noiseFirst, remote)
       return
     }
     if (this.inboundHandler == null) {
@@ -290,12 +308,13 @@ export class OverlaySocket {
     const stream = this.createStream()
     stream.connect(this.socket, dialerStreamId, remote.port, remote.host)
     stream.setKeepalive(this.init.keepAliveMs)
-    this.accepted.set(key, stream)
+    const noiseFirst = noiseFirstOffered && this.acceptNoiseFirst
+    this.accepted.set(key, { stream, noiseFirst })
     // keep the entry while the dialer may still be retransmitting HELLO, then forget it
     const forget = setTimeout(() => this.accepted.delete(key), this.init.dialTimeoutMs + 1000)
     stream.once('close', () => { confirm(); clearTimeout(forget); this.accepted.delete(key); this.closeIfIdle() })
     stream.on('error', () => {})
-    this.send({ type: MessageType.ACCEPT, dialerStreamId, listenerStreamId: stream.id }, remote)
+    this.sendAccept(dialerStreamId, stream.id, noiseFirst, remote)
     // HELLO proves nothing about its source address; a spoofer never sees our ACCEPT, so it can't send the
     // first bytes. Only a dialer that does reaches libp2p's (globally limited) pending-upgrade slots.
     const unanswered = setTimeout(() => { stream.destroy() }, this.init.dialTimeoutMs)
@@ -306,11 +325,15 @@ export class OverlaySocket {
         stream.destroy()
         return
       }
-      this.inboundHandler(stream, remote, firstChunk)
+      this.inboundHandler(stream, remote, firstChunk, noiseFirst)
     })
   }
 
-  private onAccept (dialerStreamId: number, listenerStreamId: number, remote: UdpEndpoint): void {
+  private sendAccept (dialerStreamId: number, listenerStreamId: number, noiseFirst: boolean, remote: UdpEndpoint): void {
+    this.send({ type: MessageType.ACCEPT, dialerStreamId, listenerStreamId, ...(noiseFirst ? { noiseFirst: true } : {}) }, remote)
+  }
+
+  private onAccept (dialerStreamId: number, listenerStreamId: number, remote: UdpEndpoint, noiseFirst: boolean): void {
     const pending = this.pendingDials.get(dialerStreamId)
     // late duplicate ACCEPTs, or ones from an address we never dialed, are ignored
     if (pending == null || pending.remote.port !== remote.port || pending.remote.host !== remote.host) return
@@ -318,7 +341,8 @@ export class OverlaySocket {
     pending.stream.connect(this.socket, listenerStreamId, remote.port, remote.host)
     pending.stream.setKeepalive(this.init.keepAliveMs)
     pending.stream.once('close', () => { this.closeIfIdle() })
-    pending.resolve()
+    // an agreement we did not ask for is no agreement
+    pending.resolve(noiseFirst && pending.noiseFirstOffered)
   }
 
   private onReject (dialerStreamId: number, reason: RejectReason, remote: UdpEndpoint): void {

@@ -8,6 +8,7 @@ import type { UdpEndpoint } from './multiaddr.js'
 import { assertLivenessTiming, LivenessWatch } from './liveness.js'
 import { OverlaySocket } from './overlay-socket.js'
 import { Backoff } from '../core/backoff.js'
+import { upgradesWithNoise } from './noise-first.js'
 import { toMultiaddrConnection } from './udx-connection.js'
 import type { UdxConnectionInit } from './udx-connection.js'
 
@@ -122,11 +123,12 @@ export class UdxTransport implements Transport {
     if (remote == null) throw new Error(`not a UDP overlay address: ${ma.toString()}`)
     const socket = this.routes.get(endpointKey(remote)) ?? this.socket
     this.log('dialing %a%s', ma, socket === this.socket ? '' : ' from an extra socket')
-    const stream = await socket.dial(remote, options.signal)
+    const { stream, noiseFirst } = await socket.dial(remote, options.signal, upgradesWithNoise(options.upgrader, 'outbound'))
     // the remote answered over UDP: what a racing dialer waits for before it gives up on UDP (see dialGateway)
     options.onProgress?.({ type: UDX_ANSWERED, detail: remote })
     const maConn = toMultiaddrConnection({
       stream,
+      noiseFirst,
       direction: 'outbound',
       remoteAddr: ma,
       log: this.components.logger.forComponent('natmesh:udx:connection'),
@@ -148,7 +150,7 @@ export class UdxTransport implements Transport {
    * `announce`: send datagrams on the stream until anything comes back, for a gateway's relay worker that learns
    * this node's address from its first packet. `bytesReceived`: whether the gateway's end ever answered.
    */
-  forwardedStream (): { id: number, connect: (gateway: UdpEndpoint, gatewayStreamId: number, addrs: Pick<UdxConnectionInit, 'direction' | 'remoteAddr' | 'localAddr'>, options?: { announce?: boolean }) => MultiaddrConnection, bytesReceived: () => number, destroy: () => void } {
+  forwardedStream (): { id: number, connect: (gateway: UdpEndpoint, gatewayStreamId: number, addrs: Pick<UdxConnectionInit, 'direction' | 'remoteAddr' | 'localAddr' | 'noiseFirst'>, options?: { announce?: boolean }) => MultiaddrConnection, bytesReceived: () => number, destroy: () => void } {
     const stream = this.socket.openStream()
     stream.on('error', () => {})
     return {
@@ -223,7 +225,7 @@ export class UdxTransport implements Transport {
       for (let i = 0; i < count; i++) {
         const socket: OverlaySocket = this.createSocket(() => { this.forgetExtraSocket(socket) })
         socket.bind(main.host, 0)
-        socket.setInboundHandler(this.socket.inbound)
+        socket.setInboundHandler(this.socket.inbound, this.socket.acceptsNoiseFirst)
         this.extraSockets.add(socket)
         sockets.push(socket)
       }

@@ -4,6 +4,7 @@ import type { AbortOptions, Logger, MultiaddrConnection } from '@libp2p/interfac
 import type { AbstractMultiaddrConnectionInit, SendResult } from '@libp2p/utils'
 import type { UDXStream } from 'udx-native'
 import type { LivenessWatch } from './liveness.js'
+import { HeldBack, multistreamOpening, NOISE_PROTOCOL } from './noise-first.js'
 
 export interface UdxConnectionInit extends Omit<AbstractMultiaddrConnectionInit, 'log'> {
   stream: UDXStream
@@ -13,6 +14,8 @@ export interface UdxConnectionInit extends Omit<AbstractMultiaddrConnectionInit,
   closeTimeoutMs: number
   /** aborts the connection when its remote falls silent; absent: udx's own timeouts alone */
   liveness?: LivenessWatch
+  /** both ends agreed in HELLO/ACCEPT to start with Noise (see noise-first.ts) */
+  noiseFirst?: boolean
 }
 
 /** A libp2p MultiaddrConnection over one udx stream; noise and yamux run on top of it like on TCP. */
@@ -21,11 +24,22 @@ class UdxMultiaddrConnection extends AbstractMultiaddrConnection {
   private readonly closeTimeoutMs: number
   /** datagrams read in this turn of the event loop, handed up together */
   private reads: Uint8Array[] = []
+  /** noise first: the multistream-select bytes our upgrader writes, which stay here */
+  private heldBack?: HeldBack
+  /** noise first, dialer: the listener's echo, handed to our upgrader once its proposal is held back */
+  private echo?: Uint8Array
 
   constructor (init: UdxConnectionInit) {
     super(init)
     this.stream = init.stream
     this.closeTimeoutMs = init.closeTimeoutMs
+    if (init.noiseFirst === true) {
+      const opening = multistreamOpening(NOISE_PROTOCOL)
+      this.heldBack = new HeldBack(opening)
+      // the listener's upgrader reads the proposal the dialer did not send
+      if (init.direction === 'inbound') this.onData(opening)
+      else this.echo = opening
+    }
     if (init.firstChunk != null) this.onData(init.firstChunk)
     // udx emits one event per datagram (about 1.4 KB): decrypting and demultiplexing each on its own costs
     // more than the bytes do, so what arrives together goes up together
@@ -59,8 +73,31 @@ class UdxMultiaddrConnection extends AbstractMultiaddrConnection {
     // udx queues whatever it is given; false only says its queue is past the high-water mark. Taking the whole
     // list (bounded by the caller's own backpressure) spares re-queueing the rest on every write.
     let canSendMore = true
-    for (const buf of data) canSendMore = this.stream.write(buf)
+    for (const buf of data) {
+      const rest = this.holdBack(buf)
+      if (rest === undefined) return { sentBytes: data.byteLength, canSendMore: false }
+      if (rest.byteLength > 0) canSendMore = this.stream.write(rest)
+    }
     return { sentBytes: data.byteLength, canSendMore }
+  }
+
+  /** noise first: what of `buf` goes on the wire; undefined once the connection was aborted for a mismatch */
+  private holdBack (buf: Uint8Array): Uint8Array | undefined {
+    if (this.heldBack == null || this.heldBack.done) return buf
+    let rest: Uint8Array
+    try {
+      rest = this.heldBack.take(buf)
+    } catch (err) {
+      this.abort(err as Error)
+      return undefined
+    }
+    const echo = this.echo
+    if (this.heldBack.done && echo != null) {
+      this.echo = undefined
+      // after this write returns, as an answer from the wire would come
+      queueMicrotask(() => { this.onData(echo) })
+    }
+    return rest
   }
 
   async sendClose (options?: AbortOptions): Promise<void> {

@@ -5,7 +5,8 @@ import { BOOT_ID_LENGTH, ErrorCode, FrameType, SESSION_ID_LENGTH } from './frame
 import type { Frame } from './frames.js'
 import { Session, SessionError, sessionDefaults } from './session.js'
 import type { SessionOptions } from './session.js'
-import { HANDSHAKE_TIMEOUT_MS, RecentlyClosed } from './session-timing.js'
+import { Backoff } from '../core/backoff.js'
+import { HANDSHAKE_TIMEOUT_MS, RecentlyClosed, RESUME_BACKOFF } from './session-timing.js'
 
 export type SessionHandler = (session: Session) => void | Promise<void>
 
@@ -170,20 +171,34 @@ export class SessionManager {
     }
   }
 
-  /** Moves an initiator session from a relayed carrier to a direct connection, if there is one. */
-  private async maybeMigrate (session: Session): Promise<void> {
-    if (session.path !== 'relay' || this.switching.has(session.id)) return
+  /**
+   * Moves an initiator session from a relayed carrier to a direct connection, if there is one; a move that fails
+   * is tried again (session-timing.ts rule 9), `retries` counting the delays so far.
+   */
+  private async maybeMigrate (session: Session, retries?: Backoff): Promise<void> {
+    if (session.path !== 'relay' || this.switching.has(session.id) || !this.sessions.has(sessionKey(session.peer, session.id))) return
     const direct = this.init.bestConnection(session.peer)
     if (direct == null || isRelayed(direct.remoteAddr)) return
     this.switching.add(session.id)
+    let failure: unknown
     try {
       await this.resumeOn(session, direct)
     } catch (err) {
-      // the relayed carrier is still there; the session stays on it
-      this.log('session %s could not move to the direct path - %s', session.id, err instanceof Error ? err.message : String(err))
+      failure = err
     } finally {
       this.switching.delete(session.id)
     }
+    if (failure === undefined) return
+    // the relayed carrier is still there; the session stays on it until the next try
+    const backoff = retries ?? new Backoff(RESUME_BACKOFF)
+    const delay = backoff.next()
+    this.log.error('session %s could not move to the direct path, trying again in %d ms - %s', session.id, delay, failure instanceof Error ? failure.message : String(failure))
+    const onClosed = (): void => { clearTimeout(timer) }
+    const timer = setTimeout(() => {
+      session.removeEventListener('closed', onClosed)
+      void this.maybeMigrate(session, backoff)
+    }, delay)
+    session.addEventListener('closed', onClosed, { once: true })
   }
 
   private async onIncoming (stream: Stream, connection: Connection): Promise<void> {

@@ -14,6 +14,9 @@
  * 7. A stream's set-up (OPEN or RESUME, then ACCEPT) that takes longer than 10 s is given up.
  * 8. A session that closed cleanly is remembered for 2 minutes, so a late RESUME for it learns that it ended
  *    instead of "unknown session"; a failed one is not remembered.
+ * 9. A move from the relay to a direct connection that fails (the RESUME lost or refused on a lossy path) is
+ *    tried again with rule 6's delays, for as long as the session is on the relay and a direct connection to its
+ *    peer is open: a session never stays on the relay next to a working direct path.
  */
 import type { BackoffInit } from '../core/backoff.js'
 

@@ -12,6 +12,7 @@ import { brief, intact, Lab, waitResult } from './session-lab.ts'
 import type { AgentInit, Ev, Proc } from './session-lab.ts'
 import type { NatFlavour } from '../../dist/lab/nat.js'
 import type { TopologyOptions } from '../../dist/lab/topology.js'
+import type { PunchPhase } from '../../dist/dcutr/index.js'
 
 /** A dials B in every pair: A is the session's initiator */
 export const FIELD_PAIRS = {
@@ -51,6 +52,10 @@ export interface FieldTransfer {
   punched: boolean
   /** the successful punch's msSinceRelay: relayed connection -> direct connection */
   relayToDirectMs: number | null
+  /** each side's successful hole-punch phases (ms since its own relayed connection opened; see PunchPhase) */
+  phases: Partial<Record<'A' | 'B', PunchPhases>>
+  /** A's first direct connection -> its session on the direct path (the session move) */
+  moveMs: number | null
   /** A's release (its daemon starting, modules already loaded; B already holding its reservation) -> session open */
   openMs: number | null
   /** both directions: every message arrived once, in order, uncorrupted, no error */
@@ -72,6 +77,10 @@ export interface FieldCellSummary {
   /** transfers without both results (see FieldTransfer.failed) */
   failed: number
   relayToDirectMs: { median: number | null, p95: number | null }
+  /** per side, the median of each punch phase over the direct transfers */
+  phases: Partial<Record<'A' | 'B', PunchPhases>>
+  /** median session move (see FieldTransfer.moveMs) */
+  moveMs: number | null
   /** the same, divided by rttMs (null at 0 ms) */
   relayToDirectRtts: { median: number | null, p95: number | null }
   openMs: { median: number | null, p95: number | null }
@@ -99,6 +108,19 @@ function pct (values: number[], p: number): number | null {
   if (values.length === 0) return null
   const sorted = [...values].sort((x, y) => x - y)
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p / 100 * sorted.length) - 1))] as number
+}
+
+export type PunchPhases = Partial<Record<PunchPhase, number>>
+
+function phasesOf (proc: Proc): PunchPhases | undefined {
+  const punch = proc.find((x) => x.event === 'hole-punch' && x.outcome === 'success')
+  return punch?.phases as PunchPhases | undefined
+}
+
+function moveOf (proc: Proc): number | null {
+  const direct = proc.find((e) => e.event === 'connection' && e.path === 'direct')
+  const moved = proc.find((e) => e.event === 'session-path' && e.path === 'direct')
+  return typeof direct?.t === 'number' && typeof moved?.t === 'number' ? moved.t - direct.t : null
 }
 
 function punchOf (procs: Proc[]): Ev | undefined {
@@ -135,7 +157,7 @@ export async function runFieldCell (opts: FieldCellOptions): Promise<FieldCellRe
     for (let n = 1; n <= opts.transfers; n++) {
       const { A, B } = next ?? spawnPair(n)
       next = undefined
-      const t: FieldTransfer = { n, direct: false, punched: false, relayToDirectMs: null, openMs: null, intact: false, failed: true }
+      const t: FieldTransfer = { n, direct: false, punched: false, relayToDirectMs: null, phases: {}, moveMs: null, openMs: null, intact: false, failed: true }
       try {
         await Promise.all([lab.flush('A'), lab.flush('B')])
         await Promise.all([A.waitFor((e) => e.event === 'agent-loaded', 30_000, 'agent-loaded'), B.waitFor((e) => e.event === 'agent-loaded', 30_000, 'agent-loaded')])
@@ -153,6 +175,11 @@ export async function runFieldCell (opts: FieldCellOptions): Promise<FieldCellRe
         const punch = punchOf([A, B])
         t.punched = punch !== undefined
         t.relayToDirectMs = typeof punch?.msSinceRelay === 'number' ? punch.msSinceRelay : null
+        for (const [slot, proc] of [['A', A], ['B', B]] as const) {
+          const phases = phasesOf(proc)
+          if (phases !== undefined) t.phases[slot] = phases
+        }
+        t.moveMs = moveOf(A)
         t.direct = ra.stats.migrations >= 1 && ra.stats.bytesViaDirect > 0
         t.intact = intact(ra, rb.sent) && intact(rb, ra.sent)
         if (!t.intact) t.error = `A: ${brief(ra)} (B sent ${rb.sent}); B: ${brief(rb)} (A sent ${ra.sent})`
@@ -174,6 +201,12 @@ export async function runFieldCell (opts: FieldCellOptions): Promise<FieldCellRe
   const opens = transfers.flatMap((t) => t.openMs === null ? [] : [t.openMs])
   const inRtts = (v: number | null): number | null => v === null || rttMs === 0 ? null : Number((v / rttMs).toFixed(1))
   const relayToDirectMs = { median: pct(ms, 50), p95: pct(ms, 95) }
+  const directs = transfers.filter((t) => t.direct)
+  const phases: FieldCellSummary['phases'] = {}
+  for (const slot of ['A', 'B'] as const) {
+    const names = [...new Set(directs.flatMap((t) => Object.keys(t.phases[slot] ?? {})))] as PunchPhase[]
+    if (names.length > 0) phases[slot] = Object.fromEntries(names.map((name) => [name, pct(directs.flatMap((t) => t.phases[slot]?.[name] ?? []), 50) ?? 0]))
+  }
   return {
     transfers,
     summary: {
@@ -186,6 +219,8 @@ export async function runFieldCell (opts: FieldCellOptions): Promise<FieldCellRe
       intact: transfers.filter((t) => t.intact).length,
       failed: transfers.filter((t) => t.failed).length,
       relayToDirectMs,
+      phases,
+      moveMs: pct(directs.flatMap((t) => t.moveMs ?? []), 50),
       relayToDirectRtts: { median: inRtts(relayToDirectMs.median), p95: inRtts(relayToDirectMs.p95) },
       openMs: { median: pct(opens, 50), p95: pct(opens, 95) }
     }

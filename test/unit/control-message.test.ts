@@ -67,6 +67,21 @@ describe('control datagrams: encode/decode', () => {
     expect([...reject]).toEqual([...header(MessageType.REJECT), 1, 2, 3, 4, RejectReason.OVERLOADED])
   })
 
+  it('appends the noise-first flags byte to HELLO and ACCEPT only when set, and reads it back', () => {
+    const hello = encodeControlMessage({ type: MessageType.HELLO, dialerStreamId: 0x01020304, noiseFirst: true })
+    expect([...hello]).toEqual([...header(MessageType.HELLO), 1, 2, 3, 4, 0x01])
+    expect(decodeControlMessage(hello)).toEqual({ type: MessageType.HELLO, dialerStreamId: 0x01020304, noiseFirst: true })
+    const accept = encodeControlMessage({ type: MessageType.ACCEPT, dialerStreamId: 5, listenerStreamId: 6, noiseFirst: true })
+    expect([...accept]).toEqual([...header(MessageType.ACCEPT), 0, 0, 0, 5, 0, 0, 0, 6, 0x01])
+    expect(decodeControlMessage(accept)).toEqual({ type: MessageType.ACCEPT, dialerStreamId: 5, listenerStreamId: 6, noiseFirst: true })
+  })
+
+  it('reads a flags byte without the noise-first bit, or with only unknown bits, as no flag (what older peers send: nothing)', () => {
+    expect(decodeControlMessage(new Uint8Array([...header(MessageType.HELLO), 0, 0, 0, 9, 0x00]))).toEqual({ type: MessageType.HELLO, dialerStreamId: 9 })
+    expect(decodeControlMessage(new Uint8Array([...header(MessageType.HELLO), 0, 0, 0, 9, 0xfe]))).toEqual({ type: MessageType.HELLO, dialerStreamId: 9 })
+    expect(decodeControlMessage(new Uint8Array([...header(MessageType.ACCEPT), 0, 0, 0, 9, 0, 0, 0, 10, 0x81]))).toEqual({ type: MessageType.ACCEPT, dialerStreamId: 9, listenerStreamId: 10, noiseFirst: true })
+  })
+
   it('lays PROBE out as flags then token, and refuses to encode a token of the wrong size', () => {
     const probe = encodeControlMessage({ type: MessageType.PROBE, token: new Uint8Array([9, 8, 7, 6, 5, 4, 3, 2]), answer: true })
     expect([...probe]).toEqual([...header(MessageType.PROBE), 1, 9, 8, 7, 6, 5, 4, 3, 2])

@@ -56,7 +56,7 @@ function close (h: Harness, relayed: StubConnection): void {
 }
 
 describe('HolePuncher as the initiator (B)', () => {
-  it('sends CONNECT with its public addresses and mapping, SYNC once the answer is in, and punches half the round trip later', async () => {
+  it('sends CONNECT with its public addresses and mapping, SYNC once the answer is in, and punches at once (plain DCUtR)', async () => {
     const { h, wire, outcome } = await initiator({ remote, publicAddresses: () => [OWN], natMapping: mapping('endpoint-independent') })
     const connect = await readMessage(wire)
     expect(connect.type).toBe(CONNECT)
@@ -67,14 +67,14 @@ describe('HolePuncher as the initiator (B)', () => {
     await writeMessage(wire, { type: CONNECT, observedAddresses: [THEIRS.bytes], mapping: { kind: NatMapping.Kind.ENDPOINT_INDEPENDENT } })
     const sync = await readMessage(wire)
     expect(sync.type).toBe(SYNC)
-    const wait = await h.clock.nextWait()
-    expect(wait.ms).toBe(40)
-    expect(h.dials).toEqual([])
-    expect(h.udx.punched).toEqual([])
-    wait.end()
+    // no half round trip's wait: the responder dialled when it answered, so its NAT is open for our punch already
     expect(await outcome).toMatchObject({ outcome: 'success', attempts: 1, strategy: 'dcutr', msSinceRelay: 250, cost: { ms: 80, sockets: 0 } })
+    expect(h.clock.waits).toEqual([])
     expect(h.dials.map(addresses => addresses.map(String))).toEqual([[THEIRS.toString()]])
     expect(h.udx.punched).toEqual([THEIR_ENDPOINT])
+    const { phases } = await outcome
+    expect(Object.keys(phases ?? {})).toEqual(['stream', 'connect', 'sync', 'direct'])
+    expect(phases?.direct).toBe(250)
   })
 
   it('skips without SYNC when both NATs change ports per destination', async () => {
@@ -99,9 +99,9 @@ describe('HolePuncher as the initiator (B)', () => {
     const token = connect.probeToken as Uint8Array<ArrayBuffer>
     await writeMessage(wire, { type: CONNECT, observedAddresses: [THEIRS.bytes], mapping: { kind: NatMapping.Kind.ENDPOINT_INDEPENDENT }, probeToken: token })
     expect((await readMessage(wire)).type).toBe(SYNC)
-    // the sockets were opened before SYNC went out, so the spray starts on time
+    // the sockets were opened before SYNC went out, so the spray starts on time, and at once: the sprayer does not
+    // wait the half round trip, its mappings are open before the responder's probes come
     expect(h.udx.extra).toHaveLength(4)
-    ;(await h.clock.nextWait()).end()
     const winner = h.udx.extra[2]
     await winner?.listening.promise
     expect(h.udx.extra.map(socket => socket.sent[0])).toEqual(Array(4).fill({ remote: THEIR_ENDPOINT, answer: false }))
@@ -112,6 +112,7 @@ describe('HolePuncher as the initiator (B)', () => {
     expect(winner?.idleClosed).toBe(true)
     expect(h.udx.closed).toHaveLength(3)
     expect(h.udx.closed).not.toContain(winner)
+    expect(h.clock.waits).toEqual([])
   })
 
   it('skips as NO_UDP_PATH when the responder\'s CONNECT offers no public UDP overlay address', async () => {
@@ -136,12 +137,13 @@ describe('HolePuncher as the initiator (B)', () => {
     expect(await outcome).toMatchObject({ outcome: 'failure', attempts: 1, code: 'CUT_SHORT', reason: 'cut short after 0 ms: the relayed connection closed before the punch finished' })
   })
 
-  it('fails as CUT_SHORT when the relayed connection closes during the half round trip before the punch', async () => {
-    const { h, wire, relayed, outcome } = await initiator({ remote, publicAddresses: () => [OWN] })
+  it('fails as CUT_SHORT when the relayed connection closes during the half round trip a birthday prober waits', async () => {
+    const { h, wire, relayed, outcome } = await initiator({ remote, publicAddresses: () => [OWN], natMapping: mapping('endpoint-independent') })
+    const connect = await readMessage(wire)
+    h.clock.at += 80
+    await writeMessage(wire, { type: CONNECT, observedAddresses: [THEIRS.bytes], mapping: { kind: NatMapping.Kind.RANDOM }, probeToken: connect.probeToken })
     await readMessage(wire)
-    await writeMessage(wire, { type: CONNECT, observedAddresses: [THEIRS.bytes] })
-    await readMessage(wire)
-    await h.clock.nextWait()
+    expect((await h.clock.nextWait()).ms).toBe(40)
     close(h, relayed)
     expect(await outcome).toMatchObject({ outcome: 'failure', code: 'CUT_SHORT', reason: expect.stringMatching(/the relayed connection closed/) })
   })
@@ -176,7 +178,7 @@ describe('HolePuncher as the initiator (B)', () => {
 })
 
 describe('HolePuncher as the responder (A)', () => {
-  it('answers CONNECT with its addresses and mapping, echoes the probe token, and dials the moment SYNC arrives', async () => {
+  it('answers CONNECT with its addresses and mapping, echoes the probe token, and dials right after, without waiting for SYNC (plain DCUtR)', async () => {
     const { h, open } = await responder({ remote, publicAddresses: () => [OWN], natMapping: mapping('endpoint-independent') })
     const { wire, handled } = await open()
     const outcome = h.nextOutcome()
@@ -188,8 +190,6 @@ describe('HolePuncher as the responder (A)', () => {
     expect(answer.mapping).toEqual({ kind: NatMapping.Kind.ENDPOINT_INDEPENDENT })
     expect(answer.probeToken).toEqual(token)
     expect(answer.localAddresses).toEqual([])
-    expect(h.dials).toEqual([])
-    await writeMessage(wire, { type: SYNC })
     expect(await outcome).toMatchObject({ outcome: 'success', attempts: 1, strategy: 'dcutr', msSinceRelay: 250 })
     expect(h.dials.map(addresses => addresses.map(String))).toEqual([[THEIRS.toString()]])
     // punch datagrams are the initiator's job
@@ -261,12 +261,13 @@ describe('HolePuncher as the responder (A)', () => {
     await expect(handled).resolves.toBeUndefined()
   })
 
-  it('fails as CUT_SHORT when the relayed connection closes while it waits for SYNC', async () => {
-    const { h, relayed, open } = await responder({ remote, publicAddresses: () => [OWN] })
+  it('fails as CUT_SHORT when the relayed connection closes while a birthday punch waits for SYNC', async () => {
+    const { h, relayed, open } = await responder({ remote, publicAddresses: () => [OWN], natMapping: mapping('endpoint-independent') })
     const { wire } = await open()
     const outcome = h.nextOutcome()
-    await writeMessage(wire, { type: CONNECT, observedAddresses: [THEIRS.bytes] })
+    await writeMessage(wire, { type: CONNECT, observedAddresses: [THEIRS.bytes], mapping: { kind: NatMapping.Kind.RANDOM }, probeToken: new Uint8Array(PROBE_TOKEN_LENGTH).fill(3) })
     await readMessage(wire)
+    expect(h.udx.socket.sent).toEqual([])
     close(h, relayed)
     expect(await outcome).toMatchObject({ outcome: 'failure', code: 'CUT_SHORT', reason: expect.stringMatching(/^cut short after 0 ms: the relayed connection closed/) })
   })

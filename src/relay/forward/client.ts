@@ -4,7 +4,7 @@ import type { ComponentLogger, Connection, ConnectionGater, ConnectionLimits, Cr
 import type { ConnectionManager, Registrar, TransportManager } from '@libp2p/interface-internal'
 import { CODE_P2P, CODE_P2P_CIRCUIT, multiaddr } from '@multiformats/multiaddr'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import { isUdxMultiaddr, isUdxTransport, toUdpEndpoint } from '../../transport/index.js'
+import { isUdxMultiaddr, isUdxTransport, toUdpEndpoint, upgradesWithNoise } from '../../transport/index.js'
 import type { UdxTransport } from '../../transport/index.js'
 import { ControlChannel, FORWARD_HOP_PROTOCOLS, FORWARD_HOP_WORKERS_PROTOCOL, FORWARD_STOP_PROTOCOLS, FORWARD_STOP_WORKERS_PROTOCOL, isStreamId, parseLimit, parsePort, parseReply } from './messages.js'
 import type { ForwardLimit } from './messages.js'
@@ -98,13 +98,14 @@ export class ForwardedCircuitTransport implements Transport, Startable {
     if (udx == null || gateway == null || gatewayAt == null) throw new NotForwardedError('no UDP overlay connection to the gateway')
     inLoop ||= this.workersUnreachable.has(relayId)
     const end = udx.forwardedStream()
+    const offerNoiseFirst = upgradesWithNoise(options.upgrader, 'outbound')
     let stream: Stream | undefined
     let reply
     try {
       const signal = AbortSignal.any([options.signal, AbortSignal.timeout(NEGOTIATION_TIMEOUT_MS)])
       stream = await gateway.newStream(FORWARD_HOP_PROTOCOLS, { signal }).catch((err: Error) => { throw new NotForwardedError(`the gateway offers none: ${err.message}`) })
       const hop = new ControlChannel(stream)
-      await hop.write({ target: targetId, streamId: end.id, ...(inLoop ? { inLoop } : {}) }, { signal })
+      await hop.write({ target: targetId, streamId: end.id, ...(inLoop ? { inLoop } : {}), ...(offerNoiseFirst ? { noiseFirst: true } : {}) }, { signal })
       reply = parseReply(await hop.read({ signal }))
       if (reply.status !== 'OK' || reply.streamId == null) throw new NotForwardedError(`the gateway answered ${reply.status}`)
       if (reply.port != null && stream.protocol !== FORWARD_HOP_WORKERS_PROTOCOL) throw new NotForwardedError('the gateway named a relay worker port on a protocol without them')
@@ -116,6 +117,7 @@ export class ForwardedCircuitTransport implements Transport, Startable {
     const workerPort = reply.port
     const maConn = end.connect({ ...gatewayAt, port: workerPort ?? gatewayAt.port }, reply.streamId, {
       direction: 'outbound',
+      noiseFirst: offerNoiseFirst && reply.noiseFirst === true,
       remoteAddr: ma,
       localAddr: multiaddr(relayPart).encapsulate(`/p2p-circuit/p2p/${this.components.peerId.toString()}`)
     })
@@ -165,16 +167,18 @@ export class ForwardedCircuitTransport implements Transport, Startable {
       return
     }
     const end = udx.forwardedStream()
+    const noiseFirst = request.noiseFirst === true && upgradesWithNoise(this.components.upgrader, 'inbound')
     // connected before the reply: the dialer's first packets may follow the gateway's answer at once. A relay
     // worker learns this node's address from its first packet, and this side would send none before the
     // dialer's, so it announces itself
     const maConn = end.connect({ ...gatewayAt, port: workerPort ?? gatewayAt.port }, request.streamId, {
       direction: 'inbound',
+      noiseFirst,
       remoteAddr: connection.remoteAddr.encapsulate(`/p2p-circuit/p2p/${source.toString()}`)
     }, { announce: workerPort != null })
     tieToControl(maConn, stream)
     try {
-      await stop.write({ status: 'OK', streamId: end.id }, { signal })
+      await stop.write({ status: 'OK', streamId: end.id, ...(noiseFirst ? { noiseFirst: true } : {}) }, { signal })
     } catch (err) {
       maConn.abort(err instanceof Error ? err : new Error(String(err)))
       throw err

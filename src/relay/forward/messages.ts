@@ -22,9 +22,14 @@ export interface ForwardLimit { data?: string, durationMs?: number }
 
 export type ForwardStatus = 'OK' | 'NO_RESERVATION' | 'PERMISSION_DENIED' | 'UNAVAILABLE' | 'MALFORMED'
 
-export interface HopRequest { target: string, streamId: number, inLoop?: boolean }
-export interface StopRequest { source: string, streamId: number, limit?: ForwardLimit, port?: number }
-export interface Reply { status: ForwardStatus, streamId?: number, limit?: ForwardLimit, port?: number }
+/**
+ * `noiseFirst` (optional, natmesh's UDP overlay "noise first", see transport/noise-first.ts): in a request, the
+ * source offers to start the circuit with Noise instead of multistream-select; in a reply, the target agrees. The
+ * gateway passes both on; one that does not (an older gateway) leaves the circuit to negotiate as usual.
+ */
+export interface HopRequest { target: string, streamId: number, inLoop?: boolean, noiseFirst?: true }
+export interface StopRequest { source: string, streamId: number, limit?: ForwardLimit, port?: number, noiseFirst?: true }
+export interface Reply { status: ForwardStatus, streamId?: number, limit?: ForwardLimit, port?: number, noiseFirst?: true }
 
 const MAX_MESSAGE_BYTES = 4096
 const STATUSES = new Set<string>(['OK', 'NO_RESERVATION', 'PERMISSION_DENIED', 'UNAVAILABLE', 'MALFORMED'])
@@ -71,5 +76,5 @@ export function parseReply (message: Record<string, unknown>): Reply {
   const status = message.status as ForwardStatus
   if (status !== 'OK') return { status }
   if (!isStreamId(message.streamId)) throw new Error('OK reply without a stream id')
-  return { status, streamId: message.streamId, limit: parseLimit(message.limit), port: parsePort(message.port) }
+  return { status, streamId: message.streamId, limit: parseLimit(message.limit), port: parsePort(message.port), ...(message.noiseFirst === true ? { noiseFirst: true } : {}) }
 }

@@ -178,10 +178,10 @@ export class ForwardServer extends ProtocolHandler {
       return
     }
     const workersAsked = stream.protocol === FORWARD_HOP_WORKERS_PROTOCOL && request.inLoop !== true
-    await this.join(udx, { hop, at: sourceAt, streamId: request.streamId, peer: connection.remotePeer, workersAsked }, { connection: targetConnection, at: targetAt, peer: target }, limit, signal)
+    await this.join(udx, { hop, at: sourceAt, streamId: request.streamId, peer: connection.remotePeer, workersAsked, noiseFirst: request.noiseFirst === true }, { connection: targetConnection, at: targetAt, peer: target }, limit, signal)
   }
 
-  private async join (udx: UdxTransport, source: { hop: ControlChannel, at: UdpEndpoint, streamId: number, peer: PeerId, workersAsked: boolean }, target: { connection: Connection, at: UdpEndpoint, peer: PeerId }, limit: ForwardLimit | undefined, signal: AbortSignal): Promise<void> {
+  private async join (udx: UdxTransport, source: { hop: ControlChannel, at: UdpEndpoint, streamId: number, peer: PeerId, workersAsked: boolean, noiseFirst: boolean }, target: { connection: Connection, at: UdpEndpoint, peer: PeerId }, limit: ForwardLimit | undefined, signal: AbortSignal): Promise<void> {
     let stopStream: Stream | undefined
     let path: ForwardPath | undefined
     try {
@@ -192,7 +192,7 @@ export class ForwardServer extends ProtocolHandler {
       }
       path ??= inLoopPath(udx, { at: source.at, streamId: source.streamId }, target.at)
       const stop = new ControlChannel(stopStream)
-      await stop.write({ source: source.peer.toString(), streamId: path.ids[1], limit, ...(path.port != null ? { port: path.port } : {}) }, { signal })
+      await stop.write({ source: source.peer.toString(), streamId: path.ids[1], limit, ...(path.port != null ? { port: path.port } : {}), ...(source.noiseFirst ? { noiseFirst: true } : {}) }, { signal })
       const reply = parseReply(await stop.read({ signal }))
       if (reply.status !== 'OK' || reply.streamId == null) {
         path.destroy()
@@ -202,7 +202,7 @@ export class ForwardServer extends ProtocolHandler {
         return
       }
       await path.join(reply.streamId)
-      await source.hop.write({ status: 'OK', streamId: path.ids[0], limit, ...(path.port != null ? { port: path.port } : {}) }, { signal })
+      await source.hop.write({ status: 'OK', streamId: path.ids[0], limit, ...(path.port != null ? { port: path.port } : {}), ...(source.noiseFirst && reply.noiseFirst === true ? { noiseFirst: true } : {}) }, { signal })
     } catch (err) {
       path?.destroy()
       stopStream?.abort(err instanceof Error ? err : new Error(String(err)))

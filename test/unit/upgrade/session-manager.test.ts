@@ -159,6 +159,27 @@ describe('Session migration and resume (two real managers)', () => {
     expect(remote.stats().messagesReceived).toBe(40)
   })
 
+  it('tries the move again when the first one fails, without waiting for another connection to open', async () => {
+    const { a, b, links, session, remote } = await opened('relay')
+    for (const m of numbered(0, 5)) await session.send(enc.encode(m))
+    const direct = link(a, b, 'direct')
+    links.push(direct)
+    // the first stream on the direct connection fails, as a RESUME lost on a lossy path ends in a set-up error
+    const newStream = direct.atA.newStream.bind(direct.atA)
+    let attempts = 0
+    direct.atA.newStream = (async (...args: Parameters<typeof newStream>) => {
+      if (++attempts === 1) throw new Error('stream reset')
+      return await newStream(...args)
+    }) as typeof newStream
+    const moved = pathEvent(session, 'direct')
+    a.dispatchEvent(new CustomEvent('connection:open', { detail: direct.atA }))
+    expect(await moved).toBe(1)
+    expect(attempts).toBe(2)
+    for (const m of numbered(5, 10)) await session.send(enc.encode(m))
+    expect(await read(remote, 10)).toEqual(numbered(0, 10))
+    await session.close()
+  })
+
   it('resumes on another carrier when its path is cut mid-transfer, and the SendBuffer resends what was lost', async () => {
     const { a, b, managerA, links, nextAccepted } = await pair()
     const relay = link(a, b, 'relay')
