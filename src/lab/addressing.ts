@@ -33,6 +33,13 @@ export function slotWanIp (x: number): string {
   return `${WAN_PREFIX}.${20 + x}`
 }
 
+/** After a NAT restart (Topology.restartNat), slot x's router faces the WAN as 11.0.113.(120+x): slots 1..79 only */
+export function slotRenumberedWanIp (x: number): string {
+  checkSlotIndex(x)
+  if (x > 79) throw new Error(`slot ${x}: only slots 1..79 have a second WAN address (above them sit the gateways' second addresses)`)
+  return `${WAN_PREFIX}.${120 + x}`
+}
+
 /** Slot x's LAN is 192.168.x.0/24: router .1, peer .2 */
 export function lanRouterIp (x: number): string {
   checkSlotIndex(x)

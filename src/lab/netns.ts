@@ -66,3 +66,22 @@ export async function cleanupStale (prefix: string): Promise<string[]> {
   await Promise.allSettled(stale.map(delNs))
   return stale
 }
+
+/**
+ * The names a lab with this prefix gives its namespaces: <prefix>pub, <prefix>gw<i>, <prefix>peer<slot>,
+ * <prefix>nat<slot>, and for the flavours <prefix>cgn<slot> (carrier NAT) and <prefix>wan<slot> (WAN emulator).
+ */
+export function isLabNamespace (prefix: string, name: string): boolean {
+  return name.startsWith(prefix) && /^(pub|gw\d{1,3}|(peer|nat|cgn|wan)[A-Za-z0-9]{1,8})$/.test(name.slice(prefix.length))
+}
+
+/**
+ * Removes the namespaces of the lab that used exactly this prefix (`lab up`, a `--keep` run or a crashed one), and
+ * nothing else: another run whose prefix merely starts the same way (nm-lab-2- under nm-lab-) keeps its own.
+ */
+export async function removeLab (prefix: string): Promise<string[]> {
+  assertPrefix(prefix)
+  const ours = (await listNs()).filter((name) => isLabNamespace(prefix, name))
+  await Promise.allSettled(ours.map(delNs))
+  return ours
+}

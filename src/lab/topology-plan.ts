@@ -36,10 +36,12 @@ export interface Slot {
   /** 1-based; picks the WAN and LAN addresses */
   readonly num: number
   flavour: NatFlavour
-  /** the slot whose NAT and LAN this one shares; undefined for a slot with its own link */
-  readonly host?: string
+  /** the slot whose NAT and LAN this one shares (from the start, or since movePeer); undefined for a slot on its own link */
+  host?: string
   /** host number on the LAN (1 = the NAT's own slot) */
-  readonly lanHost: number
+  lanHost: number
+  /** restartNat gave the slot's router its second WAN address (it alternates between the two) */
+  renumbered?: boolean
   readonly carrier?: NatedFlavour
   readonly wan?: WanLink
 }

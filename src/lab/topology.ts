@@ -1,8 +1,9 @@
 import type { ChildProcess, SpawnOptions } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { carrierClientIp, carrierRouterIp, gatewayAltIp, gatewayIp, lanPeerIp, lanRouterIp, slotWanIp, WAN_PREFIX_LEN } from './addressing.js'
-import { applyFlavour, flushConntrack, isNated, LAN_IF, parseFlavour, WAN_IF, type NatFlavour } from './nat.js'
-import { addNs, addVeth, assertPrefix, delNs, execIn, ipIn, listNs, spawnIn } from './netns.js'
+import { carrierClientIp, carrierRouterIp, gatewayAltIp, gatewayIp, lanPeerIp, lanRouterIp, MAX_LAN_HOSTS, slotRenumberedWanIp, slotWanIp, WAN_PREFIX_LEN } from './addressing.js'
+import { addLanBridge, moveToLan, plugIntoLan, renumberWan } from './lan.js'
+import { applyFlavour, flushConntrack, isNated, parseFlavour, WAN_IF, type NatFlavour } from './nat.js'
+import { addNs, addVeth, delNs, execIn, ipIn, listNs, spawnIn } from './netns.js'
 import type { RunOptions, RunResult } from './run.js'
 import { planTopology, type Slot, type TopologyOptions } from './topology-plan.js'
 import { waitForWanLink, WAN_LINK_INNER_IF, WAN_LINK_OUTER_IF, wanLinkArgs, type WanLink } from './wan-link.js'
@@ -49,6 +50,17 @@ export interface Topology {
   setFlavour: (slot: string, flavour: NatFlavour) => Promise<void>
   /** forgets the mappings of the slot's NAT (and of its carrier NAT) */
   flushConntrack: (slot: string) => Promise<void>
+  /**
+   * Moves the slot's running peer onto the LAN of `behind`'s NAT router (a network change: its processes survive,
+   * its address, default route and public address change). The slot then shares that NAT and its flavour. A slot
+   * whose own NAT other slots share cannot move.
+   */
+  movePeer: (slot: string, behind: string) => Promise<void>
+  /**
+   * Restarts the NAT router the slot faces the internet through (its carrier NAT, if it has one) with new
+   * mappings: its WAN address alternates between natWanIp's two values and every mapping is forgotten.
+   */
+  restartNat: (slot: string) => Promise<void>
   exec: (ns: string, argv: string[], opts?: RunOptions) => Promise<RunResult>
   /** the child is killed by down() if still running */
   spawnIn: (ns: string, cmd: string, args?: string[], opts?: SpawnOptions) => ChildProcess
@@ -149,7 +161,8 @@ class NetnsTopology implements Topology {
   }
 
   natWanIp (slot: string): string {
-    return slotWanIp(this.linkOwner(slot).num)
+    const owner = this.linkOwner(slot)
+    return owner.renumbered === true ? slotRenumberedWanIp(owner.num) : slotWanIp(owner.num)
   }
 
   peerIp (slot: string): string {
@@ -182,6 +195,31 @@ class NetnsTopology implements Topology {
   async flushConntrack (slot: string): Promise<void> {
     await flushConntrack(this.nat(slot))
     if (this.linkOwner(slot).carrier !== undefined) await flushConntrack(this.carrierNat(slot))
+  }
+
+  async movePeer (slot: string, behind: string): Promise<void> {
+    const s = this.slot(slot)
+    const to = this.linkOwner(behind)
+    if (!isNated(s.flavour) || !isNated(to.flavour)) throw new Error(`movePeer: slots ${slot} and ${behind} must both be behind a NAT`)
+    if (to === this.linkOwner(slot)) throw new Error(`movePeer: slot ${slot} is behind ${to.name}'s NAT already`)
+    if (s.host === undefined && this.sharersOf(s).length > 1) throw new Error(`movePeer: other slots share ${slot}'s NAT; it cannot move away from them`)
+    const lanHost = Math.max(...this.sharersOf(to).map(x => x.lanHost)) + 1
+    if (lanHost > MAX_LAN_HOSTS) throw new Error(`movePeer: ${to.name}'s LAN is full (${MAX_LAN_HOSTS} hosts)`)
+    await moveToLan(this.peer(slot), PEER_IF, this.nat(to.name), `p${s.name}`, lanRouterIp(to.num), lanPeerIp(to.num, lanHost))
+    s.host = to.name
+    s.lanHost = lanHost
+    s.flavour = to.flavour
+  }
+
+  async restartNat (slot: string): Promise<void> {
+    const owner = this.linkOwner(slot)
+    const router = owner.carrier !== undefined ? this.carrierNat(slot) : this.nat(slot)
+    const from = this.natWanIp(slot)
+    const to = owner.renumbered === true ? slotWanIp(owner.num) : slotRenumberedWanIp(owner.num)
+    await renumberWan(router, from, to)
+    owner.renumbered = owner.renumbered !== true
+    // the inner NAT of a double NAT restarts with it
+    if (owner.carrier !== undefined) await flushConntrack(this.nat(slot))
   }
 
   async exec (ns: string, argv: string[], opts?: RunOptions): Promise<RunResult> {
@@ -260,22 +298,6 @@ class NetnsTopology implements Topology {
     await ipIn(ns, ['link', 'set', ifName, 'up'])
   }
 
-  /** A router namespace's LAN: a bridge named LAN_IF holding the router's address. */
-  private async addLanBridge (router: string, routerIp: string): Promise<void> {
-    await ipIn(router, ['link', 'add', LAN_IF, 'type', 'bridge'])
-    await ipIn(router, ['addr', 'add', `${routerIp}/24`, 'dev', LAN_IF])
-    await ipIn(router, ['link', 'set', LAN_IF, 'up'])
-  }
-
-  /** Plugs `host` into the router's LAN bridge (port `port`) with address `ip` and a default route via the router. */
-  private async plugIntoLan (router: string, port: string, routerIp: string, host: string, hostIf: string, ip: string): Promise<void> {
-    await addVeth(router, port, host, hostIf)
-    await ipIn(router, ['link', 'set', port, 'master', LAN_IF, 'up'])
-    await ipIn(host, ['addr', 'add', `${ip}/24`, 'dev', hostIf])
-    await ipIn(host, ['link', 'set', hostIf, 'up'])
-    await ipIn(host, ['route', 'add', 'default', 'via', routerIp])
-  }
-
   private async buildGateway (i: number): Promise<void> {
     const ns = this.gateway(i)
     await this.addNs(ns)
@@ -304,14 +326,14 @@ class NetnsTopology implements Topology {
       const cgn = this.carrierNat(s.name)
       await this.addNs(cgn, ROUTER_SYSCTLS)
       await this.plugIntoWan(cgn, WAN_IF, pubSide, slotWanIp(s.num), wan)
-      await this.addLanBridge(cgn, carrierRouterIp(s.num))
-      await this.plugIntoLan(cgn, `h${s.name}`, carrierRouterIp(s.num), nat, WAN_IF, carrierClientIp(s.num))
+      await addLanBridge(cgn, carrierRouterIp(s.num))
+      await plugIntoLan(cgn, `h${s.name}`, carrierRouterIp(s.num), nat, WAN_IF, carrierClientIp(s.num))
       await applyFlavour(cgn, s.carrier)
     }
-    await this.addLanBridge(nat, lanRouterIp(s.num))
+    await addLanBridge(nat, lanRouterIp(s.num))
     // each peer's default route ends at its NAT router; the outermost router has no default route
     for (const sharer of this.sharersOf(s)) {
-      await this.plugIntoLan(nat, `p${sharer.name}`, lanRouterIp(s.num), this.peer(sharer.name), PEER_IF, lanPeerIp(s.num, sharer.lanHost))
+      await plugIntoLan(nat, `p${sharer.name}`, lanRouterIp(s.num), this.peer(sharer.name), PEER_IF, lanPeerIp(s.num, sharer.lanHost))
     }
     await applyFlavour(nat, s.flavour)
   }
@@ -334,26 +356,6 @@ class NetnsTopology implements Topology {
     await delNs(ns)
     this.live.delete(ns)
   }
-
-}
-
-/**
- * The names a lab with this prefix gives its namespaces: <prefix>pub, <prefix>gw<i>, <prefix>peer<slot>,
- * <prefix>nat<slot>, and for the flavours <prefix>cgn<slot> (carrier NAT) and <prefix>wan<slot> (WAN emulator).
- */
-export function isLabNamespace (prefix: string, name: string): boolean {
-  return name.startsWith(prefix) && /^(pub|gw\d{1,3}|(peer|nat|cgn|wan)[A-Za-z0-9]{1,8})$/.test(name.slice(prefix.length))
-}
-
-/**
- * Removes the namespaces of the lab that used exactly this prefix (`lab up`, a `--keep` run or a crashed one), and
- * nothing else: another run whose prefix merely starts the same way (nm-lab-2- under nm-lab-) keeps its own.
- */
-export async function removeLab (prefix: string): Promise<string[]> {
-  assertPrefix(prefix)
-  const ours = (await listNs()).filter((name) => isLabNamespace(prefix, name))
-  await Promise.allSettled(ours.map(delNs))
-  return ours
 }
 
 /**
