@@ -5,6 +5,7 @@ import type { ConnectionManager, Registrar, TransportManager } from '@libp2p/int
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { OverlaySocket } from '../transport/overlay-socket.js'
 import { PROBE_TOKEN_LENGTH } from '../transport/control-message.js'
+import { PathLostError } from '../transport/liveness.js'
 import { isRelayed } from '../core/relay-address.js'
 import type { NatMappingProfile } from '../nat/mapping-profile.js'
 import { HolePunch } from './pb/hole-punch.js'
@@ -45,8 +46,11 @@ export interface HolePuncherInit {
    * @default false
    */
   allowPrivateAddresses?: boolean
-  /** This node's public UDP overlay addresses, as observed by its gateways (trusted, no AutoNAT round) */
-  publicAddresses: () => Multiaddr[]
+  /**
+   * This node's public UDP overlay addresses, as observed by its gateways (trusted, no AutoNAT round). May wait
+   * (at most until `signal` aborts) while they are being learnt again, after a network change.
+   */
+  publicAddresses: (signal: AbortSignal) => Multiaddr[] | Promise<Multiaddr[]>
   /**
    * How this node's NAT maps ports, as far as it knows; decides plain DCUtR, birthday punch or none
    *
@@ -91,7 +95,7 @@ export class HolePuncher extends TypedEventEmitter<HolePuncherEvents> implements
   private readonly timeoutMs: number
   private readonly retries: number
   private readonly allowPrivateAddresses: boolean
-  private readonly publicAddresses: () => Multiaddr[]
+  private readonly publicAddresses: (signal: AbortSignal) => Multiaddr[] | Promise<Multiaddr[]>
   private readonly natMapping: () => Promise<NatMappingProfile>
   private readonly clock: Clock
   private readonly dialer: PunchDialer
@@ -99,6 +103,8 @@ export class HolePuncher extends TypedEventEmitter<HolePuncherEvents> implements
   private readonly inProgress = new Set<string>()
   /** relayed connections a punch was started for: by connection:open, and again by identify's topology */
   private readonly punched = new WeakSet<Connection>()
+  /** direct connections dropped because a new relayed one showed they are dead: the punch on that one replaces them */
+  private readonly superseded = new WeakSet<Connection>()
   private topologyId?: string
   private shutdown = new AbortController()
 
@@ -136,13 +142,36 @@ export class HolePuncher extends TypedEventEmitter<HolePuncherEvents> implements
   }
 
   private readonly onConnectionOpen = (evt: CustomEvent<Connection>): void => {
-    this.punchRelayed(evt.detail)
+    const connection = evt.detail
+    if (isRelayed(connection.remoteAddr)) this.punchRelayed(connection)
+    else connection.addEventListener('close', (closed) => { if (closed.error instanceof PathLostError) this.directLost(connection) }, { once: true })
   }
 
-  /** B's side starts one punch per relayed connection it received. */
+  /**
+   * A direct connection whose path is gone (it fell silent: a NAT restarted, a network changed) while a relayed
+   * one we received lives on: punch again over that one. A connection closed on purpose starts nothing.
+   */
+  private directLost (lost: Connection): void {
+    const peer = lost.remotePeer
+    if (this.superseded.has(lost) || this.inProgress.has(peer.toString()) || this.dialer.directConnection(peer) != null) return
+    const relayed = this.components.connectionManager.getConnections(peer)
+      .find(conn => conn.status === 'open' && isRelayed(conn.remoteAddr) && conn.direction === 'inbound')
+    if (relayed != null) void this.initiate(relayed)
+  }
+
+  /**
+   * B's side starts one punch per relayed connection it received. A remote that dials us through a relay while we
+   * hold a direct connection to it has none (a peer uses its direct connection while it has one): ours runs over
+   * a path that is gone (the remote's network changed) and would pass for the punch's result, so it is dropped.
+   */
   private punchRelayed (connection: Connection): void {
     if (!isRelayed(connection.remoteAddr) || connection.direction !== 'inbound' || this.punched.has(connection)) return
     this.punched.add(connection)
+    for (const stale of this.components.connectionManager.getConnections(connection.remotePeer)) {
+      if (stale.status !== 'open' || isRelayed(stale.remoteAddr)) continue
+      this.superseded.add(stale)
+      stale.abort(new Error('the remote reached us through a relay: its end of this direct path is gone'))
+    }
     void this.initiate(connection)
   }
 
@@ -161,7 +190,7 @@ export class HolePuncher extends TypedEventEmitter<HolePuncherEvents> implements
     this.inProgress.add(key)
     try {
       if (this.dialer.directConnection(peer) != null) return this.report({ peer, outcome: 'skipped', attempts: 0, reason: 'already connected directly', code: 'ALREADY_DIRECT' })
-      const ownAddresses = this.publicAddresses()
+      const ownAddresses = await this.publicAddresses(AbortSignal.any([this.shutdown.signal, AbortSignal.timeout(this.timeoutMs)]))
       if (ownAddresses.length === 0) return this.report({ peer, outcome: 'skipped', attempts: 0, reason: NO_UDP_PATH_LOCAL, code: 'NO_UDP_PATH' })
       const tally = new PunchTally(peer, this.clock)
       let lastError: HolePunchError | undefined
@@ -252,7 +281,7 @@ export class HolePuncher extends TypedEventEmitter<HolePuncherEvents> implements
       tally.mark('connect', relayed)
       const ownMapping = await mapping
       const token = connect.probeToken?.byteLength === PROBE_TOKEN_LENGTH && this.dialer.birthdayAvailable(peer) ? connect.probeToken : undefined
-      const ownAddresses = this.publicAddresses()
+      const ownAddresses = await this.publicAddresses(signal)
       // our LAN addresses go only to a peer behind our own public IP (see lan-candidates.ts)
       const ownLan = sharesPublicIp(ownAddresses, connect.observedAddresses) ? ownLanCandidates(this.components.transportManager.getAddrs()) : []
       const plan = responderPlan(ownAddresses, ownMapping, token, connect, ownLan.length > 0, this.allowPrivateAddresses)

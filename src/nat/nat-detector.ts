@@ -46,6 +46,12 @@ export class NatDetector implements Startable {
     this.abort.abort()
   }
 
+  /** The network changed: the report describes where we were. It is dropped and a new detection started. */
+  invalidate (): void {
+    this.report = undefined
+    void this.detect({ force: true })
+  }
+
   /** the last report, fresh or not; undefined until the first detection finished */
   current (): NatReport | undefined {
     return this.report

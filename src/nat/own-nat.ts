@@ -74,6 +74,14 @@ export class OwnNat extends TypedEventEmitter<OwnNatEvents> {
     this.detector?.stop()
   }
 
+  /** Our network changed, and so may our NAT: what we knew is dropped and learnt again (the quick test, then the full report). */
+  networkChanged (): void {
+    const detection = this.init.detection
+    if (detection == null || this.init.configured.kind !== 'auto') return
+    this.probe = probeMapping(detection.servers(), detection.timeoutMs).catch(() => ({ kind: 'unknown' }))
+    this.detector?.invalidate()
+  }
+
   /** The last report, stale or not (a stale one starts a new detection in the background); none when off */
   report (): NatReport | undefined {
     void this.detector?.detect()

@@ -9,6 +9,7 @@ import type { IceEvent } from '../ice/events.js'
 import type { OwnNatEvent } from '../nat/own-nat.js'
 import type { StationEvent } from '../stations/publisher.js'
 import type { GatewayPoolEvent } from './gateway-pool.js'
+import type { NetworkChangeEvent } from './network-change.js'
 import type { ObservedAddressEvent } from './observed-addresses.js'
 import type { PeerPathEvent } from './peer-paths.js'
 import type { PunchPolicyEvent } from './punch-policy.js'
@@ -21,6 +22,7 @@ export type PeerEvent =
   | { event: 'error', message: string }
   | GatewayPoolEvent
   | ObservedAddressEvent
+  | NetworkChangeEvent
   | PeerPathEvent
   | PunchPolicyEvent
   | IceEvent

@@ -4,6 +4,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import type { Connection, Libp2p, Logger, PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { isUdxMultiaddr, UDX_ANSWERED } from '../transport/index.js'
+import { PathLostError } from '../transport/liveness.js'
 import type { DialAddress } from '../transport/address-dialer.js'
 import type { OverlayTransport } from '../core/path.js'
 import { HopMessage, Status } from '../relay/pb/circuit-hop.js'
@@ -55,6 +56,8 @@ export class GatewayLink {
   private movingToUdp = false
   /** the link has had a connection before: a new one is dialled fresh (the old may look open and be dead) */
   private connectedBefore = false
+  /** networkChanged() dropped the connection: the gateway is dialled again at once, not after a backoff */
+  private redialNow = false
   /** came up on a TCP connection that was already there, so the UDP attempt is still to be made */
   private udpUntried = false
   /** reconnect delays, jittered so peers of a restarted gateway don't all come back in the same instant */
@@ -105,6 +108,21 @@ export class GatewayLink {
     clearInterval(this.idleTimer)
   }
 
+  /**
+   * Our network changed: the connection runs over a path that is gone (it may still look open). It is dropped and
+   * the gateway dialled again at once, whatever the backoff had reached. `keep`: a connection made since the change.
+   */
+  networkChanged (keep?: Connection): void {
+    if (this.stopped || (keep != null && this.connection === keep)) return
+    this.backoff.reset()
+    if (this.connection == null) {
+      this.schedule(0)
+      return
+    }
+    this.redialNow = true
+    this.connection.abort(new PathLostError('our network changed: this path is gone'))
+  }
+
   /** The connection's own close event carries why it closed (e.g. its path fell silent); libp2p's does not. */
   private adopt (connection: Connection): void {
     if (connection === this.connection) return
@@ -117,7 +135,8 @@ export class GatewayLink {
     this.connection = undefined
     this.relayAddrs = []
     this.expiresAt = 0
-    const retryInMs = this.backoff.next()
+    const retryInMs = this.redialNow ? 0 : this.backoff.next()
+    this.redialNow = false
     const reason = error == null ? 'connection closed' : `connection closed: ${error.message}`
     this.init.emit({ event: 'gateway-lost', gateway: this.init.gateway.toString(), reason, retryInMs })
     this.schedule(retryInMs)

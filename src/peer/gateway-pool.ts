@@ -1,6 +1,6 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
-import type { Libp2p, Logger, PeerId } from '@libp2p/interface'
+import type { Connection, Libp2p, Logger, PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { dialGateway, GatewayLink } from './gateway-link.js'
 import type { GatewayLinkEvent, GatewayLinkInit } from './gateway-link.js'
@@ -105,6 +105,11 @@ export class GatewayPool {
     clearInterval(this.healthTimer)
     for (const link of this.active.values()) link.stop()
     this.active.clear()
+  }
+
+  /** Our network changed: every link dials its gateway again at once, over the new path (but for `keep`, made since). */
+  networkChanged (keep?: Connection): void {
+    for (const link of this.active.values()) link.networkChanged(keep)
   }
 
   /** the link to `gateway` reported a failure: count it, and move to a healthier gateway if there is one */

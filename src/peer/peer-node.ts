@@ -44,7 +44,7 @@ export interface PeerNodeInit {
   /** ice mode's parts (its transport); absent in the other modes */
   ice?: IceMode
   /** what the hole puncher offers and decides by: our observed public addresses and our NAT's mapping */
-  punch: { publicAddresses: () => Multiaddr[], natMapping: () => Promise<NatMappingProfile> }
+  punch: { publicAddresses: (signal: AbortSignal) => Promise<Multiaddr[]>, natMapping: () => Promise<NatMappingProfile> }
 }
 
 /** The peer's libp2p node, not started: the transports, the DHT client and (in opportunistic mode) the hole puncher. */

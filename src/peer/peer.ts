@@ -28,6 +28,7 @@ import type { HolePunchCount, PeerConnectionStats } from './connection-stats.js'
 import type { OverlayTransport, Path, PeerEvent } from './events.js'
 import { discoverGateways, groupGatewayAddresses } from './gateway-discovery.js'
 import { GatewayPool } from './gateway-pool.js'
+import { NetworkChange } from './network-change.js'
 import type { GatewayPoolEvent } from './gateway-pool.js'
 import { ObservedAddresses } from './observed-addresses.js'
 import { createPeerNode } from './peer-node.js'
@@ -42,6 +43,9 @@ export interface NatmeshPeerEvents {
   event: CustomEvent<PeerEvent>
   stopped: CustomEvent
 }
+
+/** our interfaces' addresses are read this often, to notice a network change before its paths fall silent */
+const NETWORK_POLL_MS = 500
 
 /** reservations are renewed this long before the gateway would drop them */
 const REFRESH_BEFORE_EXPIRY_MS = 5 * 60_000
@@ -79,6 +83,7 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
   private readonly publisher?: StationPublisher
   /** started, NAT detection not yet: it waits for the first gateway to answer (see start) */
   private natWaitsForGateway = false
+  private readonly networkChange: NetworkChange
 
   constructor (parts: PeerParts) {
     super()
@@ -123,6 +128,7 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
         emit: publish
       })
     }
+    this.networkChange = new NetworkChange({ node, pool: this.pool, observed, ownNat, pollMs: NETWORK_POLL_MS, log: node.logger.forComponent('natmesh:network-change'), emit: publish })
     this.paths = new PeerPaths({ node, isGateway: (peer) => this.pool.isGateway(peer), stats: this.connectionStats, emit: publish })
     this.targets = new TargetResolver({
       gateways: () => this.pool.links.map(link => ({ gateway: link.gateway, connection: this.gatewayConnection(link.gateway) })),
@@ -179,11 +185,13 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
       { start: () => { this.publisher?.start() }, stop: async () => { await this.publisher?.stop() } },
       // NAT detection's STUN round trips (and its modules) start once the first gateway answered or failed: no
       // hole punch can come before the first reservation, which they would only slow down
-      { start: () => { this.natWaitsForGateway = true }, stop: () => { this.stopNat() } }
+      { start: () => { this.natWaitsForGateway = true }, stop: () => { this.stopNat() } },
+      { start: () => { this.networkChange.start() }, stop: () => { this.networkChange.stop() } }
     ])
   }
 
   async stop (): Promise<void> {
+    this.networkChange.stop()
     this.stopNat()
     // withdraw while the gateways are still reachable
     await this.publisher?.stop()
@@ -387,7 +395,7 @@ export async function createPeer (config: PeerConfig, options: CreatePeerOptions
     privateKey: options.privateKey,
     logger,
     ice,
-    punch: { publicAddresses: () => observed.publicAddresses(), natMapping: async () => ownNat.mapping() }
+    punch: { publicAddresses: async (signal) => observed.current(signal), natMapping: async () => ownNat.mapping() }
   })
   return new NatmeshPeer({ node, config, ownNat, observed, ice, privateKey: options.privateKey, sessionOptions: options.sessions ?? {} })
 }

@@ -18,6 +18,14 @@ export interface StreamCounters {
  * 4. A check that runs late (this process was blocked) judges nothing: packets that arrived meanwhile are still
  *    unread in the socket, and are read before the next check.
  */
+/**
+ * Why a connection was aborted when its path is gone: silent past the liveness limit, or (by the peer) running over
+ * a network it has left. Whoever holds another way to the remote (a relay) may try for a new direct path.
+ */
+export class PathLostError extends Error {
+  override name = 'PathLostError'
+}
+
 /** Rule 2 as a constraint on the settings: throws unless `deadAfterMs` is 0 (off) or at least three keepalive intervals. */
 export function assertLivenessTiming (keepAliveMs: number, deadAfterMs: number): void {
   if (deadAfterMs !== 0 && deadAfterMs < 3 * keepAliveMs) {

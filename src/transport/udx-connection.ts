@@ -3,6 +3,7 @@ import { Uint8ArrayList } from 'uint8arraylist'
 import type { AbortOptions, Logger, MultiaddrConnection } from '@libp2p/interface'
 import type { AbstractMultiaddrConnectionInit, SendResult } from '@libp2p/utils'
 import type { UDXStream } from 'udx-native'
+import { PathLostError } from './liveness.js'
 import type { LivenessWatch } from './liveness.js'
 import { HeldBack, multistreamOpening, NOISE_PROTOCOL } from './noise-first.js'
 
@@ -57,7 +58,7 @@ class UdxMultiaddrConnection extends AbstractMultiaddrConnection {
     this.stream.on('drain', () => { this.safeDispatchEvent('drain') })
     const unwatch = init.liveness?.watch(this.stream, (silentMs) => {
       this.log('no packet from %a for %d ms - aborting', this.remoteAddr, silentMs)
-      this.abort(new Error(`no packet from the remote for ${silentMs} ms: it is gone, or the path to it is`))
+      this.abort(new PathLostError(`no packet from the remote for ${silentMs} ms: it is gone, or the path to it is`))
     })
     if (unwatch != null) this.stream.once('close', unwatch)
   }
