@@ -1,5 +1,6 @@
 import type { Connection, Libp2p, Logger, PeerId } from '@libp2p/interface'
 import type { IceEvent } from './events.js'
+import { pingOver } from '../core/ping-path.js'
 import { isRelayed, splitRelayAddress, webRtcAddress } from '../core/relay-address.js'
 import type { IceServerPool } from '../ice-servers/pool.js'
 import { exchangeNatTypes } from './nat-type-protocol.js'
@@ -27,8 +28,12 @@ export interface IceConnectorInit {
  * type over it, picks a strategy for the pair, and dials the peer by WebRTC through the same gateway (signalling
  * on the relayed connection) with that strategy's candidate policy and adaptive timeout. The relayed connection
  * stays as the fallback; sessions move onto the WebRTC one like onto a hole-punched one. Only the side that
- * opened the relayed connection dials, so the two never race each other.
+ * opened the relayed connection dials, so the two never race each other; it dials again (an ICE restart) when the
+ * WebRTC connection ends while the relayed one lives.
  */
+
+/** an ICE restart first checks that the relayed connection still reaches the peer, within this */
+const RESTART_PING_TIMEOUT_MS = 3000
 export class IceConnector {
   private readonly init: IceConnectorInit
   /** peers with an attempt under way: one at a time each */
@@ -52,10 +57,47 @@ export class IceConnector {
   private readonly onOpen = (evt: CustomEvent<Connection>): void => {
     const connection = evt.detail
     const peer = connection.remotePeer
-    if (!isRelayed(connection.remoteAddr) || connection.direction !== 'outbound' || this.init.isGateway(peer)) return
-    if (this.attempts.has(peer.toString())) return
-    this.attempts.add(peer.toString())
-    void this.upgrade(connection).finally(() => { this.attempts.delete(peer.toString()) })
+    if (this.init.isGateway(peer)) return
+    if (!isRelayed(connection.remoteAddr)) {
+      connection.addEventListener('close', () => { void this.restart(connection) }, { once: true })
+      return
+    }
+    if (connection.direction === 'inbound') {
+      // a remote that dials us through a relay has no WebRTC connection to us (it would use it): ours is on a
+      // candidate pair that is gone (its network changed), and the remote's new ICE attempt replaces it
+      for (const stale of this.direct(connection)) stale.abort(new Error('the remote reached us through a relay: its end of this WebRTC connection is gone'))
+      return
+    }
+    this.attempt(connection)
+  }
+
+  private attempt (relayed: Connection): void {
+    const peer = relayed.remotePeer.toString()
+    if (this.attempts.has(peer)) return
+    this.attempts.add(peer)
+    void this.upgrade(relayed).finally(() => { this.attempts.delete(peer) })
+  }
+
+  /** the open direct (WebRTC) connections to the peer at the other end of `connection` */
+  private direct (connection: Connection): Connection[] {
+    return this.init.node.getConnections(connection.remotePeer).filter(conn => conn.status === 'open' && !isRelayed(conn.remoteAddr))
+  }
+
+  /**
+   * ICE restart: our WebRTC connection to a peer ended (its selected pair failed) while the relayed connection we
+   * opened to it lives on. If the relay still carries a ping (the peer did not just stop), ICE runs again over it,
+   * gathering afresh, rather than leaving the peer on the relay.
+   */
+  private async restart (lost: Connection): Promise<void> {
+    const relayed = this.init.node.getConnections(lost.remotePeer)
+      .find(conn => conn.status === 'open' && isRelayed(conn.remoteAddr) && conn.direction === 'outbound')
+    if (!this.running || relayed == null || this.direct(lost).length > 0 || this.attempts.has(lost.remotePeer.toString())) return
+    try {
+      await pingOver(relayed, RESTART_PING_TIMEOUT_MS)
+    } catch {
+      return
+    }
+    if (this.running && relayed.status === 'open' && this.direct(lost).length === 0) this.attempt(relayed)
   }
 
   private async upgrade (relayed: Connection): Promise<void> {

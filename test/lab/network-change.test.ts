@@ -9,8 +9,9 @@
  * Needs root (namespaces, nftables, conntrack) and a built dist/ (`npm test` builds it).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { IceLab } from '../helpers/ice-lab.ts'
 import { brief, intact, Lab, waitResult } from '../helpers/session-lab.ts'
-import type { Ev, Proc } from '../helpers/session-lab.ts'
+import type { AgentInit, Ev, Proc } from '../helpers/session-lab.ts'
 
 const isRoot = process.getuid?.() === 0
 /** paced to run ~15 s: long enough for the change, the path loss and the new punch to happen mid-transfer */
@@ -24,22 +25,39 @@ function timeline (p: Proc, since: number): string {
     .join('\n')
 }
 
+interface ChangeCase {
+  name: string
+  /** starts a session agent in the slot */
+  agent: (slot: string, init: AgentInit, name: string) => Proc
+  change: () => Promise<void>
+  /** A's public IP after the change */
+  newPublicIp: () => string
+  /** the addresses B's direct connections after the change reach A at */
+  directRemotes: (B: Proc, since: number) => string[]
+}
+
+/** opportunistic mode: B's direct (hole-punched) connections, by their multiaddr */
+function punchedRemotes (B: Proc, since: number): string[] {
+  return B.filter(e => e.event === 'connection' && e.path === 'direct' && e.at >= since).map(e => String(e.remoteAddr))
+}
+
 /**
- * Runs one session from A to B, waits until it is direct and under way, applies `change` to A's network, and checks
- * that the session resumed intact and went direct again over `newPublicIp` (A's public address after the change).
+ * Runs one session from A to B, waits until it is direct and under way, applies the change to A's network, and
+ * checks that the session resumed intact and went direct again, reaching A at its public address after the change.
  */
-async function sessionThroughChange (lab: Lab, name: string, change: () => Promise<void>, newPublicIp: () => string): Promise<void> {
-  const B = lab.agent('B', { role: 'responder', ...common }, `B-${name}`)
+async function sessionThroughChange (lab: Lab, c: ChangeCase): Promise<void> {
+  const { name } = c
+  const B = c.agent('B', { role: 'responder', ...common }, `B-${name}`)
   let A: Proc | undefined
   try {
     const ready = await B.waitFor(e => e.event === 'ready', 20_000, 'ready')
-    A = lab.agent('A', { role: 'initiator', target: String(ready.peerId), ...common }, `A-${name}`)
+    A = c.agent('A', { role: 'initiator', target: String(ready.peerId), ...common }, `A-${name}`)
     await A.waitFor(e => e.event === 'session-path' && e.path === 'direct', 30_000, 'the session on the direct path')
     const before = await A.waitFor(e => e.event === 'progress' && Number(e.received) >= 1000, 30_000, '1000 messages received')
 
     const changedAt = Date.now()
-    await change()
-    const publicIp = newPublicIp()
+    await c.change()
+    const publicIp = c.newPublicIp()
     const directAgain = (e: Ev): boolean => e.event === 'session-path' && e.path === 'direct' && e.at >= changedAt
     const [ra, rb] = await Promise.all([waitResult(A, 120_000), waitResult(B, 120_000)])
     const back = A.find(directAgain)
@@ -56,8 +74,7 @@ async function sessionThroughChange (lab: Lab, name: string, change: () => Promi
     expect(ra.resumingEvents.length, 'the session lost its path and resumed').toBeGreaterThanOrEqual(1)
     expect(back, `A's session direct again after the change\n${timeline(A, changedAt)}\n${timeline(B, changedAt)}`).toBeDefined()
     // B's direct connection after the change reaches A at its new public address
-    const newDirect = B.filter(e => e.event === 'connection' && e.path === 'direct' && e.at >= changedAt).map(e => String(e.remoteAddr))
-    expect(newDirect).toContainEqual(expect.stringContaining(`/ip4/${publicIp}/`))
+    expect(c.directRemotes(B, changedAt)).toContainEqual(expect.stringContaining(publicIp))
     expect(ra.bytesReceived > 0 && rb.stats.bytesViaDirect > 0).toBe(true)
   } finally {
     await Promise.all([A?.stop(), B.stop()])
@@ -78,13 +95,48 @@ describe.skipIf(!isRoot)('network change in the NAT lab (real processes; A, B an
 
   it('a peer whose link moves behind another NAT mid-transfer keeps its session (nothing lost) and is direct again, over its new public address', async () => {
     expect(lab.topo.natWanIp('A')).not.toBe(lab.topo.natWanIp('C'))
-    await sessionThroughChange(lab, 'move', async () => { await lab.topo.movePeer('A', 'C') }, () => lab.topo.natWanIp('A'))
+    await sessionThroughChange(lab, {
+      name: 'move',
+      agent: (slot, init, name) => lab.agent(slot, init, name),
+      change: async () => { await lab.topo.movePeer('A', 'C') },
+      newPublicIp: () => lab.topo.natWanIp('A'),
+      directRemotes: punchedRemotes
+    })
     expect(lab.topo.natWanIp('A')).toBe(lab.topo.natWanIp('C'))
   }, 180_000)
 
   it('a peer whose NAT restarts with new mappings mid-transfer keeps its session (nothing lost) and is direct again, over the new mapping', async () => {
     const old = lab.topo.natWanIp('A')
-    await sessionThroughChange(lab, 'nat-restart', async () => { await lab.topo.restartNat('A') }, () => lab.topo.natWanIp('A'))
+    await sessionThroughChange(lab, {
+      name: 'nat-restart',
+      agent: (slot, init, name) => lab.agent(slot, init, name),
+      change: async () => { await lab.topo.restartNat('A') },
+      newPublicIp: () => lab.topo.natWanIp('A'),
+      directRemotes: punchedRemotes
+    })
     expect(lab.topo.natWanIp('A')).not.toBe(old)
+  }, 180_000)
+})
+
+describe.skipIf(!isRoot)('network change in ice mode (real processes, real coturn; A, B and a spare NAT C, all cone)', () => {
+  const lab = new IceLab({ prefix: `nm-netchangei${process.pid % 10000}-`, peers: { A: 'cone', B: 'cone', C: 'cone' } })
+
+  beforeAll(async () => {
+    await lab.start()
+  }, 90_000)
+
+  afterAll(async () => {
+    await lab.down()
+  }, 60_000)
+
+  it('a peer whose link moves behind another NAT restarts ICE: the session resumes (nothing lost) and is on a new WebRTC pair to its new public address', async () => {
+    await sessionThroughChange(lab, {
+      name: 'ice-move',
+      agent: (slot, init, name) => lab.iceAgent(slot, init, name),
+      change: async () => { await lab.topo.movePeer('A', 'C') },
+      newPublicIp: () => lab.topo.natWanIp('A'),
+      // the candidate pair B's WebRTC connections after the change use: the remote one is A's new mapping
+      directRemotes: (B, since) => B.filter(e => e.event === 'ice-path' && e.at >= since).map(e => String(e.remote))
+    })
   }, 180_000)
 })
