@@ -42,7 +42,7 @@ export const NO_UDP_PATH_LOCAL = 'this peer has no UDP path (no UDP overlay addr
 export const NO_UDP_PATH_REMOTE = 'the remote peer has no UDP path (it offered no UDP overlay address: UDP blocked or reached over TCP only)'
 
 /** The abort reason for a relayed connection closing, or this peer stopping, while an attempt runs. */
-export function cutShortReason (why: 'the relayed connection closed' | 'this peer is stopping'): HolePunchError {
+export function cutShortReason (why: 'the relayed connection closed' | 'this peer is stopping' | 'a newer relayed connection replaced this one'): HolePunchError {
   return new HolePunchError('CUT_SHORT', why)
 }
 

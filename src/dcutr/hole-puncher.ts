@@ -105,6 +105,10 @@ export class HolePuncher extends TypedEventEmitter<HolePuncherEvents> implements
   private readonly punched = new WeakSet<Connection>()
   /** direct connections dropped because a new relayed one showed they are dead: the punch on that one replaces them */
   private readonly superseded = new WeakSet<Connection>()
+  /** per relayed connection punched over: aborted when a newer one to the same peer replaces it */
+  private readonly replaced = new WeakMap<Connection, AbortController>()
+  /** the punch (initiate) running per peer, so a newer relayed connection's punch starts once the old one is cut short */
+  private readonly punching = new Map<string, Promise<HolePunchOutcome>>()
   private topologyId?: string
   private shutdown = new AbortController()
 
@@ -156,7 +160,7 @@ export class HolePuncher extends TypedEventEmitter<HolePuncherEvents> implements
     if (this.superseded.has(lost) || this.inProgress.has(peer.toString()) || this.dialer.directConnection(peer) != null) return
     const relayed = this.components.connectionManager.getConnections(peer)
       .find(conn => conn.status === 'open' && isRelayed(conn.remoteAddr) && conn.direction === 'inbound')
-    if (relayed != null) void this.initiate(relayed)
+    if (relayed != null) this.punch(relayed)
   }
 
   /**
@@ -172,7 +176,21 @@ export class HolePuncher extends TypedEventEmitter<HolePuncherEvents> implements
       this.superseded.add(stale)
       stale.abort(new Error('the remote reached us through a relay: its end of this direct path is gone'))
     }
-    void this.initiate(connection)
+    // a punch still running over an older relayed connection (one its network change left behind) gives way
+    for (const older of this.components.connectionManager.getConnections(connection.remotePeer)) {
+      if (older !== connection) this.replaced.get(older)?.abort(cutShortReason('a newer relayed connection replaced this one'))
+    }
+    this.punch(connection)
+  }
+
+  /** initiate() over `relayed`, once a punch to the same peer still winding down has ended */
+  private punch (relayed: Connection): void {
+    const key = relayed.remotePeer.toString()
+    if (!this.replaced.has(relayed)) this.replaced.set(relayed, new AbortController())
+    const previous = this.punching.get(key)
+    const punch = (previous ?? Promise.resolve()).catch(() => {}).then(async () => this.initiate(relayed))
+    this.punching.set(key, punch)
+    void punch.finally(() => { if (this.punching.get(key) === punch) this.punching.delete(key) })
   }
 
   async stop (): Promise<void> {
@@ -190,9 +208,11 @@ export class HolePuncher extends TypedEventEmitter<HolePuncherEvents> implements
     this.inProgress.add(key)
     try {
       if (this.dialer.directConnection(peer) != null) return this.report({ peer, outcome: 'skipped', attempts: 0, reason: 'already connected directly', code: 'ALREADY_DIRECT' })
-      const ownAddresses = await this.publicAddresses(AbortSignal.any([this.shutdown.signal, AbortSignal.timeout(this.timeoutMs)]))
-      if (ownAddresses.length === 0) return this.report({ peer, outcome: 'skipped', attempts: 0, reason: NO_UDP_PATH_LOCAL, code: 'NO_UDP_PATH' })
+      const replaced = this.replaced.get(relayed)?.signal
       const tally = new PunchTally(peer, this.clock)
+      const ownAddresses = await this.publicAddresses(AbortSignal.any([this.shutdown.signal, AbortSignal.timeout(this.timeoutMs), ...(replaced != null ? [replaced] : [])]))
+      if (replaced?.aborted === true) return this.report(tally.ended(0, cutShortReason('a newer relayed connection replaced this one')))
+      if (ownAddresses.length === 0) return this.report({ peer, outcome: 'skipped', attempts: 0, reason: NO_UDP_PATH_LOCAL, code: 'NO_UDP_PATH' })
       let lastError: HolePunchError | undefined
       for (let attempt = 1; attempt <= this.retries; attempt++) {
         if (relayed.status !== 'open') return this.report(tally.ended(attempt - 1, new HolePunchError('RELAY_CLOSED', 'relayed connection closed')))
@@ -317,8 +337,8 @@ export class HolePuncher extends TypedEventEmitter<HolePuncherEvents> implements
   }
 
   /**
-   * One attempt's signal: its time limit, this peer stopping, or the relayed connection closing (the exchange
-   * runs over it, and without it the attempt has no purpose), whichever comes first. `release` drops the listener.
+   * One attempt's signal: its time limit, this peer stopping, or the relayed connection closing or being replaced
+   * by a newer one (the exchange runs over it, and without it the attempt has no purpose), whichever comes first. `release` drops the listener.
    */
   private attemptSignal (relayed: Connection): { signal: AbortSignal, cut: AbortSignal, release: () => void } {
     const closed = new AbortController()
@@ -327,7 +347,8 @@ export class HolePuncher extends TypedEventEmitter<HolePuncherEvents> implements
     }
     this.components.events.addEventListener('connection:close', onClose)
     if (relayed.status !== 'open') closed.abort(cutShortReason('the relayed connection closed'))
-    const cut = AbortSignal.any([this.shutdown.signal, closed.signal])
+    const replaced = this.replaced.get(relayed)?.signal
+    const cut = AbortSignal.any([this.shutdown.signal, closed.signal, ...(replaced != null ? [replaced] : [])])
     return {
       signal: AbortSignal.any([AbortSignal.timeout(this.timeoutMs), cut]),
       cut,

@@ -26,6 +26,8 @@ export class NatDetector implements Startable {
   private report?: NatReport
   private reportAt = 0
   private running?: Promise<NatReport | undefined>
+  /** bumped by invalidate(): a run that began before it measured a network in flux, and its report is dropped */
+  private generation = 0
   private started = false
   private abort = new AbortController()
 
@@ -48,7 +50,9 @@ export class NatDetector implements Startable {
 
   /** The network changed: the report describes where we were. It is dropped and a new detection started. */
   invalidate (): void {
+    this.generation++
     this.report = undefined
+    this.running = undefined
     void this.detect({ force: true })
   }
 
@@ -61,11 +65,12 @@ export class NatDetector implements Startable {
   async detect (options: { force?: boolean } = {}): Promise<NatReport | undefined> {
     if (!this.started) return this.report
     if (options.force !== true && this.report != null && performance.now() - this.reportAt < this.cacheMs) return this.report
-    this.running ??= this.run().finally(() => { this.running = undefined })
-    return this.running
+    const run = this.running ?? this.run(this.generation).finally(() => { if (this.running === run) this.running = undefined })
+    this.running = run
+    return run
   }
 
-  private async run (): Promise<NatReport | undefined> {
+  private async run (generation: number): Promise<NatReport | undefined> {
     try {
       // the STUN stack loads with the first detection, after the first gateway answered (see NatmeshPeer.start)
       const { detectNat } = await import('./detect.js')
@@ -74,7 +79,7 @@ export class NatDetector implements Startable {
         signal: this.abort.signal,
         ...(this.init.timeoutMs != null ? { timeoutMs: this.init.timeoutMs } : {})
       })
-      if (!this.started) return report
+      if (!this.started || generation !== this.generation) return report
       this.report = report
       this.reportAt = performance.now()
       this.init.onReport?.(report)
