@@ -56,8 +56,9 @@ export class GatewayLink {
   private movingToUdp = false
   /** the link has had a connection before: a new one is dialled fresh (the old may look open and be dead) */
   private connectedBefore = false
-  /** networkChanged() dropped the connection: the gateway is dialled again at once, not after a backoff */
+  /** networkChanged() dropped the connection, so it is dialled again at once; `connecting`: connectAndReserve() runs */
   private redialNow = false
+  private connecting = false
   /** came up on a TCP connection that was already there, so the UDP attempt is still to be made */
   private udpUntried = false
   /** reconnect delays, jittered so peers of a restarted gateway don't all come back in the same instant */
@@ -115,12 +116,10 @@ export class GatewayLink {
   networkChanged (keep?: Connection): void {
     if (this.stopped || (keep != null && this.connection === keep)) return
     this.backoff.reset()
-    if (this.connection == null) {
-      this.schedule(0)
-      return
-    }
-    this.redialNow = true
-    this.connection.abort(new PathLostError('our network changed: this path is gone'))
+    this.redialNow = this.connection != null
+    // a dial under way goes out over the new path already (the socket is the same)
+    if (this.connection == null && !this.connecting) this.schedule(0)
+    this.connection?.abort(new PathLostError('our network changed: this path is gone'))
   }
 
   /** The connection's own close event carries why it closed (e.g. its path fell silent); libp2p's does not. */
@@ -149,6 +148,7 @@ export class GatewayLink {
 
   private async connectAndReserve (): Promise<void> {
     if (this.stopped) return
+    this.connecting = true
     try {
       const connection = this.connection?.status === 'open' ? this.connection : await this.connect()
       this.adopt(connection)
@@ -172,6 +172,8 @@ export class GatewayLink {
         this.init.emit({ event: 'gateway-lost', gateway, reason, retryInMs })
       }
       this.schedule(retryInMs)
+    } finally {
+      this.connecting = false
     }
   }
 
