@@ -21,8 +21,8 @@ export interface NetworkChangeInit {
 
 /**
  * Notices that the network under the peer changed, and makes everything that depended on the old one start over
- * at once instead of waiting for its paths to fall silent: our interfaces' addresses changed (another LAN, a new
- * DHCP lease), or a gateway sees us at another public address than before (our NAT restarted with new mappings).
+ * at once instead of waiting for its paths to fall silent: an address of one of our interfaces went away (another
+ * LAN, a new DHCP lease), or a gateway sees us at another public IP than before (our NAT restarted with new mappings).
  * Then every connection made before (to gateways and peers, direct or relayed) runs over a path that is gone: each is aborted, the
  * gateway links dial again at once and re-reserve, our public addresses and NAT are learnt again, and sessions
  * resume over the relay, where the next hole punch (offering the new addresses) takes them direct again.
@@ -30,7 +30,7 @@ export interface NetworkChangeInit {
 export class NetworkChange {
   private readonly init: NetworkChangeInit
   private timer?: NodeJS.Timeout
-  private addresses = ''
+  private addresses = new Set<string>()
 
   constructor (init: NetworkChangeInit) {
     this.init = init
@@ -51,10 +51,11 @@ export class NetworkChange {
   private poll (): void {
     const now = localAddresses()
     // no address at all is a link going down or being replaced: the change shows once one is back
-    if (now === '' || now === this.addresses) return
-    const before = this.addresses
+    if (now.size === 0) return
+    const gone = [...this.addresses].filter(address => !now.has(address))
     this.addresses = now
-    this.changed(`local addresses changed from ${before || 'none'} to ${now}`, Date.now())
+    // an address that appears (a container bridge, a second link) breaks no path: only one that went away does
+    if (gone.length > 0) this.changed(`local address ${gone.join(', ')} gone (now ${[...now].join(', ')})`, Date.now())
   }
 
   private readonly onMoved = (evt: CustomEvent<ObservedMove>): void => {
@@ -80,11 +81,7 @@ export class NetworkChange {
   }
 }
 
-/** every non-loopback address of ours, sorted, as one string */
-function localAddresses (): string {
-  return Object.values(networkInterfaces()).flatMap(addrs => addrs ?? [])
-    .filter(addr => !addr.internal)
-    .map(addr => addr.address)
-    .sort()
-    .join(' ')
+/** every non-loopback address of ours */
+function localAddresses (): Set<string> {
+  return new Set(Object.values(networkInterfaces()).flatMap(addrs => addrs ?? []).filter(addr => !addr.internal).map(addr => addr.address))
 }
