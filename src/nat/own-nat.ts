@@ -77,7 +77,8 @@ export class OwnNat extends TypedEventEmitter<OwnNatEvents> {
   /** Our network changed, and so may our NAT: what we knew is dropped and learnt again (the quick test, then the full report). */
   networkChanged (): void {
     const detection = this.init.detection
-    if (detection == null || this.init.configured.kind !== 'auto') return
+    // not started yet (or off): there is nothing learnt to drop
+    if (detection == null || this.init.configured.kind !== 'auto' || this.probe == null) return
     this.probe = probeMapping(detection.servers(), detection.timeoutMs).catch(() => ({ kind: 'unknown' }))
     this.detector?.invalidate()
   }
