@@ -64,10 +64,15 @@ export class OwnNat extends TypedEventEmitter<OwnNatEvents> {
     this.detector?.start()
     const detection = this.init.detection
     if (detection != null && this.init.configured.kind === 'auto') {
-      this.probe = import('./mapping-probe.js')
-        .then(async ({ probeMapping }) => probeMapping(detection.servers(), detection.timeoutMs))
-        .catch(() => ({ kind: 'unknown' }))
+      this.probe = this.probeMapping(detection)
     }
+  }
+
+  /** the quick mapping-only test (its module loaded only when detection runs) */
+  private async probeMapping (detection: NonNullable<OwnNatInit['detection']>): Promise<NatMappingProfile> {
+    return import('./mapping-probe.js')
+      .then(async ({ probeMapping }) => probeMapping(detection.servers(), detection.timeoutMs))
+      .catch(() => ({ kind: 'unknown' }))
   }
 
   stop (): void {
@@ -79,7 +84,7 @@ export class OwnNat extends TypedEventEmitter<OwnNatEvents> {
     const detection = this.init.detection
     // not started yet (or off): there is nothing learnt to drop
     if (detection == null || this.init.configured.kind !== 'auto' || this.probe == null) return
-    this.probe = probeMapping(detection.servers(), detection.timeoutMs).catch(() => ({ kind: 'unknown' }))
+    this.probe = this.probeMapping(detection)
     this.detector?.invalidate()
   }
 

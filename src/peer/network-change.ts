@@ -5,6 +5,8 @@ import { PathLostError } from '../transport/liveness.js'
 import type { GatewayPool } from './gateway-pool.js'
 import type { ObservedAddresses, ObservedMove } from './observed-addresses.js'
 
+const DEFAULT_POLL_MS = 500
+
 /** `reason`: what showed it (our local addresses, or the public address a gateway sees us at) */
 export type NetworkChangeEvent = { event: 'network-change', reason: string }
 
@@ -13,8 +15,8 @@ export interface NetworkChangeInit {
   pool: GatewayPool
   observed: ObservedAddresses
   ownNat: OwnNat
-  /** our interfaces' addresses are read this often */
-  pollMs: number
+  /** our interfaces' addresses are read this often, to notice a change before the old paths fall silent. Default 500 */
+  pollMs?: number
   log: Logger
   emit: (event: NetworkChangeEvent) => void
 }
@@ -38,7 +40,7 @@ export class NetworkChange {
 
   start (): void {
     this.addresses = localAddresses()
-    this.timer = setInterval(() => { this.poll() }, this.init.pollMs)
+    this.timer = setInterval(() => { this.poll() }, this.init.pollMs ?? DEFAULT_POLL_MS)
     this.timer.unref()
     this.init.observed.addEventListener('moved', this.onMoved)
   }

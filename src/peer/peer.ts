@@ -44,9 +44,6 @@ export interface NatmeshPeerEvents {
   stopped: CustomEvent
 }
 
-/** our interfaces' addresses are read this often, to notice a network change before its paths fall silent */
-const NETWORK_POLL_MS = 500
-
 /** reservations are renewed this long before the gateway would drop them */
 const REFRESH_BEFORE_EXPIRY_MS = 5 * 60_000
 
@@ -128,7 +125,7 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
         emit: publish
       })
     }
-    this.networkChange = new NetworkChange({ node, pool: this.pool, observed, ownNat, pollMs: NETWORK_POLL_MS, log: node.logger.forComponent('natmesh:network-change'), emit: publish })
+    this.networkChange = new NetworkChange({ node, pool: this.pool, observed, ownNat, log: node.logger.forComponent('natmesh:network-change'), emit: publish })
     this.paths = new PeerPaths({ node, isGateway: (peer) => this.pool.isGateway(peer), stats: this.connectionStats, emit: publish })
     this.targets = new TargetResolver({
       gateways: () => this.pool.links.map(link => ({ gateway: link.gateway, connection: this.gatewayConnection(link.gateway) })),
