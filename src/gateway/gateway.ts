@@ -64,11 +64,16 @@ const STREAM_WINDOW_BYTES = 2 * 1024 * 1024
 
 /**
  * A TCP peer that vanished without closing is found by the kernel's keepalive probes (from this much idle on,
- * then the system's interval and count: about 12 min with Linux defaults), at no cost to the event loop; yamux's
- * own keepalive pinged every connection every 30 s and never acted on a missed answer. udx connections have their
- * liveness watch.
+ * then the system's interval and count: about 12 min with Linux defaults), at no cost to the event loop. udx
+ * connections have their liveness watch.
  */
 const TCP_KEEPALIVE_IDLE_MS = 60_000
+/**
+ * yamux pings each connection when it opens and then this often: the RTT it measures is what lets a stream's
+ * receive window grow (relayed throughput on a long path), and it never acted on a missed answer. Its default,
+ * every 30 s, was 33 pings a second at 1,000 peers; clients' own keepalives hold their NAT mappings open.
+ */
+const YAMUX_PING_MS = 10 * 60_000
 
 /** hop streams per connection beyond the circuit limit, so reservation renewals always get through */
 const RESERVE_HEADROOM = 2
@@ -300,8 +305,7 @@ export async function createGateway (config: GatewayConfig, options: CreateGatew
       inboundSetupBurstPerHost: 2 * config.admission.udpSetupsPerIpPerSecond
     }), tcp({ listenOpts: { keepAlive: true, keepAliveInitialDelay: TCP_KEEPALIVE_IDLE_MS } })],
     connectionEncrypters: [noise()],
-    // clients keep their own yamux keepalives (which hold their NAT mappings open); the gateway answers them
-    streamMuxers: [yamux({ enableKeepAlive: false, streamOptions: { maxStreamWindowSize: STREAM_WINDOW_BYTES } })],
+    streamMuxers: [yamux({ keepAliveInterval: YAMUX_PING_MS, streamOptions: { maxStreamWindowSize: STREAM_WINDOW_BYTES } })],
     connectionGater: {
       denyDialMultiaddr: () => false,
       // the gate is where the relay server names both ends of a circuit: the dashboard learns the pair there
