@@ -1,8 +1,11 @@
 /**
  * How many reservations one gateway holds, and at what cost: a real `natmesh gateway` process on loopback, and
  * stock js-libp2p clients over TCP (test/helpers/stock-libp2p.ts, many per process) that reserve on it.
+ * Profiles (`--profiles`): `stock` clients keep libp2p's defaults (TCP, a connection-monitor ping every 10 s);
+ * `natmesh` clients link as natmesh peers do (the UDP overlay with a peer's 750 ms liveness keepalives, no
+ * connection monitor, an RTT ping a minute), so the idle figure is natmesh's own deployment's too.
  *
- * Cases, each on a fresh gateway:
+ * Cases, each on a fresh gateway, for each profile (natmesh ones are named natmesh-spread-N, natmesh-one-ip-N):
  *   spread-N     N clients over several processes, each process on its own loopback IP (127.0.1.x)
  *   one-ip-N     N clients behind one IP (127.0.0.2), as behind a carrier NAT, over the same processes
  * Per case: reservations held and refused, time until every client holds one (or failed), gateway RSS per
@@ -11,13 +14,15 @@
  * reserve; then reservations held must equal peers connected once the departed peers' grace is over.
  *
  *   node bench/gateway-scale.ts [--quick] [--sizes 100,1000] [--one-ip 1000] [--processes 4] [--idle-s 60]
- *                               [--churn-rounds 5] [--cli <other build's dist/cli/index.js>] [--old-gateway]
+ *                               [--churn-rounds 5] [--profiles stock,natmesh]
+ *                               [--cli <other build's dist/cli/index.js>] [--old-gateway]
  *
  * --quick: 10 s idle window, 2 churn rounds. --old-gateway: the gateway is a build from before natmesh stopped
  * listing /udx to stock clients (the clients are then taught the /udx code) and before reservations had a grace;
  * used with --cli to measure main's code. Last line of stdout: {"bench":"gateway-scale","cases":[…],…}
  */
 import { readFile } from 'node:fs/promises'
+import { setPriority } from 'node:os'
 import { parseArgs } from 'node:util'
 import { positiveInteger } from './lib/args.ts'
 import { CliGateway } from '../test/helpers/cli-gateway.ts'
@@ -31,6 +36,7 @@ const { values: args } = parseArgs({
     processes: { type: 'string', default: '4' },
     'idle-s': { type: 'string' },
     'churn-rounds': { type: 'string' },
+    profiles: { type: 'string', default: 'stock,natmesh' },
     cli: { type: 'string' },
     'old-gateway': { type: 'boolean', default: false }
   }
@@ -42,14 +48,23 @@ const processes = positiveInteger(args, 'processes')
 const idleS = positiveInteger({ 'idle-s': args['idle-s'] ?? (quick ? '10' : '60') }, 'idle-s')
 const churnRounds = positiveInteger({ 'churn-rounds': args['churn-rounds'] ?? (quick ? '2' : '5') }, 'churn-rounds')
 const oldGateway = args['old-gateway'] === true
+const PROFILES = ['stock', 'natmesh'] as const
+type Profile = typeof PROFILES[number]
+const profiles = (args.profiles ?? '').split(',').filter(s => s !== '').map((name): Profile => {
+  const profile = PROFILES.find(p => p === name)
+  if (profile == null) throw new Error(`--profiles: "${name}" is none of ${PROFILES.join(', ')}`)
+  return profile
+})
 /** how long a departed peer keeps its reservation on the gateway (its default), plus slack for the check */
 const GRACE_MS = 10_000
 const TICKS_PER_SECOND = 100
 /** clients starting at once per process, and tries each makes (a stock client must reserve within a fixed 5 s) */
 const RESERVE_OPTIONS = { concurrency: 16, attempts: 5 }
+const CLIENT_NICENESS = 10
 
 interface CaseResult {
   name: string
+  profile: Profile
   clients: number
   ips: number
   processes: number
@@ -94,11 +109,15 @@ async function gatewayCounts (gateway: CliGateway): Promise<{ reservations: numb
 const mib = (bytes: number): number => Math.round(bytes / 1024 / 1024 * 10) / 10
 const sleep = async (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))
 
-async function runCase (name: string, clients: number, ipOf: (process: number) => string): Promise<CaseResult> {
+async function runCase (profile: Profile, shape: string, clients: number, ipOf: (process: number) => string): Promise<CaseResult> {
+  const name = profile === 'stock' ? shape : `${profile}-${shape}`
   const gateway = await CliGateway.start(['--max-reservations', String(clients * 2)], { cli: args.cli })
-  const groups = Array.from({ length: processes }, () => new StockClients({ knowsUdx: oldGateway }))
+  const groups = Array.from({ length: processes }, () => new StockClients({ knowsUdx: oldGateway, profile }))
+  // the clients are the load, the gateway is what is measured: with 20 client processes starting nodes at once on
+  // a 2-core machine, an equal share left the gateway too little CPU to accept their connections
+  for (const group of groups) if (group.pid != null) setPriority(group.pid, CLIENT_NICENESS)
   try {
-    const relay = gateway.address('tcp')
+    const relay = gateway.address(profile === 'natmesh' ? 'udx' : 'tcp')
     await sleep(1000)
     const rssBefore = await rssBytes(gateway.pid)
     const share = (i: number): number => Math.floor(clients / processes) + (i < clients % processes ? 1 : 0)
@@ -143,6 +162,7 @@ async function runCase (name: string, clients: number, ipOf: (process: number) =
     console.log(`${name}: churn ${churnRounds} rounds, ${churn.left} left, ${churn.joined} joined (${churn.joinFailed} refused): ${counts.reservations} reservations for ${counts.connected} connected peers`)
     return {
       name,
+      profile,
       clients,
       ips: new Set(groups.map((_g, i) => ipOf(i))).size,
       processes,
@@ -165,6 +185,8 @@ async function runCase (name: string, clients: number, ipOf: (process: number) =
 }
 
 const cases: CaseResult[] = []
-for (const n of sizes) cases.push(await runCase(`spread-${n}`, n, i => `127.0.1.${i + 1}`))
-for (const n of oneIp) cases.push(await runCase(`one-ip-${n}`, n, () => '127.0.0.2'))
+for (const profile of profiles) {
+  for (const n of sizes) cases.push(await runCase(profile, `spread-${n}`, n, i => `127.0.1.${i + 1}`))
+  for (const n of oneIp) cases.push(await runCase(profile, `one-ip-${n}`, n, () => '127.0.0.2'))
+}
 console.log(JSON.stringify({ bench: 'gateway-scale', gateway: args.cli ?? 'this build', quick, idleS, cases }))

@@ -62,6 +62,19 @@ import { PING_STREAMS } from '../core/ping-path.js'
  */
 const STREAM_WINDOW_BYTES = 2 * 1024 * 1024
 
+/**
+ * A TCP peer that vanished without closing is found by the kernel's keepalive probes (from this much idle on,
+ * then the system's interval and count: about 12 min with Linux defaults), at no cost to the event loop. udx
+ * connections have their liveness watch.
+ */
+const TCP_KEEPALIVE_IDLE_MS = 60_000
+/**
+ * yamux pings each connection when it opens and then this often: the RTT it measures is what lets a stream's
+ * receive window grow (relayed throughput on a long path), and it never acted on a missed answer. Its default,
+ * every 30 s, was 33 pings a second at 1,000 peers; clients' own keepalives hold their NAT mappings open.
+ */
+const YAMUX_PING_MS = 10 * 60_000
+
 /** hop streams per connection beyond the circuit limit, so reservation renewals always get through */
 const RESERVE_HEADROOM = 2
 
@@ -290,9 +303,9 @@ export async function createGateway (config: GatewayConfig, options: CreateGatew
       maxPendingInboundPerHost: config.admission.maxPendingUdpSetupsPerIp,
       inboundSetupsPerHostPerSecond: config.admission.udpSetupsPerIpPerSecond,
       inboundSetupBurstPerHost: 2 * config.admission.udpSetupsPerIpPerSecond
-    }), tcp()],
+    }), tcp({ listenOpts: { keepAlive: true, keepAliveInitialDelay: TCP_KEEPALIVE_IDLE_MS } })],
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux({ streamOptions: { maxStreamWindowSize: STREAM_WINDOW_BYTES } })],
+    streamMuxers: [yamux({ keepAliveInterval: YAMUX_PING_MS, streamOptions: { maxStreamWindowSize: STREAM_WINDOW_BYTES } })],
     connectionGater: {
       denyDialMultiaddr: () => false,
       // the gate is where the relay server names both ends of a circuit: the dashboard learns the pair there
@@ -311,7 +324,7 @@ export async function createGateway (config: GatewayConfig, options: CreateGatew
     // libp2p's connection monitor opens a ping stream on every connection every 10 s: at 1,000 peers that is most
     // of an idle gateway's CPU, for nothing the gateway uses (it never aborted on a failed ping: one that waits
     // behind relayed data is no sign of a dead peer). Dead peers are found by the overlay's liveness (udx) and
-    // yamux keepalives (TCP); peers measure their gateways' RTT themselves.
+    // TCP keepalives; peers measure their gateways' RTT themselves.
     connectionMonitor: { enabled: false },
     // the process defaults are in the registry already. The library also clears its own module-wide metric cache
     // and prom-client's global registry here (preserveExistingMetrics: false): natmesh keeps nothing in the

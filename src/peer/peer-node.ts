@@ -31,8 +31,7 @@ export type PeerServices = { holePuncher?: HolePuncher, identify: unknown, ping:
  * through another one, a lost direct path falls back to the relay. The keepalive makes a live remote answer
  * every 750 ms (one packet each way, answered in C), so a silence of 2.5 s is 3 lost probes or answers in a row.
  */
-const PATH_KEEPALIVE_MS = 750
-const PATH_DEAD_AFTER_MS = 2500
+export const PATH_LIVENESS = { keepAliveMs: 750, deadAfterMs: 2500 } as const
 /** inbound connections a second from one IP: every circuit through a gateway comes from its IP (libp2p allows 5) */
 const INBOUND_CONNECTIONS_PER_IP_PER_SECOND = 100
 /** inbound connections being upgraded (Noise, muxer) at once */
@@ -61,7 +60,7 @@ export async function createPeerNode (config: PeerConfig, init: PeerNodeInit): P
       listen: [`/ip4/${config.host}/udp/${config.udpPort}/udx`, `/ip4/${config.host}/tcp/${config.tcpPort}`]
     },
     transports: [
-      udxOverlay({ dialTimeoutMs: config.natTraversal.holePunchTimeoutMs, keepAliveMs: PATH_KEEPALIVE_MS, deadAfterMs: PATH_DEAD_AFTER_MS }),
+      udxOverlay({ dialTimeoutMs: config.natTraversal.holePunchTimeoutMs, ...PATH_LIVENESS }),
       tcp(),
       // before circuit relay: relayed dials over a UDP overlay gateway connection become forwarded circuits
       forwardedCircuits(),
@@ -72,10 +71,11 @@ export async function createPeerNode (config: PeerConfig, init: PeerNodeInit): P
     streamMuxers: [abortStreamsOnReset(yamux())],
     // gateways and lab peers may sit on private addresses; what to dial is decided by config, not by range
     connectionGater: { denyDialMultiaddr: () => false },
-    // libp2p's monitor aborts a connection on one failed ping; measured here, that took down healthy relayed
-    // connections now and then. It still measures RTT; dead paths are found by the transports' keepalives and
-    // by the sessions' own heartbeats, which then resume on another path
-    connectionMonitor: { abortConnectionOnPingFailure: false },
+    // libp2p's monitor opens a ping stream on every connection every 10 s, for nothing natmesh reads (it never
+    // aborted on a failed one: that took down healthy relayed connections now and then): at 1,000 peers, 100
+    // ping streams a second at their gateway. Dead paths are found by the transports' keepalives and by the
+    // sessions' own heartbeats, which then resume on another path; the gateway pool measures its gateways' RTT
+    connectionMonitor: { enabled: false },
     connectionManager: {
       // every relayed connection comes from its gateway's IP, so libp2p's 5 a second per IP refused the sixth
       // circuit to open through one gateway within a second (a burst of sessions or station visitors)

@@ -16,9 +16,12 @@ export class StockClients {
   private readonly pending = new Map<number, (answer: Answer) => void>()
   private nextId = 1
 
-  /** `knowsUdx`: let the clients parse /udx addresses (to measure gateways from before they left them out) */
-  constructor (options: { knowsUdx?: boolean } = {}) {
-    const env = { ...process.env, STOCK_KNOWS_UDX: options.knowsUdx === true ? '1' : '' }
+  /**
+   * `knowsUdx`: let the clients parse /udx addresses (to measure gateways from before they left them out).
+   * `profile` 'natmesh': the clients link to their gateway (its /udx address) with natmesh peers' settings
+   */
+  constructor (options: { knowsUdx?: boolean, profile?: 'stock' | 'natmesh' } = {}) {
+    const env = { ...process.env, STOCK_KNOWS_UDX: options.knowsUdx === true ? '1' : '', CLIENT_PROFILE: options.profile ?? 'stock' }
     this.child = spawn(process.execPath, [PROGRAM], { stdio: ['pipe', 'pipe', 'pipe'], env })
     createInterface({ input: this.child.stderr }).on('line', line => { this.stderr.push(line) })
     createInterface({ input: this.child.stdout }).on('line', (line) => {

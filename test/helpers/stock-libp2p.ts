@@ -15,7 +15,12 @@
  *   {"id":4,"cmd":"stop","count":5}   → {"id":4,"ok":true,"stopped":5}   (the oldest nodes leave)
  *   {"id":5,"cmd":"held"}             → {"id":5,"ok":true,"held":…}      (nodes with a relay address now)
  *
- *   node test/helpers/stock-libp2p.ts          (STOCK_KNOWS_UDX=1: see below)
+ *   node test/helpers/stock-libp2p.ts          (STOCK_KNOWS_UDX=1, CLIENT_PROFILE=natmesh: see below)
+ *
+ * CLIENT_PROFILE=natmesh makes each node link to its gateway the way a natmesh peer does (src/peer/peer-node.ts):
+ * over the UDP overlay with a peer's liveness keepalives, no libp2p connection monitor (the relay address given
+ * must then be the gateway's /udx one). The reservation is still made by the stock relay transport: what a
+ * gateway pays for an idle natmesh peer is its connection's keepalives, not how the peer asked for its slot.
  */
 import { randomBytes } from 'node:crypto'
 import { createInterface } from 'node:readline'
@@ -27,6 +32,7 @@ import { tcp } from '@libp2p/tcp'
 import type { TCPSocketOptions } from '@libp2p/tcp'
 import { multiaddr, registry } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
+import type { Libp2pOptions } from 'libp2p'
 import type { Libp2p, Stream } from '@libp2p/interface'
 import { ECHO_PROTOCOL, SINK_PROTOCOL } from './stock-protocols.ts'
 
@@ -38,10 +44,45 @@ type Command =
   | { id: number, cmd: 'held' }
 
 const nodes: Libp2p[] = []
+/** a node that holds no reservation this long after it started gives up (and may be tried again) */
+const RESERVE_TIMEOUT_MS = 15_000
 
 // STOCK_KNOWS_UDX=1 teaches the multiaddr parser natmesh's /udx code, so a benchmark can measure a gateway from
 // before it stopped listing /udx to clients that cannot parse it
 if (process.env.STOCK_KNOWS_UDX === '1') registry.addProtocol({ code: 0x3f_4e_58, name: 'udx', size: 0 })
+
+/** what a node links to its gateway with: stock TCP, or (CLIENT_PROFILE=natmesh) natmesh's overlay settings */
+interface Profile extends Pick<Libp2pOptions, 'transports' | 'connectionMonitor' | 'connectionGater'> {
+  listen: (host: string, relay: string) => string[]
+  /** what a started node does on its gateway connection */
+  started?: (node: Libp2p, relay: string) => Promise<void>
+}
+const profile: Profile = process.env.CLIENT_PROFILE === 'natmesh'
+  ? await natmeshProfile()
+  : { listen: (host, relay) => [`/ip4/${host}/tcp/0`, `${relay}/p2p-circuit`], transports: [] }
+
+async function natmeshProfile (): Promise<Profile> {
+  const { udxOverlay } = await import('../../dist/transport/index.js')
+  const { PATH_LIVENESS } = await import('../../dist/peer/peer-node.js')
+  const { UDX_RTT_PROBE_MS } = await import('../../dist/peer/gateway-pool.js')
+  const { pingOver } = await import('../../dist/core/ping-path.js')
+  return {
+    // the relay transport's listen filter takes no /udx relay address: it reserves on whichever relay it is
+    // connected to instead
+    listen: (host) => [`/ip4/${host}/udp/0/udx`, '/p2p-circuit'],
+    transports: [udxOverlay({ ...PATH_LIVENESS })],
+    connectionMonitor: { enabled: false },
+    connectionGater: { denyDialMultiaddr: () => false },
+    // the gateway pool's RTT probe of a gateway linked over the overlay
+    started: async (node, relay) => {
+      await node.dial(multiaddr(relay), { signal: AbortSignal.timeout(10_000) })
+      const timer = setInterval(() => {
+        for (const connection of node.getConnections()) pingOver(connection).catch(() => {})
+      }, UDX_RTT_PROBE_MS)
+      node.addEventListener('stop', () => { clearInterval(timer) }, { once: true })
+    }
+  }
+}
 
 function circuitAddress (node: Libp2p): string | undefined {
   return node.getMultiaddrs().map(String).find(ma => ma.includes('/p2p-circuit'))
@@ -51,9 +92,11 @@ async function startNode (relay: string, host: string): Promise<Libp2p> {
   // connections leave from `host` too, so the gateway sees that source IP (@libp2p/tcp hands dialOpts to
   // net.connect, whose localAddress its type does not list)
   const dialOpts: TCPSocketOptions & { localAddress: string } = { localAddress: host }
+  const { listen, transports = [], started: _started, ...settings } = profile
   const node = await createLibp2p({
-    addresses: { listen: [`/ip4/${host}/tcp/0`, `${relay}/p2p-circuit`] },
-    transports: [tcp({ dialOpts }), circuitRelayTransport()],
+    addresses: { listen: listen(host, relay) },
+    transports: [...transports, tcp({ dialOpts }), circuitRelayTransport()],
+    ...settings,
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     services: { identify: identify() },
@@ -73,21 +116,30 @@ async function startNode (relay: string, host: string): Promise<Libp2p> {
   }, { runOnLimitedConnection: true })
   try {
     await node.start()
+    await profile.started?.(node, relay)
+    if (circuitAddress(node) == null) await reserved(node)
   } catch (err) {
     await node.stop()
     throw err
   }
-  if (circuitAddress(node) == null) {
-    await new Promise<void>((resolve) => {
-      const onUpdate = (): void => {
-        if (circuitAddress(node) == null) return
-        node.removeEventListener('self:peer:update', onUpdate)
-        resolve()
-      }
-      node.addEventListener('self:peer:update', onUpdate)
-    })
-  }
   return node
+}
+
+/** resolves once `node` lists a relay address; a node that reserves on a connected relay may never do so */
+async function reserved (node: Libp2p): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      node.removeEventListener('self:peer:update', onUpdate)
+      reject(new Error(`no relay reservation within ${RESERVE_TIMEOUT_MS} ms`))
+    }, RESERVE_TIMEOUT_MS)
+    const onUpdate = (): void => {
+      if (circuitAddress(node) == null) return
+      clearTimeout(timer)
+      node.removeEventListener('self:peer:update', onUpdate)
+      resolve()
+    }
+    node.addEventListener('self:peer:update', onUpdate)
+  })
 }
 
 async function openStream (protocol: string, target: string): Promise<Stream> {
