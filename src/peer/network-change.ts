@@ -83,7 +83,10 @@ export class NetworkChange {
   }
 }
 
-/** every non-loopback address of ours */
+/**
+ * every non-loopback IPv4 address of ours: the peer's paths are IPv4 only, and IPv6 temporary (privacy) addresses
+ * come and go by the hour on a network that never changed
+ */
 function localAddresses (): Set<string> {
-  return new Set(Object.values(networkInterfaces()).flatMap(addrs => addrs ?? []).filter(addr => !addr.internal).map(addr => addr.address))
+  return new Set(Object.values(networkInterfaces()).flatMap(addrs => addrs ?? []).filter(addr => !addr.internal && addr.family === 'IPv4').map(addr => addr.address))
 }
