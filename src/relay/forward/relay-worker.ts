@@ -3,15 +3,14 @@
  * own core, that joins forwarded circuits the main thread hands it (see relay-workers.ts). Each circuit is two
  * streams of this socket that relay to each other inside udx, as in-loop forwarding does; the difference is that
  * an end learns its peer's address from the peer's first packet (udx's firewall callback), since the peer's NAT
- * mapping towards this port is not the one the gateway's main socket sees. Data limits are checked here, every
- * DATA_LIMIT_CHECK_MS, where the byte counts are.
+ * mapping towards this port is not the one the gateway's main socket sees. Data limits are checked here, as often
+ * as the server checks its own (`dataLimitCheckMs`), where the byte counts are.
  */
 import { parentPort, workerData } from 'node:worker_threads'
 import UDX from 'udx-native'
 import type { UDXSocket, UDXStream } from 'udx-native'
 import type { RelayWorkerData, WorkerEndReason, WorkerReply, WorkerRequest } from './worker-messages.js'
 
-const DATA_LIMIT_CHECK_MS = 50
 /** how long both peers have, once the circuit is joined, to send their first packet to this worker's port */
 const WORKER_REACH_TIMEOUT_MS = 2500
 /** udx's packet header, which its byte counts include */
@@ -128,7 +127,7 @@ function onRequest (request: WorkerRequest): void {
       ends[1].stream.relayTo(ends[0].stream)
       for (const e of ends) e.stream.once('close', () => { end(request.circuit, { reason: 'peer-closed', detail: 'a peer closed its end' }) })
       circuits.set(request.circuit, { ends, dataLimit: request.dataLimit })
-      sweep ??= setInterval(check, DATA_LIMIT_CHECK_MS)
+      sweep ??= setInterval(check, init.dataLimitCheckMs)
       post({ op: 'reply', seq: request.seq, ids: [ends[0].stream.id, ends[1].stream.id] })
       return
     }

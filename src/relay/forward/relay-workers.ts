@@ -22,6 +22,7 @@ export interface RelayWorkersInit {
   host: string
   /** worker i binds `basePort + i`; 0: ephemeral ports */
   basePort: number
+  dataLimitCheckMs: number
   log: Logger
   /** a worker died (its circuits have been told) */
   onFailed: (port: number, err: Error) => void
@@ -128,7 +129,7 @@ export class RelayWorkers {
     }
     try {
       for (let i = 0; i < init.count; i++) {
-        workers.push(await RelayWorker.start({ host: init.host, port: init.basePort === 0 ? 0 : init.basePort + i }, onExit))
+        workers.push(await RelayWorker.start({ host: init.host, port: init.basePort === 0 ? 0 : init.basePort + i, dataLimitCheckMs: init.dataLimitCheckMs }, onExit))
       }
     } catch (err) {
       await Promise.all(workers.map(async w => { await w.terminate() }))

@@ -89,6 +89,7 @@ export class ForwardServer extends ProtocolHandler {
     if (this.init.enabled && this.init.workers.count > 0) {
       this.workers = await RelayWorkers.start({
         ...this.init.workers,
+        dataLimitCheckMs: DATA_LIMIT_CHECK_MS,
         log: this.log,
         onFailed: (port, err) => { this.init.onEvent?.({ type: 'worker-failed', port, error: err.message }) }
       })

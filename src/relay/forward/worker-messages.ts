@@ -7,6 +7,8 @@
 export interface RelayWorkerData {
   host: string
   port: number
+  /** how often circuits' byte counts are held against their data limits (the server's interval, passed in) */
+  dataLimitCheckMs: number
   /** slot 0: payload bytes this worker forwarded so far (both directions, all its circuits), written by the worker */
   bytes: SharedArrayBuffer
 }
