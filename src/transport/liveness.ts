@@ -17,6 +17,8 @@ export interface StreamCounters {
  * 3. No packet for `deadAfterMs`: the remote, or the path to it, is gone.
  * 4. A check that runs late (this process was blocked) judges nothing: packets that arrived meanwhile are still
  *    unread in the socket, and are read before the next check.
+ * 5. A new cadence (keepalive and `deadAfterMs` of one stream, see `PathCadence`) counts silence from when it was
+ *    set: under the old, slower one the remote had no reason to answer more often.
  */
 /**
  * Why a connection was aborted when its path is gone: silent past the liveness limit, or (by the peer) running over
@@ -33,12 +35,38 @@ export function assertLivenessTiming (keepAliveMs: number, deadAfterMs: number):
   }
 }
 
+/**
+ * How often one udx stream probes its remote when idle, and how long a silence it takes for death. A peer keeps
+ * its gateway links on a slow one while nothing depends on them, and on a fast one while traffic does.
+ */
+export interface PathCadence {
+  keepAliveMs: number
+  deadAfterMs: number
+}
+
+/**
+ * The two cadences natmesh's links run at. `active`: a path traffic depends on, given up after 3 lost probes or
+ * answers in a row (2.5 s), so sessions resume elsewhere and `gateway-lost` comes fast. `idle`: a peer's link
+ * to a gateway while nothing runs through it; 5 s is well inside NAT UDP timeouts (30 s on Linux, 20 s on the
+ * strictest home routers), and a gateway, which leaves probing to its peers, takes 15 s of silence for death.
+ */
+export const PATH_CADENCE = {
+  active: { keepAliveMs: 750, deadAfterMs: 2500 },
+  idle: { keepAliveMs: 5000, deadAfterMs: 15_000 }
+} as const satisfies Record<string, PathCadence>
+
 export class PathLiveness {
   private lastPackets: number
   private heardAt: number
 
-  constructor (private readonly deadAfterMs: number, counters: StreamCounters, now: number) {
+  constructor (private deadAfterMs: number, counters: StreamCounters, now: number) {
     this.lastPackets = counters.packetsReceived
+    this.heardAt = now
+  }
+
+  /** rule 5 */
+  setDeadAfter (deadAfterMs: number, now: number): void {
+    this.deadAfterMs = deadAfterMs
     this.heardAt = now
   }
 
@@ -88,6 +116,11 @@ export class LivenessWatch {
       this.timer.unref()
     }
     return () => { this.unwatch(stream) }
+  }
+
+  /** A watched stream's own silence limit from now on (rule 5); the watch's checks keep their interval. */
+  setDeadAfter (stream: StreamCounters, deadAfterMs: number): void {
+    this.watched.get(stream)?.liveness.setDeadAfter(deadAfterMs, this.now())
   }
 
   get size (): number {

@@ -32,6 +32,8 @@ export interface OverlaySocketInit {
   inboundSetupsPerHost: { ratePerSecond: number, burst: number }
   /** idle keepalive on every stream, so NAT mappings along the path stay open */
   keepAliveMs: number
+  /** accepted streams probe too (else only dialed ones do, and the dialers keep both ends' silence short) */
+  inboundKeepAlive: boolean
   log: Logger
   /** told once the socket has closed, however that came about */
   onClosed?: () => void
@@ -307,7 +309,7 @@ export class OverlaySocket {
     }
     const stream = this.createStream()
     stream.connect(this.socket, dialerStreamId, remote.port, remote.host)
-    stream.setKeepalive(this.init.keepAliveMs)
+    if (this.init.inboundKeepAlive) stream.setKeepalive(this.init.keepAliveMs)
     const noiseFirst = noiseFirstOffered && this.acceptNoiseFirst
     this.accepted.set(key, { stream, noiseFirst })
     // keep the entry while the dialer may still be retransmitting HELLO, then forget it

@@ -10,7 +10,7 @@ import { OverlaySocket } from './overlay-socket.js'
 import { Backoff } from '../core/backoff.js'
 import { upgradesWithNoise } from './noise-first.js'
 import { toMultiaddrConnection } from './udx-connection.js'
-import type { UdxConnectionInit } from './udx-connection.js'
+import type { UdxConnectionInit, UdxPath } from './udx-connection.js'
 
 export interface UdxTransportInit {
   /** how long a dial waits for the remote overlay socket to answer; default 5000 */
@@ -31,6 +31,11 @@ export interface UdxTransportInit {
    * each, which is what `deadAfterMs` goes by. Default 5000 ms
    */
   keepAliveMs?: number
+  /**
+   * whether accepted connections probe too. A gateway leaves that to the peers that dial it (behind NATs, they
+   * must hold their mappings open anyway): one probe and answer per peer instead of two. Default true
+   */
+  inboundKeepAlive?: boolean
   /**
    * a connection whose remote sent no packet for this long is aborted (see liveness.ts); at least three
    * keepalive intervals, so a lost probe is no alarm. 0: off. Default 15000 ms
@@ -56,6 +61,7 @@ const defaults: Required<UdxTransportInit> = {
   inboundSetupsPerHostPerSecond: 100,
   inboundSetupBurstPerHost: 200,
   keepAliveMs: 5000,
+  inboundKeepAlive: true,
   deadAfterMs: 15_000,
   closeTimeoutMs: 2000
 }
@@ -87,6 +93,8 @@ export class UdxTransport implements Transport {
   /** dials to these endpoints leave from the given extra socket instead of the main one */
   private readonly routes = new Map<string, OverlaySocket>()
   private readonly liveness?: LivenessWatch
+  /** this transport's outbound connections, by the libp2p connection made of them */
+  private readonly paths = new WeakMap<Connection, UdxPath>()
 
   constructor (components: UdxTransportComponents, init: UdxTransportInit = {}) {
     this.components = components
@@ -109,6 +117,7 @@ export class UdxTransport implements Transport {
       maxPendingInboundPerHost: this.init.maxPendingInboundPerHost,
       inboundSetupsPerHost: { ratePerSecond: this.init.inboundSetupsPerHostPerSecond, burst: this.init.inboundSetupBurstPerHost },
       keepAliveMs: this.init.keepAliveMs,
+      inboundKeepAlive: this.init.inboundKeepAlive,
       log: this.components.logger.forComponent('natmesh:udx:socket')
     })
   }
@@ -136,11 +145,18 @@ export class UdxTransport implements Transport {
       liveness: this.liveness
     })
     try {
-      return await options.upgrader.upgradeOutbound(maConn, options)
+      const connection = await options.upgrader.upgradeOutbound(maConn, options)
+      this.paths.set(connection, maConn)
+      return connection
     } catch (err) {
       maConn.abort(err instanceof Error ? err : new Error(String(err)))
       throw err
     }
+  }
+
+  /** udx's view of a connection this transport dialed (not a forwarded circuit's); undefined for any other */
+  pathOf (connection: Connection): UdxPath | undefined {
+    return this.paths.get(connection)
   }
 
   /**

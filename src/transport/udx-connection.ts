@@ -3,8 +3,8 @@ import { Uint8ArrayList } from 'uint8arraylist'
 import type { AbortOptions, Logger, MultiaddrConnection } from '@libp2p/interface'
 import type { AbstractMultiaddrConnectionInit, SendResult } from '@libp2p/utils'
 import type { UDXStream } from 'udx-native'
-import { PathLostError } from './liveness.js'
-import type { LivenessWatch } from './liveness.js'
+import { assertLivenessTiming, PathLostError } from './liveness.js'
+import type { LivenessWatch, PathCadence } from './liveness.js'
 import { HeldBack, multistreamOpening, NOISE_PROTOCOL } from './noise-first.js'
 
 export interface UdxConnectionInit extends Omit<AbstractMultiaddrConnectionInit, 'log'> {
@@ -19,10 +19,19 @@ export interface UdxConnectionInit extends Omit<AbstractMultiaddrConnectionInit,
   noiseFirst?: boolean
 }
 
+/** What the transport offers of one of its connections: udx's own view of the path under it. */
+export interface UdxPath {
+  /** udx's smoothed RTT from acknowledged data, ms; 0 before the first sample */
+  readonly rttMs: number
+  /** the stream's keepalive and liveness limit from now on (see liveness.ts, rules 2 and 5) */
+  setCadence: (cadence: PathCadence) => void
+}
+
 /** A libp2p MultiaddrConnection over one udx stream; noise and yamux run on top of it like on TCP. */
-class UdxMultiaddrConnection extends AbstractMultiaddrConnection {
+class UdxMultiaddrConnection extends AbstractMultiaddrConnection implements UdxPath {
   private readonly stream: UDXStream
   private readonly closeTimeoutMs: number
+  private readonly liveness?: LivenessWatch
   /** datagrams read in this turn of the event loop, handed up together */
   private reads: Uint8Array[] = []
   /** noise first: the multistream-select bytes our upgrader writes, which stay here */
@@ -34,6 +43,7 @@ class UdxMultiaddrConnection extends AbstractMultiaddrConnection {
     super(init)
     this.stream = init.stream
     this.closeTimeoutMs = init.closeTimeoutMs
+    this.liveness = init.liveness
     if (init.noiseFirst === true) {
       const opening = multistreamOpening(NOISE_PROTOCOL)
       this.heldBack = new HeldBack(opening)
@@ -61,6 +71,17 @@ class UdxMultiaddrConnection extends AbstractMultiaddrConnection {
       this.abort(new PathLostError(`no packet from the remote for ${silentMs} ms: it is gone, or the path to it is`))
     })
     if (unwatch != null) this.stream.once('close', unwatch)
+  }
+
+  get rttMs (): number {
+    return this.stream.rtt
+  }
+
+  setCadence (cadence: PathCadence): void {
+    assertLivenessTiming(cadence.keepAliveMs, cadence.deadAfterMs)
+    if (this.stream.destroyed) return
+    this.stream.setKeepalive(cadence.keepAliveMs)
+    this.liveness?.setDeadAfter(this.stream, cadence.deadAfterMs)
   }
 
   private readonly flushReads = (): void => {
@@ -127,6 +148,6 @@ class UdxMultiaddrConnection extends AbstractMultiaddrConnection {
   }
 }
 
-export function toMultiaddrConnection (init: UdxConnectionInit): MultiaddrConnection {
+export function toMultiaddrConnection (init: UdxConnectionInit): MultiaddrConnection & UdxPath {
   return new UdxMultiaddrConnection(init)
 }

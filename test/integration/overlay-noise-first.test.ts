@@ -4,8 +4,6 @@
  * HELLO/ACCEPT, the connection starts with Noise: no multistream-select bytes ever cross. A listener that does not
  * agree (as natmesh before noise first) gets the usual negotiation, and the connection works either way.
  */
-import { createSocket } from 'node:dgram'
-import type { Socket } from 'node:dgram'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { ping } from '@libp2p/ping'
@@ -20,6 +18,8 @@ import { toUdpEndpoint, UdxTransport } from '../../src/transport/index.js'
 import type { UdxTransportComponents } from '../../src/transport/transport.js'
 import { OverlaySocket } from '../../src/transport/overlay-socket.js'
 import { defaultLogger } from '@libp2p/logger'
+import { udpForwarder } from '../helpers/udp-forwarder.js'
+import type { UdpForwarder } from '../helpers/udp-forwarder.js'
 
 type Node = Libp2p<{ ping: unknown }>
 
@@ -44,21 +44,10 @@ async function node (onTransport?: (transport: UdxTransport) => void): Promise<N
   return n
 }
 
-/** Forwards datagrams between one dialer and `target` (like a NAT would), recording each one and its direction. */
-async function recordingForwarder (target: number): Promise<{ port: number, datagrams: Array<{ toListener: boolean, data: Buffer }> }> {
-  const socket: Socket = createSocket('udp4')
-  const datagrams: Array<{ toListener: boolean, data: Buffer }> = []
-  let dialer: { port: number } | undefined
-  socket.on('message', (data, rinfo) => {
-    const toListener = rinfo.port !== target
-    if (toListener) dialer = { port: rinfo.port }
-    datagrams.push({ toListener, data: Buffer.from(data) })
-    const port = toListener ? target : dialer?.port
-    if (port != null) socket.send(data, port, '127.0.0.1')
-  })
-  await new Promise<void>(resolve => socket.bind(0, '127.0.0.1', resolve))
-  started.push({ stop: async () => { await new Promise<void>(resolve => socket.close(() => { resolve() })) } })
-  return { port: socket.address().port, datagrams }
+async function recordingForwarder (target: number): Promise<UdpForwarder> {
+  const forwarder = await udpForwarder(target)
+  started.push({ stop: forwarder.close })
+  return forwarder
 }
 
 function udpPort (n: Node): number {
@@ -107,7 +96,7 @@ describe('noise first on the UDP overlay', () => {
 describe('OverlaySocket: the noise-first agreement', () => {
   async function pair (acceptNoiseFirst: boolean): Promise<{ listener: OverlaySocket, dialer: OverlaySocket, inbound: Promise<boolean> }> {
     const make = (): OverlaySocket => {
-      const socket = new OverlaySocket({ helloIntervalMs: 50, maxHelloIntervalMs: 1000, dialTimeoutMs: 5000, maxPendingInbound: 16, maxPendingInboundPerHost: 16, inboundSetupsPerHost: { ratePerSecond: 0, burst: 16 }, keepAliveMs: 5000, log: defaultLogger().forComponent('test') })
+      const socket = new OverlaySocket({ helloIntervalMs: 50, maxHelloIntervalMs: 1000, dialTimeoutMs: 5000, maxPendingInbound: 16, maxPendingInboundPerHost: 16, inboundSetupsPerHost: { ratePerSecond: 0, burst: 16 }, keepAliveMs: 5000, inboundKeepAlive: true, log: defaultLogger().forComponent('test') })
       started.push({ stop: async () => { await socket.close() } })
       return socket
     }

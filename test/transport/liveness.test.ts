@@ -25,6 +25,16 @@ describe('PathLiveness (rules of src/transport/liveness.ts, synthetic instants)'
     expect(liveness.check(counters, 3500, true)).toBe(2500)
   })
 
+  it('rule 5: a new cadence counts silence from when it was set, by its own limit', () => {
+    const counters = { packetsReceived: 0 }
+    const liveness = new PathLiveness(15_000, counters, 0)
+    // 4 s of silence is nothing at 15 s; switched to 2.5 s then, it is no death either: the count starts afresh
+    liveness.setDeadAfter(DEAD_AFTER, 4000)
+    expect(liveness.check(counters, 4000, true)).toBeUndefined()
+    expect(liveness.check(counters, 6499, true)).toBeUndefined()
+    expect(liveness.check(counters, 6500, true)).toBe(DEAD_AFTER)
+  })
+
   it('rule 4: a late check judges nothing, the next one on time does', () => {
     const counters = { packetsReceived: 0 }
     const liveness = new PathLiveness(DEAD_AFTER, counters, 0)
