@@ -2,8 +2,8 @@
  * How many reservations one gateway holds, and at what cost: a real `natmesh gateway` process on loopback, and
  * stock js-libp2p clients over TCP (test/helpers/stock-libp2p.ts, many per process) that reserve on it.
  * Profiles (`--profiles`): `stock` clients keep libp2p's defaults (TCP, a connection-monitor ping every 10 s);
- * `natmesh` clients link as natmesh peers do (the UDP overlay with a peer's 750 ms liveness keepalives, no
- * connection monitor, an RTT ping a minute), so the idle figure is natmesh's own deployment's too.
+ * `natmesh` clients link as idle natmesh peers do (the UDP overlay, a keepalive every 5 s, no connection monitor,
+ * no pings), so the idle figure is natmesh's own deployment's too.
  *
  * Cases, each on a fresh gateway, for each profile (natmesh ones are named natmesh-spread-N, natmesh-one-ip-N):
  *   spread-N     N clients over several processes, each process on its own loopback IP (127.0.1.x)

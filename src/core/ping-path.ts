@@ -4,6 +4,14 @@ import type { Connection } from '@libp2p/interface'
 
 const PING_LENGTH = 32
 
+/**
+ * yamux pings each connection when it opens and then this often, on both ends. The RTT it measures is what lets a
+ * stream's receive window grow (throughput on a long path); it never acts on a missed answer, and finding dead
+ * paths is the transports' job. yamux's default, every 30 s, made every idle peer cost its gateway a decrypted,
+ * answered and encrypted frame twice a minute: at 1,000 peers, most of an idle gateway's JavaScript time.
+ */
+export const YAMUX_PING_MS = 10 * 60_000
+
 /** concurrent ping streams per connection: a peer's DHT, its gateway pool's health checks and RTT pings overlap */
 export const PING_STREAMS = 4
 

@@ -15,7 +15,7 @@ import type { Registry } from 'prom-client'
 import type { GatewayConfig } from '../config/index.js'
 import type { Logger } from '../core/logging.js'
 import { libp2pLogger } from '../core/libp2p-logger.js'
-import { udxOverlay } from '../transport/index.js'
+import { PATH_CADENCE, udxOverlay } from '../transport/index.js'
 import { ObservedAddressBook, observeConnections } from './address-book.js'
 import { startHttpApi } from './http-api.js'
 import type { HttpApi } from './http-api.js'
@@ -53,7 +53,7 @@ import { StationClaims } from '../stations/claims.js'
 import { CompactMemoryDatastore } from '../stations/compact-datastore.js'
 import { DhtBootstrap } from '../stations/dht-bootstrap.js'
 import { stationDht } from '../stations/dht.js'
-import { PING_STREAMS } from '../core/ping-path.js'
+import { PING_STREAMS, YAMUX_PING_MS } from '../core/ping-path.js'
 
 /**
  * The most a gateway stream lets its sender have in flight (yamux grows windows up to 16 MiB by default). A
@@ -68,13 +68,6 @@ const STREAM_WINDOW_BYTES = 2 * 1024 * 1024
  * connections have their liveness watch.
  */
 const TCP_KEEPALIVE_IDLE_MS = 60_000
-/**
- * yamux pings each connection when it opens and then this often: the RTT it measures is what lets a stream's
- * receive window grow (relayed throughput on a long path), and it never acted on a missed answer. Its default,
- * every 30 s, was 33 pings a second at 1,000 peers; clients' own keepalives hold their NAT mappings open.
- */
-const YAMUX_PING_MS = 10 * 60_000
-
 /** hop streams per connection beyond the circuit limit, so reservation renewals always get through */
 const RESERVE_HEADROOM = 2
 
@@ -300,6 +293,10 @@ export async function createGateway (config: GatewayConfig, options: CreateGatew
       ...(announce.length > 0 ? { announce } : {})
     },
     transports: [udxOverlay({
+      // peers keep their links open with their own probes, which the gateway answers (see link-cadence.ts);
+      // probing back would double the packets. A peer silent through three of its idle probes is gone
+      inboundKeepAlive: false,
+      deadAfterMs: PATH_CADENCE.idle.deadAfterMs,
       maxPendingInboundPerHost: config.admission.maxPendingUdpSetupsPerIp,
       inboundSetupsPerHostPerSecond: config.admission.udpSetupsPerIpPerSecond,
       inboundSetupBurstPerHost: 2 * config.admission.udpSetupsPerIpPerSecond

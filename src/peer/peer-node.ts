@@ -9,7 +9,7 @@ import type { KadDHT } from '@libp2p/kad-dht'
 import type { ComponentLogger, Libp2p, PrivateKey } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { PeerConfig } from '../config/index.js'
-import { PING_STREAMS } from '../core/ping-path.js'
+import { PING_STREAMS, YAMUX_PING_MS } from '../core/ping-path.js'
 import { holePuncher } from '../dcutr/index.js'
 import type { HolePuncher } from '../dcutr/index.js'
 import type { IceMode } from '../ice/ice-mode.js'
@@ -18,20 +18,14 @@ import type { NatMappingProfile } from '../nat/mapping-profile.js'
 import { CompactMemoryDatastore } from '../stations/compact-datastore.js'
 import { stationDht } from '../stations/dht.js'
 import { forwardedCircuits } from '../relay/forward/client.js'
-import { udxOverlay } from '../transport/index.js'
+import { PATH_CADENCE, udxOverlay, udxPaths } from '../transport/index.js'
+import type { UdxPaths } from '../transport/index.js'
 import { addressDialer } from '../transport/address-dialer.js'
 import type { AddressDialer } from '../transport/address-dialer.js'
 import { abortStreamsOnReset } from './stream-muxer.js'
 
-export type PeerServices = { holePuncher?: HolePuncher, identify: unknown, ping: unknown, dht: KadDHT, addressDialer: AddressDialer }
+export type PeerServices = { holePuncher?: HolePuncher, identify: unknown, ping: unknown, dht: KadDHT, addressDialer: AddressDialer, udxPaths: UdxPaths }
 
-/**
- * A gateway or peer that vanishes without closing (power loss, SIGKILL, a cut path) is noticed when its udx
- * stream stays silent this long, and the connection is aborted: relayed sessions through that gateway resume
- * through another one, a lost direct path falls back to the relay. The keepalive makes a live remote answer
- * every 750 ms (one packet each way, answered in C), so a silence of 2.5 s is 3 lost probes or answers in a row.
- */
-export const PATH_LIVENESS = { keepAliveMs: 750, deadAfterMs: 2500 } as const
 /** inbound connections a second from one IP: every circuit through a gateway comes from its IP (libp2p allows 5) */
 const INBOUND_CONNECTIONS_PER_IP_PER_SECOND = 100
 /** inbound connections being upgraded (Noise, muxer) at once */
@@ -60,7 +54,10 @@ export async function createPeerNode (config: PeerConfig, init: PeerNodeInit): P
       listen: [`/ip4/${config.host}/udp/${config.udpPort}/udx`, `/ip4/${config.host}/tcp/${config.tcpPort}`]
     },
     transports: [
-      udxOverlay({ dialTimeoutMs: config.natTraversal.holePunchTimeoutMs, ...PATH_LIVENESS }),
+      // a gateway or peer that vanishes without closing (power loss, SIGKILL, a cut path) is noticed from its
+      // silence, and the connection aborted: relayed sessions through that gateway resume through another one, a
+      // lost direct path falls back to the relay. Gateway links slow down while idle (see link-cadence.ts)
+      udxOverlay({ dialTimeoutMs: config.natTraversal.holePunchTimeoutMs, ...PATH_CADENCE.active }),
       tcp(),
       // before circuit relay: relayed dials over a UDP overlay gateway connection become forwarded circuits
       forwardedCircuits(),
@@ -68,7 +65,7 @@ export async function createPeerNode (config: PeerConfig, init: PeerNodeInit): P
       ...(ice != null ? [ice.transport()] : [])
     ],
     connectionEncrypters: [noise()],
-    streamMuxers: [abortStreamsOnReset(yamux())],
+    streamMuxers: [abortStreamsOnReset(yamux({ keepAliveInterval: YAMUX_PING_MS }))],
     // gateways and lab peers may sit on private addresses; what to dial is decided by config, not by range
     connectionGater: { denyDialMultiaddr: () => false },
     // libp2p's monitor opens a ping stream on every connection every 10 s, for nothing natmesh reads (it never
@@ -92,6 +89,7 @@ export async function createPeerNode (config: PeerConfig, init: PeerNodeInit): P
       ping: ping({ maxOutboundStreams: PING_STREAMS }),
       dht: stationDht({ role: 'client' }),
       addressDialer: addressDialer(),
+      udxPaths: udxPaths(),
       ...(holePunching
         ? {
             holePuncher: holePuncher({

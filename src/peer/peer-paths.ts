@@ -60,6 +60,11 @@ export class PeerPaths {
     })
   }
 
+  /** peer paths open now */
+  get count (): number {
+    return this.reported.size
+  }
+
   closed (connection: Connection): void {
     const peer = connection.remotePeer
     this.icePaths.delete(connection.id)

@@ -34,6 +34,7 @@ import { ObservedAddresses } from './observed-addresses.js'
 import { createPeerNode } from './peer-node.js'
 import type { PeerServices } from './peer-node.js'
 import { PeerPaths, pathOf } from './peer-paths.js'
+import { LinkCadence } from './link-cadence.js'
 import { PunchPolicy } from './punch-policy.js'
 import { TargetResolver } from './target-resolver.js'
 
@@ -81,6 +82,7 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
   /** started, NAT detection not yet: it waits for the first gateway to answer (see start) */
   private natWaitsForGateway = false
   private readonly networkChange: NetworkChange
+  private readonly cadence: LinkCadence
 
   constructor (parts: PeerParts) {
     super()
@@ -105,6 +107,7 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
       maxGateways: config.maxGateways,
       discover: async (signal) => discoverGateways(node, signal),
       discoveryIntervalMs: config.gatewayDiscoveryIntervalMs,
+      overlayRttMs: (connection) => node.services.udxPaths.pathOf(connection)?.rttMs,
       link: { dialAddress: node.services.addressDialer.dial, dialTimeoutMs: config.gatewayDialTimeoutMs, udpRetryMs: config.gatewayUdpRetryMs, reconnect: config.reconnect, refreshBeforeExpiryMs: REFRESH_BEFORE_EXPIRY_MS },
       log: node.logger.forComponent('natmesh:gateway-link'),
       emit: (event) => {
@@ -126,7 +129,19 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
       })
     }
     this.networkChange = new NetworkChange({ node, pool: this.pool, observed, ownNat, log: node.logger.forComponent('natmesh:network-change'), emit: publish })
-    this.paths = new PeerPaths({ node, isGateway: (peer) => this.pool.isGateway(peer), stats: this.connectionStats, emit: publish })
+    this.cadence = new LinkCadence({
+      pathOf: (connection) => node.services.udxPaths.pathOf(connection),
+      gatewayConnections: () => this.pool.links.flatMap(link => node.getConnections(link.gateway))
+    })
+    this.paths = new PeerPaths({
+      node,
+      isGateway: (peer) => this.pool.isGateway(peer),
+      stats: this.connectionStats,
+      emit: (event) => {
+        if (event.event !== 'ice-path') this.cadence.peerPaths(this.paths.count)
+        publish(event)
+      }
+    })
     this.targets = new TargetResolver({
       gateways: () => this.pool.links.map(link => ({ gateway: link.gateway, connection: this.gatewayConnection(link.gateway) })),
       lookup: async (name, options) => this.lookup(name, options)
@@ -189,6 +204,7 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
 
   async stop (): Promise<void> {
     this.networkChange.stop()
+    this.cadence.stop()
     this.stopNat()
     // withdraw while the gateways are still reachable
     await this.publisher?.stop()
@@ -347,6 +363,9 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
 
   /** the parts that depend on which gateways hold our reservations */
   private gatewaysChanged (event: GatewayPoolEvent): void {
+    if (event.event === 'gateway-connected') {
+      for (const connection of this.node.getConnections(peerIdFromString(event.gateway))) this.cadence.linked(connection)
+    }
     if (this.natWaitsForGateway && (event.event === 'reservation' || event.event === 'reservation-refused' || event.event === 'gateway-lost')) {
       this.natWaitsForGateway = false
       this.ownNat.start()

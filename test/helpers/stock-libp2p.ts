@@ -18,8 +18,9 @@
  *   node test/helpers/stock-libp2p.ts          (STOCK_KNOWS_UDX=1, CLIENT_PROFILE=natmesh: see below)
  *
  * CLIENT_PROFILE=natmesh makes each node link to its gateway the way a natmesh peer does (src/peer/peer-node.ts):
- * over the UDP overlay with a peer's liveness keepalives, no libp2p connection monitor (the relay address given
- * must then be the gateway's /udx one). The reservation is still made by the stock relay transport: what a
+ * over the UDP overlay with an idle peer's gateway-link cadence (src/peer/link-cadence.ts), a peer's rare yamux
+ * pings and no ping streams, no libp2p connection monitor (the relay address given must then be the gateway's
+ * /udx one). The reservation is still made by the stock relay transport: what a
  * gateway pays for an idle natmesh peer is its connection's keepalives, not how the peer asked for its slot.
  */
 import { randomBytes } from 'node:crypto'
@@ -35,6 +36,7 @@ import { createLibp2p } from 'libp2p'
 import type { Libp2pOptions } from 'libp2p'
 import type { Libp2p, Stream } from '@libp2p/interface'
 import { ECHO_PROTOCOL, SINK_PROTOCOL } from './stock-protocols.ts'
+import type { UdxPaths } from '../../src/transport/udx-paths.ts'
 
 type Command =
   | { id: number, cmd: 'reserve', relay: string, count: number, host: string, concurrency?: number, attempts?: number }
@@ -52,8 +54,10 @@ const RESERVE_TIMEOUT_MS = 15_000
 if (process.env.STOCK_KNOWS_UDX === '1') registry.addProtocol({ code: 0x3f_4e_58, name: 'udx', size: 0 })
 
 /** what a node links to its gateway with: stock TCP, or (CLIENT_PROFILE=natmesh) natmesh's overlay settings */
-interface Profile extends Pick<Libp2pOptions, 'transports' | 'connectionMonitor' | 'connectionGater'> {
+interface Profile extends Pick<Libp2pOptions, 'transports' | 'connectionMonitor' | 'connectionGater' | 'services'> {
   listen: (host: string, relay: string) => string[]
+  /** yamux's ping interval (libp2p's default: 30 s) */
+  yamuxPingMs?: number
   /** what a started node does on its gateway connection */
   started?: (node: Libp2p, relay: string) => Promise<void>
 }
@@ -62,24 +66,23 @@ const profile: Profile = process.env.CLIENT_PROFILE === 'natmesh'
   : { listen: (host, relay) => [`/ip4/${host}/tcp/0`, `${relay}/p2p-circuit`], transports: [] }
 
 async function natmeshProfile (): Promise<Profile> {
-  const { udxOverlay } = await import('../../dist/transport/index.js')
-  const { PATH_LIVENESS } = await import('../../dist/peer/peer-node.js')
-  const { UDX_RTT_PROBE_MS } = await import('../../dist/peer/gateway-pool.js')
-  const { pingOver } = await import('../../dist/core/ping-path.js')
+  const { PATH_CADENCE, udxOverlay, udxPaths } = await import('../../dist/transport/index.js')
+  const { YAMUX_PING_MS } = await import('../../dist/core/ping-path.js')
   return {
     // the relay transport's listen filter takes no /udx relay address: it reserves on whichever relay it is
     // connected to instead
     listen: (host) => [`/ip4/${host}/udp/0/udx`, '/p2p-circuit'],
-    transports: [udxOverlay({ ...PATH_LIVENESS })],
+    transports: [udxOverlay({ ...PATH_CADENCE.active })],
+    services: { udxPaths: udxPaths() },
+    yamuxPingMs: YAMUX_PING_MS,
     connectionMonitor: { enabled: false },
     connectionGater: { denyDialMultiaddr: () => false },
-    // the gateway pool's RTT probe of a gateway linked over the overlay
+    // a peer with no path to another peer: its gateway link runs idle (src/peer/link-cadence.ts, rule 1), and
+    // the gateway pool reads the link's RTT from udx instead of pinging
     started: async (node, relay) => {
-      await node.dial(multiaddr(relay), { signal: AbortSignal.timeout(10_000) })
-      const timer = setInterval(() => {
-        for (const connection of node.getConnections()) pingOver(connection).catch(() => {})
-      }, UDX_RTT_PROBE_MS)
-      node.addEventListener('stop', () => { clearInterval(timer) }, { once: true })
+      const connection = await node.dial(multiaddr(relay), { signal: AbortSignal.timeout(10_000) })
+      const paths = node.services.udxPaths as UdxPaths
+      paths.pathOf(connection)?.setCadence(PATH_CADENCE.idle)
     }
   }
 }
@@ -92,14 +95,14 @@ async function startNode (relay: string, host: string): Promise<Libp2p> {
   // connections leave from `host` too, so the gateway sees that source IP (@libp2p/tcp hands dialOpts to
   // net.connect, whose localAddress its type does not list)
   const dialOpts: TCPSocketOptions & { localAddress: string } = { localAddress: host }
-  const { listen, transports = [], started: _started, ...settings } = profile
+  const { listen, transports = [], services = {}, yamuxPingMs, started: _started, ...settings } = profile
   const node = await createLibp2p({
     addresses: { listen: listen(host, relay) },
     transports: [...transports, tcp({ dialOpts }), circuitRelayTransport()],
     ...settings,
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    services: { identify: identify() },
+    streamMuxers: [yamux(yamuxPingMs != null ? { keepAliveInterval: yamuxPingMs } : {})],
+    services: { identify: identify(), ...services },
     start: false
   })
   await node.handle(ECHO_PROTOCOL, async (stream) => {
