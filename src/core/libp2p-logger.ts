@@ -22,23 +22,29 @@ export function libp2pLogger (logger: Logger): ComponentLogger {
   }
 }
 
+/**
+ * libp2p names a logger for every connection, muxer and stream it makes; a pino child holds its serialised
+ * bindings, so it is made on the first record only (at the default level, never): a gateway holds thousands of
+ * connections. Levels are the parent's, which children of natmesh's loggers never change.
+ */
 function componentLog (parent: Logger, name: string): Libp2pLog {
-  const logger = parent.child({ component: name })
-  return Object.assign(levelLog(logger, 'debug'), {
-    error: levelLog(logger, 'debug', { libp2pLevel: 'error' }),
-    trace: levelLog(logger, 'trace'),
+  let child: Logger | undefined
+  const logger = (): Logger => (child ??= parent.child({ component: name }))
+  return Object.assign(levelLog(parent, logger, 'debug'), {
+    error: levelLog(parent, logger, 'debug', { libp2pLevel: 'error' }),
+    trace: levelLog(parent, logger, 'trace'),
     newScope: (scope: string) => componentLog(parent, `${name}:${scope}`)
   })
 }
 
-function levelLog (logger: Logger, level: Level, fields?: Record<string, string>): ((...args: unknown[]) => void) & { enabled: boolean } {
+function levelLog (parent: Logger, logger: () => Logger, level: Level, fields?: Record<string, string>): ((...args: unknown[]) => void) & { enabled: boolean } {
   const log = (...args: unknown[]): void => {
     // libp2p formats arguments eagerly at some call sites only; the level check keeps the rest free
-    if (!logger.isLevelEnabled(level)) return
-    if (fields == null) logger[level](formatLibp2p(args))
-    else logger[level](fields, formatLibp2p(args))
+    if (!parent.isLevelEnabled(level)) return
+    if (fields == null) logger()[level](formatLibp2p(args))
+    else logger()[level](fields, formatLibp2p(args))
   }
-  return withEnabled(log, logger, level)
+  return withEnabled(log, parent, level)
 }
 
 /** `enabled` is read at each use: libp2p checks it before building an expensive message */
