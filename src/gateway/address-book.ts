@@ -229,7 +229,8 @@ function toObservedPeer (peerId: string, peer: PeerEntry): ObservedPeer {
 }
 
 function isConnected (peer: PeerEntry): boolean {
-  return [...peer.values()].some(isOpen)
+  for (const address of peer.values()) if (isOpen(address)) return true
+  return false
 }
 
 function isOpen (address: AddressEntry): boolean {

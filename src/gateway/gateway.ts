@@ -68,6 +68,9 @@ const STREAM_WINDOW_BYTES = 2 * 1024 * 1024
  * connections have their liveness watch.
  */
 const TCP_KEEPALIVE_IDLE_MS = 60_000
+/** peers the observed-address book remembers at least (see ObservedAddressBookInit.maxPeers) */
+const DEFAULT_ADDRESS_BOOK_PEERS = 10_000
+
 /** hop streams per connection beyond the circuit limit, so reservation renewals always get through */
 const RESERVE_HEADROOM = 2
 
@@ -253,7 +256,11 @@ export class Gateway {
 
 export async function createGateway (config: GatewayConfig, options: CreateGatewayOptions): Promise<Gateway> {
   const registry = options.registry ?? createDaemonRegistry()
-  const addressBook = new ObservedAddressBook()
+  // each reservation is a connection, and a peer may hold a second one (a circuit's, a move to UDP)
+  const maxConnections = Math.max(config.relay.maxReservations * 2, 300)
+  // room for every peer the gateway may hold a connection to: a full book scans for a disconnected peer to forget
+  // on every connection that opens
+  const addressBook = new ObservedAddressBook({ maxPeers: Math.max(DEFAULT_ADDRESS_BOOK_PEERS, maxConnections) })
   let node: Libp2p<GatewayServices> | undefined
   const metrics = new GatewayMetrics({
     registry,
@@ -314,7 +321,7 @@ export async function createGateway (config: GatewayConfig, options: CreateGatew
       ...pendingConnectionsPerIpGate(config.admission.maxPendingConnectionsPerIp)
     },
     connectionManager: {
-      maxConnections: Math.max(config.relay.maxReservations * 2, 300),
+      maxConnections,
       inboundConnectionThreshold: config.admission.connectionsPerIpPerSecond,
       maxIncomingPendingConnections: config.admission.maxPendingConnections
     },

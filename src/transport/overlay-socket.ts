@@ -77,6 +77,8 @@ export class OverlaySocket {
   private readonly init: OverlaySocketInit
   private readonly log: Logger
   private readonly pendingDials = new Map<number, PendingDial>()
+  /** ids of this socket's streams until they close: a new id must be none of them (a gateway holds thousands) */
+  private readonly streamIds = new Set<number>()
   /** inbound set-ups by `host:port/dialerStreamId`, so a retransmitted HELLO gets the same ACCEPT */
   private readonly accepted = new Map<string, { stream: UDXStream, noiseFirst: boolean }>()
   /** unconfirmed inbound set-ups by source IP */
@@ -249,8 +251,11 @@ export class OverlaySocket {
     let id: number
     do {
       id = crypto.getRandomValues(new Uint32Array(1))[0] ?? 0
-    } while (id === 0 || this.pendingDials.has(id) || [...this.socket.streams].some(s => s.id === id))
-    return this.udx.createStream(id)
+    } while (id === 0 || this.pendingDials.has(id) || this.streamIds.has(id))
+    const stream = this.udx.createStream(id)
+    this.streamIds.add(id)
+    stream.once('close', () => { this.streamIds.delete(id) })
+    return stream
   }
 
   private onDatagram (buf: Buffer, rinfo: { host: string, port: number, family: number }): void {
