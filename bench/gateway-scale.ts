@@ -13,11 +13,12 @@
  * steady window (% of one core), and churn: rounds in which a tenth of the clients leave and as many new ones
  * reserve; then reservations held must equal peers connected once the departed peers' grace is over.
  *
- *   node bench/gateway-scale.ts [--quick] [--sizes 100,1000] [--one-ip 1000] [--processes 4] [--idle-s 60]
+ *   node bench/gateway-scale.ts [--quick] [--sizes 100,1000] [--one-ip 1000] [--processes 4] [--settle-s 60] [--idle-s 60]
  *                               [--churn-rounds 5] [--profiles stock,natmesh]
  *                               [--cli <other build's dist/cli/index.js>] [--old-gateway]
  *
- * --quick: 10 s idle window, 2 churn rounds. --old-gateway: the gateway is a build from before natmesh stopped
+ * The idle window starts after --settle-s of steady state (what the accept left to collect and finish is not
+ * idling). --quick: 5 s settle, 10 s idle window, 2 churn rounds. --old-gateway: the gateway is a build from before natmesh stopped
  * listing /udx to stock clients (the clients are then taught the /udx code) and before reservations had a grace;
  * used with --cli to measure main's code. Last line of stdout: {"bench":"gateway-scale","cases":[…],…}
  */
@@ -34,6 +35,7 @@ const { values: args } = parseArgs({
     sizes: { type: 'string', default: '100,1000' },
     'one-ip': { type: 'string', default: '1000' },
     processes: { type: 'string', default: '4' },
+    'settle-s': { type: 'string' },
     'idle-s': { type: 'string' },
     'churn-rounds': { type: 'string' },
     profiles: { type: 'string', default: 'stock,natmesh' },
@@ -45,6 +47,7 @@ const quick = args.quick === true
 const sizes = (args.sizes ?? '').split(',').filter(s => s !== '').map(s => positiveInteger({ size: s }, 'size'))
 const oneIp = (args['one-ip'] ?? '').split(',').filter(s => s !== '').map(s => positiveInteger({ size: s }, 'size'))
 const processes = positiveInteger(args, 'processes')
+const settleS = positiveInteger({ 'settle-s': args['settle-s'] ?? (quick ? '5' : '60') }, 'settle-s')
 const idleS = positiveInteger({ 'idle-s': args['idle-s'] ?? (quick ? '10' : '60') }, 'idle-s')
 const churnRounds = positiveInteger({ 'churn-rounds': args['churn-rounds'] ?? (quick ? '2' : '5') }, 'churn-rounds')
 const oldGateway = args['old-gateway'] === true
@@ -59,7 +62,13 @@ const profiles = (args.profiles ?? '').split(',').filter(s => s !== '').map((nam
 const GRACE_MS = 10_000
 const TICKS_PER_SECOND = 100
 /** clients starting at once per process, and tries each makes (a stock client must reserve within a fixed 5 s) */
-const RESERVE_OPTIONS = { concurrency: 16, attempts: 5 }
+/**
+ * Client starts in flight at once, over all processes. Each start costs its (niced) process tens of ms of CPU;
+ * more at once lagged their event loops, so the keepalives of nodes already reserved went out too late and the
+ * gateway took them for gone (1,675 of 10,000 lost within the first minute with 16 per process over 20).
+ */
+const STARTS_IN_FLIGHT = 64
+const RESERVE_OPTIONS = { concurrency: Math.max(1, Math.ceil(STARTS_IN_FLIGHT / processes)), attempts: 5 }
 const CLIENT_NICENESS = 10
 
 interface CaseResult {
@@ -134,11 +143,12 @@ async function runCase (profile: Profile, shape: string, clients: number, ipOf: 
 
     await sleep(2000)
     const rss = await rssBytes(gateway.pid)
+    await sleep(settleS * 1000)
     const ticksBefore = await cpuTicks(gateway.pid)
     await sleep(idleS * 1000)
     const idleCpuPercent = Math.round((await cpuTicks(gateway.pid) - ticksBefore) / TICKS_PER_SECOND / idleS * 1000) / 10
     const afterIdle = await gatewayCounts(gateway)
-    console.log(`${name}: RSS ${mib(rssBefore)} → ${mib(rss)} MiB (${Math.round((rss - rssBefore) / Math.max(held, 1) / 1024)} KiB per reservation), idle CPU ${idleCpuPercent} % of a core over ${idleS} s; then ${afterIdle.reservations} reservations, ${afterIdle.connected} connected`)
+    console.log(`${name}: RSS ${mib(rssBefore)} → ${mib(rss)} MiB (${Math.round((rss - rssBefore) / Math.max(held, 1) / 1024)} KiB per reservation), idle CPU ${idleCpuPercent} % of a core over ${idleS} s after ${settleS} s; then ${afterIdle.reservations} reservations, ${afterIdle.connected} connected`)
 
     const churn = { rounds: churnRounds, left: 0, joined: 0, joinFailed: 0, reservations: 0, connected: 0, stale: 0 }
     for (let round = 0; round < churnRounds; round++) {
@@ -189,4 +199,4 @@ for (const profile of profiles) {
   for (const n of sizes) cases.push(await runCase(profile, `spread-${n}`, n, i => `127.0.1.${i + 1}`))
   for (const n of oneIp) cases.push(await runCase(profile, `one-ip-${n}`, n, () => '127.0.0.2'))
 }
-console.log(JSON.stringify({ bench: 'gateway-scale', gateway: args.cli ?? 'this build', quick, idleS, cases }))
+console.log(JSON.stringify({ bench: 'gateway-scale', gateway: args.cli ?? 'this build', quick, settleS, idleS, cases }))
