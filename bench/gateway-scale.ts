@@ -2,7 +2,7 @@
  * How many reservations one gateway holds, and at what cost: a real `natmesh gateway` process on loopback, and
  * stock js-libp2p clients over TCP (test/helpers/stock-libp2p.ts, many per process) that reserve on it.
  * Profiles (`--profiles`): `stock` clients keep libp2p's defaults (TCP, a connection-monitor ping every 10 s);
- * `natmesh` clients link as idle natmesh peers do (the UDP overlay, a keepalive every 5 s, no connection monitor,
+ * `natmesh` clients link as idle natmesh peers do (the UDP overlay, a keepalive every 10 s, no connection monitor,
  * no pings), so the idle figure is natmesh's own deployment's too.
  *
  * Cases, each on a fresh gateway, for each profile (natmesh ones are named natmesh-spread-N, natmesh-one-ip-N):
@@ -61,13 +61,13 @@ const profiles = (args.profiles ?? '').split(',').filter(s => s !== '').map((nam
 /** how long a departed peer keeps its reservation on the gateway (its default), plus slack for the check */
 const GRACE_MS = 10_000
 const TICKS_PER_SECOND = 100
-/** clients starting at once per process, and tries each makes (a stock client must reserve within a fixed 5 s) */
 /**
  * Client starts in flight at once, over all processes. Each start costs its (niced) process tens of ms of CPU;
  * more at once lagged their event loops, so the keepalives of nodes already reserved went out too late and the
  * gateway took them for gone (1,675 of 10,000 lost within the first minute with 16 per process over 20).
  */
 const STARTS_IN_FLIGHT = 64
+/** and the tries each makes (a stock client must reserve within a fixed 5 s) */
 const RESERVE_OPTIONS = { concurrency: Math.max(1, Math.ceil(STARTS_IN_FLIGHT / processes)), attempts: 5 }
 const CLIENT_NICENESS = 10
 

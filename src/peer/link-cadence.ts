@@ -17,7 +17,7 @@ const HOLD_MS = 30_000
  * The cadence of a peer's gateway links over the UDP overlay (see PATH_CADENCE):
  *
  * 1. While this peer has no path to another peer, its gateway links run idle: reservations, DHT records and
- *    RTTs need nothing faster, and a gateway holding 10,000 idle peers answers 2,000 probes a second, not 13,000.
+ *    RTTs need nothing faster, and a gateway holding 10,000 idle peers answers 1,000 probes a second, not 13,000.
  * 2. While it has one (relayed or direct), and for `holdMs` after the last one closed, they run active: a relayed
  *    session's gateway, a fallback through it after a lost direct path, and `gateway-lost` are then noticed
  *    within 2.5 s. The hold spares a peer that opens sessions one after another from flapping.

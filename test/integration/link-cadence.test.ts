@@ -1,7 +1,7 @@
 /**
  * The cadence of a peer's gateway link (src/peer/link-cadence.ts), through real parts: an in-process gateway and
  * two peers on loopback, peer A linked to the gateway through a UDP forwarder that can go silent. An idle link
- * lives on A's own probes (the gateway does not probe back) past the gateway's 15 s silence limit, and rides out
+ * lives on A's own probes (the gateway does not probe back) past the gateway's 30 s silence limit, and rides out
  * a 6 s silence; once A has a path to another peer, the same silence is noticed as `gateway-lost` within the
  * active cadence's 2.5 s.
  */
