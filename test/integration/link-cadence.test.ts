@@ -47,8 +47,9 @@ describe('gateway link cadence', () => {
     // a path to another peer: the link goes active, and the same outage is a lost gateway, found fast
     const relayed = await b.connect(a.peerId.toString())
     expect((await b.ping(a.peerId, relayed)).path).toBe('relay')
-    // the first active probe goes out within the idle interval it replaced
-    await sleep(PATH_CADENCE.idle.keepAliveMs + 500)
+    // active now: a live gateway answers A's 750 ms probes, so four times the active limit passes without alarm
+    await sleep(4 * PATH_CADENCE.active.deadAfterMs)
+    expect(mesh.eventsOf(a, 'gateway-lost')).toEqual([])
     forwarder.cut()
     const cutAt = Date.now()
     const lost = await mesh.nextEvent(a, 'gateway-lost', 0, PATH_CADENCE.idle.deadAfterMs)
