@@ -30,7 +30,7 @@ export interface OverlaySocketInit {
   maxPendingInboundPerHost: number
   /** new inbound set-ups per second per source IP (token bucket; 0 turns the rate off) and the burst */
   inboundSetupsPerHost: { ratePerSecond: number, burst: number }
-  /** idle keepalive on every stream, so NAT mappings along the path stay open */
+  /** idle keepalive on every dialed stream (and accepted ones, see below), so NAT mappings along the path stay open */
   keepAliveMs: number
   /** accepted streams probe too (else only dialed ones do, and the dialers keep both ends' silence short) */
   inboundKeepAlive: boolean
