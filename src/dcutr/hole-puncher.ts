@@ -64,9 +64,9 @@ export interface HolePuncherInit {
    */
   birthday?: Partial<BirthdaySettings> & { enabled?: boolean }
   /**
-   * The time the punch sees (the relay's round trip, the wait before the punch, costs); tests script their own
+   * The time the punch sees (costs, the birthday budget); tests script their own
    *
-   * @default systemClock (Date.now and setTimeout)
+   * @default systemClock (Date.now)
    */
   clock?: Clock
 }
@@ -81,9 +81,9 @@ export interface HolePunchComponents {
 
 /**
  * DCUtR over the UDP overlay. Roles follow the spec's UDP variant: B (the side that received the relayed
- * connection) sends CONNECT, measures the relay RTT, sends SYNC, then punches from its one socket and accepts;
- * A dials as soon as it has answered CONNECT (a birthday punch: when SYNC arrives), and its retransmitted HELLOs
- * are the other half of the punch. B dials as well,
+ * connection) sends CONNECT, sends SYNC once the answer is in, then punches from its one socket and accepts;
+ * A starts its half (the dial, or its part of a birthday punch) as soon as it has answered CONNECT, and its
+ * retransmitted HELLOs are the other half of the punch. B dials as well,
  * which is what gets through when only A is reachable (A public, B behind a symmetric NAT); whichever direct
  * connection opens first is the result. The relayed connection is left open as the fallback path.
  */
@@ -247,10 +247,8 @@ export class HolePuncher extends TypedEventEmitter<HolePuncherEvents> implements
       const ownMapping = await this.natMapping()
       // the token offers a birthday punch; the responder echoes it to accept
       const token = this.dialer.birthdayAvailable(peer) ? crypto.getRandomValues(new Uint8Array(PROBE_TOKEN_LENGTH)) : undefined
-      const sentAt = this.clock.now()
       await messages.write(connectMessage(ownAddresses, ownMapping, token, []), signal)
       const connect = await messages.read(HolePunch.Type.CONNECT, signal)
-      const rtt = this.clock.now() - sentAt
       tally.mark('connect', relayed)
       const plan = initiatorPlan(ownAddresses, ownMapping, token, connect, this.allowPrivateAddresses)
       tally.strategy = plan.strategy.kind
@@ -264,13 +262,11 @@ export class HolePuncher extends TypedEventEmitter<HolePuncherEvents> implements
       tally.mark('sync', relayed)
       // a LAN needs no punch: dialled at once
       const lanDials = this.dialer.dialLan(peer, plan.sameSite ? dialableLanCandidates(connect.localAddresses) : [], AbortSignal.any([signal, lanStop.signal]))
-      // Plain DCUtR punches now: the responder dials as soon as it has answered CONNECT (see respond), so its NAT
-      // is already open for our punch datagrams and HELLOs, and each side's retransmitted HELLOs get through once
-      // the other's NAT has seen its first packet; waiting would only add half a round trip. So does a birthday
-      // sprayer: its mappings, re-sent every sprayIntervalMs, are open before the responder's probes arrive. A
-      // birthday prober waits half a relay round trip, for the responder to start spraying on reading SYNC: a
-      // probe sent before that is wasted.
-      if (plan.strategy.kind === 'birthday' && plan.strategy.sprayer !== 'initiator') await this.clock.wait(rtt / 2, signal)
+      // Every punch starts now. The responder started its half as soon as it had answered CONNECT (see respond):
+      // its dial has opened its NAT for our punch datagrams and HELLOs, and each side's retransmitted HELLOs get
+      // through once the other's NAT has seen its first packet. A birthday sprayer's mappings, re-sent every
+      // sprayIntervalMs, are open before the other side's probes arrive; a responding sprayer has been spraying
+      // since it answered, so a prober here has nothing to wait for either.
       const direct = await this.dialer.punch(plan.strategy, 'initiator', peer, plan.targets, token, sockets, { exchange: signal, cut }, tally.cost, lanDials, () => { tally.mark('answered', relayed) })
       await messages.close(signal)
       return direct
@@ -285,7 +281,7 @@ export class HolePuncher extends TypedEventEmitter<HolePuncherEvents> implements
     }
   }
 
-  /** A's side: answer CONNECT with our addresses, and start our half of the punch the moment SYNC arrives. */
+  /** A's side: answer CONNECT with our addresses, and start our half of the punch at once. */
   private async respond (stream: Stream, relayed: Connection): Promise<void> {
     const peer = relayed.remotePeer
     const { signal, cut, release } = this.attemptSignal(relayed)
@@ -312,14 +308,14 @@ export class HolePuncher extends TypedEventEmitter<HolePuncherEvents> implements
         this.report(tally.ended(1, plan.refusal))
         return
       }
-      // opened while SYNC is on its way
       sockets = this.dialer.openSprayerSockets(plan.strategy, 'responder', tally.cost)
       const sync = messages.read(HolePunch.Type.SYNC, signal).then((sync) => { tally.mark('sync', relayed); return sync })
-      // Plain DCUtR dials now, without waiting for SYNC: our retransmitted HELLOs are a punch of their own that
-      // gets through once the initiator's NAT has seen its first punch datagram, which it sends on reading our
-      // CONNECT; SYNC, queued behind whatever else crosses the relayed path, only carries the LAN candidates then.
-      // A birthday punch starts on SYNC, as the spec says: its spray and probes are budgeted in time.
-      if (plan.strategy.kind === 'birthday') await sync
+      // Our half starts now, without waiting for SYNC, which is queued behind whatever else crosses the relayed
+      // path (3-7 round trips behind a session's data at 100 ms RTT) and only carries the LAN candidates here.
+      // Plain DCUtR: our retransmitted HELLOs are a punch of their own that gets through once the initiator's NAT
+      // has seen its first punch datagram, which it sends on reading our CONNECT. Birthday: a sprayer's mappings
+      // are open before the initiator's probes come; a prober's first probes may beat the initiator's spray by
+      // up to a relay round trip and be lost, a few dozen of the thousands the attempt may send.
       const lanDials = this.dialer.dialLanWhenKnown(peer, sync.then((s) => plan.sameSite ? dialableLanCandidates(s.localAddresses) : []), AbortSignal.any([signal, lanStop.signal]))
       const direct = await this.dialer.punch(plan.strategy, 'responder', peer, plan.targets, token, sockets, { exchange: signal, cut }, tally.cost, [lanDials], () => { tally.mark('answered', relayed) })
       await messages.close(signal)

@@ -25,30 +25,11 @@ export async function newPeerId (): Promise<PeerId> {
   return peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
 }
 
-/** A clock the test moves by hand; `wait` hands each wait to the test, which ends it (or the signal does). */
+/** A clock the test moves by hand. */
 export class ManualClock implements Clock {
   at = 1_000_000
-  readonly waits: Array<{ ms: number, end: () => void }> = []
-  private waiting = Promise.withResolvers<void>()
 
   now = (): number => this.at
-
-  wait = async (ms: number, signal: AbortSignal): Promise<void> => {
-    const { promise, resolve } = Promise.withResolvers<void>()
-    signal.addEventListener('abort', () => { resolve() }, { once: true })
-    this.waits.push({ ms, end: resolve })
-    this.waiting.resolve()
-    await promise
-  }
-
-  /** the next wait the puncher starts */
-  async nextWait (): Promise<{ ms: number, end: () => void }> {
-    while (this.waits.length === 0) {
-      await this.waiting.promise
-      this.waiting = Promise.withResolvers<void>()
-    }
-    return this.waits.shift() as { ms: number, end: () => void }
-  }
 }
 
 export class FakeSocket {

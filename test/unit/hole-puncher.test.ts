@@ -69,7 +69,6 @@ describe('HolePuncher as the initiator (B)', () => {
     expect(sync.type).toBe(SYNC)
     // no half round trip's wait: the responder dialled when it answered, so its NAT is open for our punch already
     expect(await outcome).toMatchObject({ outcome: 'success', attempts: 1, strategy: 'dcutr', msSinceRelay: 250, cost: { ms: 80, sockets: 0 } })
-    expect(h.clock.waits).toEqual([])
     expect(h.dials.map(addresses => addresses.map(String))).toEqual([[THEIRS.toString()]])
     expect(h.udx.punched).toEqual([THEIR_ENDPOINT])
     const { phases } = await outcome
@@ -112,7 +111,6 @@ describe('HolePuncher as the initiator (B)', () => {
     expect(winner?.idleClosed).toBe(true)
     expect(h.udx.closed).toHaveLength(3)
     expect(h.udx.closed).not.toContain(winner)
-    expect(h.clock.waits).toEqual([])
   })
 
   it('skips as NO_UDP_PATH when the responder\'s CONNECT offers no public UDP overlay address', async () => {
@@ -137,13 +135,14 @@ describe('HolePuncher as the initiator (B)', () => {
     expect(await outcome).toMatchObject({ outcome: 'failure', attempts: 1, code: 'CUT_SHORT', reason: 'cut short after 0 ms: the relayed connection closed before the punch finished' })
   })
 
-  it('fails as CUT_SHORT when the relayed connection closes during the half round trip a birthday prober waits', async () => {
+  it('birthday probes right after SYNC when the responder sprays (it has sprayed since it answered); the relayed connection closing cuts the probing short', async () => {
     const { h, wire, relayed, outcome } = await initiator({ remote, publicAddresses: () => [OWN], natMapping: mapping('endpoint-independent') })
     const connect = await readMessage(wire)
-    h.clock.at += 80
     await writeMessage(wire, { type: CONNECT, observedAddresses: [THEIRS.bytes], mapping: { kind: NatMapping.Kind.RANDOM }, probeToken: connect.probeToken })
-    await readMessage(wire)
-    expect((await h.clock.nextWait()).ms).toBe(40)
+    expect((await readMessage(wire)).type).toBe(SYNC)
+    await h.udx.socket.listening.promise
+    expect(h.udx.socket.sent.length).toBeGreaterThan(0)
+    expect(h.udx.socket.sent.every(probe => probe.remote.host === THEIR_ENDPOINT.host && !probe.answer)).toBe(true)
     close(h, relayed)
     expect(await outcome).toMatchObject({ outcome: 'failure', code: 'CUT_SHORT', reason: expect.stringMatching(/the relayed connection closed/) })
   })
@@ -221,16 +220,15 @@ describe('HolePuncher as the responder (A)', () => {
     const offer = { type: CONNECT, observedAddresses: [THEIRS.bytes], mapping: { kind: NatMapping.Kind.RANDOM }, probeToken: new Uint8Array(PROBE_TOKEN_LENGTH).fill(3) }
     const first = await open()
     const second = await open()
+    // the first punch probes until its budget of time runs out, so the first outcome is the second's
+    const spent = h.nextOutcome()
     await writeMessage(first.wire, offer)
     await writeMessage(second.wire, offer)
     // both accepted while nothing was spent yet
     expect((await readMessage(first.wire)).probeToken).toEqual(offer.probeToken)
     expect((await readMessage(second.wire)).probeToken).toEqual(offer.probeToken)
-    await writeMessage(first.wire, { type: SYNC })
-    // the first punch has taken the budget and probes (the prober's side: the initiator sprays)
+    // one took the budget and probes (the prober's side: the initiator sprays), without waiting for SYNC
     await h.udx.socket.listening.promise
-    const spent = h.nextOutcome()
-    await writeMessage(second.wire, { type: SYNC })
     expect(await spent).toMatchObject({ outcome: 'failure', strategy: 'birthday', code: 'BUDGET_SPENT' })
     const third = await open()
     const declined = h.nextOutcome()
@@ -261,14 +259,31 @@ describe('HolePuncher as the responder (A)', () => {
     await expect(handled).resolves.toBeUndefined()
   })
 
-  it('fails as CUT_SHORT when the relayed connection closes while a birthday punch waits for SYNC', async () => {
-    const { h, relayed, open } = await responder({ remote, publicAddresses: () => [OWN], natMapping: mapping('endpoint-independent') })
-    const { wire } = await open()
-    const outcome = h.nextOutcome()
-    await writeMessage(wire, { type: CONNECT, observedAddresses: [THEIRS.bytes], mapping: { kind: NatMapping.Kind.RANDOM }, probeToken: new Uint8Array(PROBE_TOKEN_LENGTH).fill(3) })
-    await readMessage(wire)
-    expect(h.udx.socket.sent).toEqual([])
-    close(h, relayed)
-    expect(await outcome).toMatchObject({ outcome: 'failure', code: 'CUT_SHORT', reason: expect.stringMatching(/^cut short after 0 ms: the relayed connection closed/) })
+  it('starts its half of a birthday punch right after answering, before SYNC: as the prober, probes; as the sprayer, sprays', async () => {
+    const prober = await responder({ remote, publicAddresses: () => [OWN], natMapping: mapping('endpoint-independent') })
+    const probing = await prober.open()
+    const cut = prober.h.nextOutcome()
+    await writeMessage(probing.wire, { type: CONNECT, observedAddresses: [THEIRS.bytes], mapping: { kind: NatMapping.Kind.RANDOM }, probeToken: new Uint8Array(PROBE_TOKEN_LENGTH).fill(3) })
+    await readMessage(probing.wire)
+    await prober.h.udx.socket.listening.promise
+    expect(prober.h.udx.socket.sent.length).toBeGreaterThan(0)
+    expect(prober.h.udx.socket.sent.every(probe => probe.remote.host === THEIR_ENDPOINT.host && !probe.answer)).toBe(true)
+    // the relayed connection closing cuts it short
+    close(prober.h, prober.relayed)
+    expect(await cut).toMatchObject({ outcome: 'failure', code: 'CUT_SHORT', reason: expect.stringMatching(/^cut short after 0 ms: the relayed connection closed/) })
+    await prober.h.puncher.stop()
+
+    const sprayer = await responder({ remote, publicAddresses: () => [OWN], natMapping: mapping('random'), birthday: { sockets: 4 } })
+    const spraying = await sprayer.open()
+    const token = new Uint8Array(PROBE_TOKEN_LENGTH).fill(5)
+    const outcome = sprayer.h.nextOutcome()
+    await writeMessage(spraying.wire, { type: CONNECT, observedAddresses: [THEIRS.bytes], mapping: { kind: NatMapping.Kind.ENDPOINT_INDEPENDENT }, probeToken: token })
+    expect((await readMessage(spraying.wire)).probeToken).toEqual(token)
+    const winner = sprayer.h.udx.extra[1]
+    await winner?.listening.promise
+    expect(sprayer.h.udx.extra.map(socket => socket.sent[0])).toEqual(Array(4).fill({ remote: THEIR_ENDPOINT, answer: false }))
+    winner?.hear(THEIR_ENDPOINT, token)
+    expect(await outcome).toMatchObject({ outcome: 'success', strategy: 'birthday', cost: { sockets: 4, sprays: 4 } })
+    expect(sprayer.h.udx.routed).toEqual([{ remote: THEIR_ENDPOINT, socket: winner }])
   })
 })
