@@ -161,6 +161,8 @@ export class SessionManager {
   private async resume (session: Session): Promise<void> {
     const connection = this.init.bestConnection(session.peer, session.deadConnectionId) ?? await this.init.dial(session.peer, AbortSignal.timeout(HANDSHAKE_TIMEOUT_MS))
     await this.resumeOn(session, connection)
+    // a direct connection that opened while this resume was under way found the session on no path, and left it
+    if (isRelayed(connection.remoteAddr)) void this.maybeMigrate(session)
   }
 
   private readonly onConnectionOpen = (evt: CustomEvent<Connection>): void => {

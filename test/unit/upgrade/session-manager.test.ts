@@ -180,6 +180,35 @@ describe('Session migration and resume (two real managers)', () => {
     await session.close()
   })
 
+  it('moves to a direct connection that opened while it was resuming on the relay, once that resume is done', async () => {
+    const { a, b, managerA, links, nextAccepted } = await pair()
+    const relay = link(a, b, 'relay')
+    const direct = link(a, b, 'direct')
+    links.push(relay, direct)
+    const session = await managerA.open(direct.atA, CHAT)
+    const remote = await nextAccepted()
+    // the resume on the relay is under way when a new direct connection opens (a NAT restart: both paths died,
+    // the relay came back first, the punch a moment later)
+    const fresh = link(a, b, 'direct')
+    const newStream = relay.atA.newStream.bind(relay.atA)
+    relay.atA.newStream = (async (...args: Parameters<typeof newStream>) => {
+      const stream = await newStream(...args)
+      links.push(fresh)
+      a.dispatchEvent(new CustomEvent('connection:open', { detail: fresh.atA }))
+      return stream
+    }) as typeof newStream
+    const onRelay = pathEvent(session, 'relay')
+    const backOnDirect = pathEvent(session, 'direct')
+    links.splice(links.indexOf(direct), 1)
+    direct.cut()
+    await onRelay
+    await backOnDirect
+    expect(session.path).toBe('direct')
+    for (const m of numbered(0, 5)) await session.send(enc.encode(m))
+    expect(await read(remote, 5)).toEqual(numbered(0, 5))
+    await session.close()
+  })
+
   it('resumes on another carrier when its path is cut mid-transfer, and the SendBuffer resends what was lost', async () => {
     const { a, b, managerA, links, nextAccepted } = await pair()
     const relay = link(a, b, 'relay')
