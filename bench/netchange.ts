@@ -15,7 +15,7 @@
  */
 import { parseArgs } from 'node:util'
 import { positiveInteger } from './lib/args.ts'
-import { intact, Lab, quantile, waitResult } from '../test/helpers/session-lab.ts'
+import { intact, Lab, onDirectPath, quantile, waitResult } from '../test/helpers/session-lab.ts'
 import type { Ev, Proc } from '../test/helpers/session-lab.ts'
 
 const { values: args } = parseArgs({ options: { moves: { type: 'string', default: '10' }, restarts: { type: 'string', default: '10' } } })
@@ -75,7 +75,7 @@ try {
   const ready = await B.waitFor(e => e.event === 'ready', 20_000, 'ready')
   const A = lab.agent('A', { role: 'initiator', target: String(ready.peerId), ...send })
   const opened = await A.waitFor(e => e.event === 'session-open', 20_000, 'session-open')
-  const first = await A.waitFor(e => e.event === 'session-path' && e.path === 'direct', 20_000, 'the first direct path')
+  const first = await A.waitFor(onDirectPath, 20_000, 'the first direct path')
   const firstUpgradeMs = first.at - opened.at
 
   const moves: Array<number | null> = []

@@ -117,6 +117,12 @@ function punchOf (procs: Proc[], since: number): number | null {
   return null
 }
 
+/**
+ * the switch parts measure the relay -> direct switch itself: at the lab's round trip the circuit's early dials
+ * would have the direct path before most sessions open, and those would never switch
+ */
+const NO_EARLY_DIAL = { earlyDial: false }
+
 async function labPart (): Promise<void> {
   const lab = new Lab({ prefix: `nm-b${process.pid % 100000}-` })
   try {
@@ -128,7 +134,7 @@ async function labPart (): Promise<void> {
     // 1. switch gaps
     t = Date.now()
     {
-      const common: AgentInit = { role: 'responder', count: 1_000_000, stopAfterSwitchMs: STOP_AFTER_SWITCH_MS, maxSendMs: MAX_SEND_MS, ...pace() }
+      const common: AgentInit = { role: 'responder', count: 1_000_000, stopAfterSwitchMs: STOP_AFTER_SWITCH_MS, maxSendMs: MAX_SEND_MS, peer: NO_EARLY_DIAL, ...pace() }
       const B = lab.agent('B', common, 'B-switch')
       const ready = await B.waitFor(e => e.event === 'ready', 20_000, 'ready')
       const A = lab.agent('A', { ...common, role: 'initiator', target: String(ready.peerId), rounds: switches, roundGate: true }, 'A-switch')
@@ -189,7 +195,7 @@ async function labPart (): Promise<void> {
     t = Date.now()
     {
       await Promise.all([lab.flush('A'), lab.flush('B')])
-      const common: AgentInit = { role: 'responder', count: 1_000_000, stopAfterSwitchMs: STOP_AFTER_SWITCH_MS, maxSendMs: MAX_SEND_MS, closeRelayedOnDirect: true, ...pace() }
+      const common: AgentInit = { role: 'responder', count: 1_000_000, stopAfterSwitchMs: STOP_AFTER_SWITCH_MS, maxSendMs: MAX_SEND_MS, closeRelayedOnDirect: true, peer: NO_EARLY_DIAL, ...pace() }
       const B = lab.agent('B', common, 'B-loss')
       const ready = await B.waitFor(e => e.event === 'ready', 20_000, 'ready')
       let offset = 0

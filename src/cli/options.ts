@@ -74,6 +74,8 @@ export function addPeerOptions (command: Command): Command {
     .option('--no-prefer-direct', 'send new traffic over the relay even when a direct path exists')
     .option('--fallback-to-relay', 'keep the relayed connection when hole punching fails (default)')
     .option('--no-fallback-to-relay', 'direct only: close the relayed connection when hole punching fails')
+    .option('--early-dial', 'with each forwarded circuit, exchange overlay mappings through the gateway and dial before DCUtR (default)')
+    .option('--no-early-dial', 'learn the other peer\'s address from DCUtR only; the gateway passes ours to nobody')
     .option('--nat-detection', 'detect the NAT type with the gateways\' STUN servers at start-up (default)')
     .option('--no-nat-detection', 'skip NAT type detection')
     .option('--nat-detection-cache-ms <ms>', 'how long a NAT type report stays fresh (default 300000)')

@@ -58,6 +58,11 @@ const peerConfigSchema = z.strictObject({
     allowPrivateAddresses: z.boolean().default(false),
     preferDirect: z.boolean().default(true),
     fallbackToRelay: z.boolean().default(true),
+    /**
+     * ask the gateway, with each forwarded circuit, for the other peer's overlay mapping (and let it pass ours on)
+     * and dial it before DCUtR's exchange; off: only DCUtR's CONNECT tells either side anything
+     */
+    earlyDial: z.boolean().default(true),
     natMapping: z.enum(NAT_MAPPINGS).default('auto'),
     /** the step between mappings, with natMapping "sequential" */
     natMappingDelta: z.number().int().min(-1024).max(1024).refine(delta => delta !== 0, 'must not be 0').optional(),
@@ -157,6 +162,7 @@ export interface PeerFlags {
   allowPrivateAddresses?: boolean | string
   preferDirect?: boolean | string
   fallbackToRelay?: boolean | string
+  earlyDial?: boolean | string
   natMapping?: string
   natMappingDelta?: number | string
   /** natTraversal.birthday.enabled (`--no-birthday` with commander) */
@@ -203,6 +209,7 @@ const peerSettings: Settings<PeerFlags> = {
   allowPrivateAddresses: { path: ['natTraversal', 'allowPrivateAddresses'], kind: 'boolean' },
   preferDirect: { path: ['natTraversal', 'preferDirect'], kind: 'boolean' },
   fallbackToRelay: { path: ['natTraversal', 'fallbackToRelay'], kind: 'boolean' },
+  earlyDial: { path: ['natTraversal', 'earlyDial'], kind: 'boolean' },
   natMapping: { path: ['natTraversal', 'natMapping'], kind: 'string' },
   natMappingDelta: { path: ['natTraversal', 'natMappingDelta'], kind: 'integer' },
   birthday: { path: ['natTraversal', 'birthday', 'enabled'], kind: 'boolean' },

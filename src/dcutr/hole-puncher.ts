@@ -2,11 +2,16 @@ import { serviceDependencies } from '@libp2p/interface'
 import { TypedEventEmitter } from 'main-event'
 import type { ComponentLogger, Connection, Libp2pEvents, Logger, Startable, Stream, TypedEventTarget } from '@libp2p/interface'
 import type { ConnectionManager, Registrar, TransportManager } from '@libp2p/interface-internal'
+import type { PeerId } from '@libp2p/interface'
+import { isPrivate } from '@libp2p/utils'
 import type { Multiaddr } from '@multiformats/multiaddr'
+import { toUdxMultiaddr } from '../transport/index.js'
+import type { UdpEndpoint } from '../transport/index.js'
 import type { OverlaySocket } from '../transport/overlay-socket.js'
 import { PROBE_TOKEN_LENGTH } from '../transport/control-message.js'
 import { PathLostError } from '../transport/liveness.js'
 import { isRelayed } from '../core/relay-address.js'
+import { changesPortPerDestination } from '../nat/mapping-profile.js'
 import type { NatMappingProfile } from '../nat/mapping-profile.js'
 import { HolePunch } from './pb/hole-punch.js'
 import { BIRTHDAY_DEFAULTS } from './birthday.js'
@@ -107,6 +112,10 @@ export class HolePuncher extends TypedEventEmitter<HolePuncherEvents> implements
   private readonly superseded = new WeakSet<Connection>()
   /** per relayed connection punched over: aborted when a newer one to the same peer replaces it */
   private readonly replaced = new WeakMap<Connection, AbortController>()
+  /** per peer, the direct connection the last success told of (see report) */
+  private readonly toldDirect = new Map<string, Connection>()
+  /** peers an early dial (punchEarly) is under way to */
+  private readonly dialingEarly = new Set<string>()
   /** the punch (initiate) running per peer, so a newer relayed connection's punch starts once the old one is cut short */
   private readonly punching = new Map<string, Promise<HolePunchOutcome>>()
   private topologyId?: string
@@ -148,7 +157,39 @@ export class HolePuncher extends TypedEventEmitter<HolePuncherEvents> implements
   private readonly onConnectionOpen = (evt: CustomEvent<Connection>): void => {
     const connection = evt.detail
     if (isRelayed(connection.remoteAddr)) this.punchRelayed(connection)
-    else connection.addEventListener('close', (closed) => { if (closed.error instanceof PathLostError) this.directLost(connection) }, { once: true })
+    else {
+      connection.addEventListener('close', (closed) => {
+        const key = connection.remotePeer.toString()
+        if (this.toldDirect.get(key) === connection) this.toldDirect.delete(key)
+        if (closed.error instanceof PathLostError) this.directLost(connection)
+      }, { once: true })
+    }
+  }
+
+  /**
+   * A forwarded circuit's gateway told us where the remote's overlay socket is mapped, as the gateway sees it
+   * (both peers asked for that; see relay/forward/messages.ts). Unless our NAT gives each destination a port of
+   * its own, we dial that mapping now, while the relayed connection is still in its handshake: the remote does
+   * the same with ours, so each side's HELLOs open its NAT for the other's, as in a plain DCUtR punch but without
+   * the exchange's round trips. DCUtR still runs over the relayed connection; it ends with the direct
+   * connection this made, or punches itself where this cannot meet (a symmetric NAT on the other side, a LAN).
+   */
+  punchEarly (peer: PeerId, at: UdpEndpoint, relayedSince: number): void {
+    const key = peer.toString()
+    if (this.shutdown.signal.aborted || this.dialingEarly.has(key) || this.dialer.directConnection(peer) != null) return
+    if (!this.allowPrivateAddresses && isPrivate(toUdxMultiaddr(at.host, at.port))) return
+    this.dialingEarly.add(key)
+    const signal = AbortSignal.any([AbortSignal.timeout(this.timeoutMs), this.shutdown.signal])
+    const tally = new PunchTally(peer, this.clock)
+    tally.strategy = 'dcutr'
+    this.natMapping()
+      .then(async (mapping) => {
+        if (changesPortPerDestination(mapping)) throw new Error(`our NAT maps ports per destination (${mapping.kind}): the remote's dial cannot meet ours`)
+        const direct = await this.dialer.dialMapping(peer, at, signal)
+        this.report(tally.success(1, direct, { timeline: { open: relayedSince } }))
+      })
+      .catch((err: Error) => { this.log('early dial to %p at %s:%d ended - %s', peer, at.host, at.port, err.message) })
+      .finally(() => { this.dialingEarly.delete(key) })
   }
 
   /**
@@ -172,7 +213,8 @@ export class HolePuncher extends TypedEventEmitter<HolePuncherEvents> implements
     if (!isRelayed(connection.remoteAddr) || connection.direction !== 'inbound' || this.punched.has(connection)) return
     this.punched.add(connection)
     for (const stale of this.components.connectionManager.getConnections(connection.remotePeer)) {
-      if (stale.status !== 'open' || isRelayed(stale.remoteAddr)) continue
+      // one opened since this connection began came from its circuit's early dials (punchEarly): it is the punch
+      if (stale.status !== 'open' || isRelayed(stale.remoteAddr) || stale.timeline.open >= connection.timeline.open) continue
       this.superseded.add(stale)
       stale.abort(new Error('the remote reached us through a relay: its end of this direct path is gone'))
     }
@@ -207,9 +249,17 @@ export class HolePuncher extends TypedEventEmitter<HolePuncherEvents> implements
     if (this.inProgress.has(key)) return this.report({ peer, outcome: 'skipped', attempts: 0, reason: 'a hole punch to this peer is already running', code: 'IN_PROGRESS' })
     this.inProgress.add(key)
     try {
-      if (this.dialer.directConnection(peer) != null) return this.report({ peer, outcome: 'skipped', attempts: 0, reason: 'already connected directly', code: 'ALREADY_DIRECT' })
-      const replaced = this.replaced.get(relayed)?.signal
       const tally = new PunchTally(peer, this.clock)
+      const direct = this.dialer.directConnection(peer)
+      if (direct != null) {
+        // opened since this relayed connection began: the early dials its circuit started (a plain punch) got there first
+        if (direct.timeline.open >= relayed.timeline.open) {
+          tally.strategy = 'dcutr'
+          return this.report(tally.success(1, direct, relayed))
+        }
+        return this.report({ peer, outcome: 'skipped', attempts: 0, reason: 'already connected directly', code: 'ALREADY_DIRECT' })
+      }
+      const replaced = this.replaced.get(relayed)?.signal
       const ownAddresses = await this.publicAddresses(AbortSignal.any([this.shutdown.signal, AbortSignal.timeout(this.timeoutMs), ...(replaced != null ? [replaced] : [])]))
       if (replaced?.aborted === true) return this.report(tally.ended(0, cutShortReason('a newer relayed connection replaced this one')))
       if (ownAddresses.length === 0) return this.report({ peer, outcome: 'skipped', attempts: 0, reason: NO_UDP_PATH_LOCAL, code: 'NO_UDP_PATH' })
@@ -352,7 +402,18 @@ export class HolePuncher extends TypedEventEmitter<HolePuncherEvents> implements
     }
   }
 
+  /**
+   * Tells of a finished punch, once per direct path: a success while the direct connection an earlier success
+   * told of is still open is the same path found twice (an early dial and the DCUtR exchange both got there, or
+   * both sides' dials did), and is not told again.
+   */
   private report (outcome: HolePunchOutcome): HolePunchOutcome {
+    if (outcome.outcome === 'success' && outcome.direct != null) {
+      const key = outcome.peer.toString()
+      const told = this.toldDirect.get(key)
+      if (told === outcome.direct || told?.status === 'open') return outcome
+      this.toldDirect.set(key, outcome.direct)
+    }
     this.log('hole punch to %p: %s after %d attempt(s)%s', outcome.peer, outcome.outcome, outcome.attempts, outcome.reason != null ? ` (${outcome.reason})` : '')
     this.safeDispatchEvent('hole-punch', { detail: outcome })
     return outcome

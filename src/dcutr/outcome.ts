@@ -24,10 +24,10 @@ export interface HolePunchOutcome {
 
 /**
  * The steps of one attempt, in order: the DCUtR stream negotiated on the relayed connection (initiator only), the
- * responder's CONNECT read (initiator) or the initiator's read (responder: a plain punch dials now), SYNC sent
- * (initiator: a plain punch starts now, a birthday punch half a relay round trip later) or read (responder: a
- * birthday punch starts), the remote overlay socket answering a direct dial's HELLO, and the direct connection
- * (its udx stream; `msSinceRelay`, Noise still to come)
+ * responder's CONNECT read (initiator) or the initiator's read (responder: its half of the punch starts once it
+ * has answered), SYNC sent (initiator: its half starts now) or read (responder: only the LAN candidates wait for
+ * it), the remote overlay socket answering a direct dial's HELLO, and the direct connection (its udx stream;
+ * `msSinceRelay`, Noise still to come). A direct connection the circuit's early dials made has `direct` alone.
  */
 export type PunchPhase = 'stream' | 'connect' | 'sync' | 'answered' | 'direct'
 
@@ -60,7 +60,7 @@ export class PunchTally {
   }
 
   /** notes when `phase` of the current attempt was first done (wall clock, as connection timelines are) */
-  mark (phase: PunchPhase, relayed: Connection): void {
+  mark (phase: PunchPhase, relayed: Pick<Connection, 'timeline'>): void {
     this.phases[phase] ??= Date.now() - relayed.timeline.open
   }
 
@@ -70,7 +70,8 @@ export class PunchTally {
     return { peer: this.peer, strategy: this.strategy, cost: this.cost, ...result }
   }
 
-  success (attempts: number, direct: Connection, relayed: Connection): HolePunchOutcome {
+  /** `relayed`: the relayed connection, or its timeline where the connection is still in its handshake */
+  success (attempts: number, direct: Connection, relayed: Pick<Connection, 'timeline'>): HolePunchOutcome {
     const msSinceRelay = direct.timeline.open - relayed.timeline.open
     return this.outcome({ outcome: 'success', attempts, msSinceRelay, phases: { ...this.phases, direct: msSinceRelay }, direct })
   }

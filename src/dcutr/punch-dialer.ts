@@ -133,6 +133,14 @@ export class PunchDialer {
     return dialing
   }
 
+  /**
+   * A plain punch to `at`, the remote's mapping as our gateway sees it: our HELLOs from our one socket open our
+   * NAT for the remote's, which it sends the same way (see HolePuncher.punchEarly).
+   */
+  dialMapping (peer: PeerId, at: UdpEndpoint, signal: AbortSignal): Promise<Connection> {
+    return dialNow(this.components.transportManager, toUdxMultiaddr(at.host, at.port).encapsulate(`/p2p/${peer.toString()}`), { signal })
+  }
+
   directConnection (peer: PeerId): Connection | undefined {
     return this.components.connectionManager.getConnections(peer)
       .find(conn => conn.status === 'open' && !isRelayed(conn.remoteAddr))

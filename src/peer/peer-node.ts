@@ -44,7 +44,7 @@ export interface PeerNodeInit {
 export async function createPeerNode (config: PeerConfig, init: PeerNodeInit): Promise<Libp2p<PeerServices>> {
   const { ice } = init
   const holePunching = config.mode === 'opportunistic' && config.natTraversal.enabled
-  return await createLibp2p({
+  const node: Libp2p<PeerServices> = await createLibp2p({
     privateKey: init.privateKey,
     start: false,
     logger: init.logger,
@@ -59,8 +59,9 @@ export async function createPeerNode (config: PeerConfig, init: PeerNodeInit): P
       // lost direct path falls back to the relay. Gateway links slow down while idle (see link-cadence.ts)
       udxOverlay({ dialTimeoutMs: config.natTraversal.holePunchTimeoutMs, ...PATH_CADENCE.active }),
       tcp(),
-      // before circuit relay: relayed dials over a UDP overlay gateway connection become forwarded circuits
-      forwardedCircuits(),
+      // before circuit relay: relayed dials over a UDP overlay gateway connection become forwarded circuits, whose
+      // gateways tell a punching peer where the other one is mapped before the circuit's handshake is done
+      forwardedCircuits(holePunching && config.natTraversal.earlyDial ? { punchEarly: (peer, at, since) => { node.services.holePuncher?.punchEarly(peer, at, since) } } : {}),
       circuitRelayTransport(),
       ...(ice != null ? [ice.transport()] : [])
     ],
@@ -104,4 +105,5 @@ export async function createPeerNode (config: PeerConfig, init: PeerNodeInit): P
         : {})
     }
   }) as Libp2p<PeerServices>
+  return node
 }

@@ -152,7 +152,7 @@ export class NatmeshPeer extends TypedEventEmitter<NatmeshPeerEvents> {
       fallbackToRelay: config.natTraversal.fallbackToRelay,
       gatewayConnection: () => this.pool.links.map(link => this.gatewayConnection(link.gateway)).find(conn => conn != null),
       natMapping: async () => this.ownNat.mapping(),
-      natType: () => this.ownNat.lastReport()?.natType,
+      natType: async () => (await this.ownNat.detect().catch(() => undefined))?.natType,
       emit: publish
     })
     ownNat.addEventListener('event', (evt) => { publish(evt.detail) })

@@ -20,7 +20,8 @@ export interface PunchPolicyInit {
   /** an open connection to one of our gateways, which takes the punch report */
   gatewayConnection: () => Connection | undefined
   natMapping: () => Promise<NatMappingProfile>
-  natType: () => NatType | undefined
+  /** our NAT type, once the detection under way (if any) is done: a punch may finish before it */
+  natType: () => Promise<NatType | undefined>
   emit: (event: PunchPolicyEvent) => void
 }
 
@@ -65,7 +66,7 @@ export class PunchPolicy {
   private report (outcome: HolePunchOutcome, msSinceRelay: number | undefined): void {
     const gateway = this.init.gatewayConnection()
     if (gateway == null) return
-    this.init.natMapping().then(async (mapping) => sendPunchReport(gateway, {
+    Promise.all([this.init.natMapping(), this.init.natType()]).then(async ([mapping, natType]) => sendPunchReport(gateway, {
       outcome: outcome.outcome,
       attempts: outcome.attempts,
       msSinceRelay,
@@ -74,7 +75,7 @@ export class PunchPolicy {
       probes: outcome.cost == null ? undefined : outcome.cost.probes + outcome.cost.sprays,
       durationMs: outcome.cost?.ms,
       mapping: mapping.kind,
-      natType: this.init.natType(),
+      natType,
       remotePeer: outcome.peer.toString()
     })).catch(() => {
       // metrics only: a gateway that can't take the report must not disturb the peer

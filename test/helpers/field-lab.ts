@@ -46,7 +46,7 @@ export interface FieldCellOptions {
 
 export interface FieldTransfer {
   n: number
-  /** the session moved to the direct path and carried data on it */
+  /** the session carried data on the direct path: it moved there, or opened there (early dials can beat it) */
   direct: boolean
   /** a hole punch reported success (a direct connection existed), whether or not the session moved */
   punched: boolean
@@ -117,6 +117,7 @@ function phasesOf (proc: Proc): PunchPhases | undefined {
   return punch?.phases as PunchPhases | undefined
 }
 
+/** the session's move to the direct path, from the direct connection; null when it moved never, or opened there */
 function moveOf (proc: Proc): number | null {
   const direct = proc.find((e) => e.event === 'connection' && e.path === 'direct')
   const moved = proc.find((e) => e.event === 'session-path' && e.path === 'direct')
@@ -180,7 +181,7 @@ export async function runFieldCell (opts: FieldCellOptions): Promise<FieldCellRe
           if (phases !== undefined) t.phases[slot] = phases
         }
         t.moveMs = moveOf(A)
-        t.direct = ra.stats.migrations >= 1 && ra.stats.bytesViaDirect > 0
+        t.direct = (ra.stats.migrations >= 1 || ra.startPath === 'direct') && ra.stats.bytesViaDirect > 0
         t.intact = intact(ra, rb.sent) && intact(rb, ra.sent)
         if (!t.intact) t.error = `A: ${brief(ra)} (B sent ${rb.sent}); B: ${brief(rb)} (A sent ${ra.sent})`
         else if (!t.direct) t.error = `relayed: ${brief(ra)}; hole punches: ${JSON.stringify([...A.filter((e) => e.event === 'hole-punch'), ...B.filter((e) => e.event === 'hole-punch')])}`

@@ -26,6 +26,14 @@ export const GATEWAY_LIMIT_ARGS = ['--circuit-data-bytes', String(2 ** 40), '--c
 export type Ev = Record<string, unknown> & { event: string, t?: number, at: number }
 
 /**
+ * A session on the direct path: it moved there, or it opened there (with early dials the direct connection can
+ * exist before the session opens, and the session then starts on it)
+ */
+export function onDirectPath (e: Ev): boolean {
+  return (e.event === 'session-path' || e.event === 'session-open') && e.path === 'direct'
+}
+
+/**
  * A process started in a lab namespace, read by the lab's one process reader (LabProcess: JSON events from stdout,
  * a tail of stderr, its exit), with each event stamped with when we read it, as the session tests compare them.
  */

@@ -10,6 +10,7 @@ import type { PeerFlags } from '../../src/config/index.js'
 import { loadOrCreateIdentity } from '../../src/core/identity.js'
 import { isRelayed } from '../../src/core/relay-address.js'
 import { createPeer } from '../../src/peer/peer.js'
+import { DCUTR_PROTOCOL } from '../../src/dcutr/index.js'
 import { FORWARD_STOP_WORKERS_PROTOCOL } from '../../src/relay/forward/messages.js'
 import type { NatmeshPeer } from '../../src/peer/peer.js'
 import { exchangeCounted } from '../helpers/counted-messages.js'
@@ -159,6 +160,34 @@ describe('forwarded circuits (natmesh peers on the UDP overlay, CLI gateway)', (
     expect(session.stats().bytesViaDirect).toBeGreaterThan(0)
     expect(bSession.stats().messagesReceived).toBe(count)
     expect(value(await mesh.metrics(), 'natmesh_relay_forwarded_circuits_total', { path: 'worker' })).toBeGreaterThanOrEqual(1)
+  })
+
+  it('peers that hole punch dial the mappings the gateway passes on with the circuit: direct without any DCUtR exchange', async () => {
+    mesh = new Mesh()
+    await mesh.start(['--relay-workers', '0'])
+    const a = await mesh.peer()
+    const b = await mesh.peer()
+    // with no DCUtR handler on either side, B's exchange is refused and A never dials on its own account: only
+    // the early dials from the circuit's hints can make the direct path
+    for (const peer of [a, b]) await peer.node.unhandle(DCUTR_PROTOCOL)
+    const relayed = await a.connect(b.peerId.toString())
+    expect(isRelayed(relayed.remoteAddr)).toBe(true)
+    const direct = await a.waitForDirect(b.peerId, 10_000)
+    expect(direct?.remoteAddr.toString()).toMatch(/^\/ip4\/127\.0\.0\.1\/udp\/\d+\/udx/)
+    expect((await a.ping(b.peerId)).path).toBe('direct')
+    expect(value(await mesh.metrics(), 'natmesh_relay_forwarded_circuits_total', { path: 'in-loop' })).toBe(1)
+  })
+
+  it('a relay-only peer is told no mapping and passes its own to nobody: it stays on the circuit', async () => {
+    mesh = new Mesh()
+    await mesh.start(['--relay-workers', '0'])
+    const a = await mesh.peer()
+    const b = await mesh.peer({ mode: 'relay-only' })
+    const relayed = await a.connect(b.peerId.toString())
+    expect(isRelayed(relayed.remoteAddr)).toBe(true)
+    // A punches, B does not: had the gateway passed B's mapping on, A's early dial would have reached it
+    expect(await a.waitForDirect(b.peerId, 3000)).toBeUndefined()
+    expect((await a.ping(b.peerId)).path).toBe('relay')
   })
 
   it('cuts a forwarded circuit past --circuit-data-bytes, as an error the sender sees', async () => {

@@ -10,7 +10,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { IceLab } from '../helpers/ice-lab.ts'
-import { brief, intact, Lab, waitResult } from '../helpers/session-lab.ts'
+import { brief, intact, Lab, onDirectPath, waitResult } from '../helpers/session-lab.ts'
 import type { AgentInit, Ev, Proc } from '../helpers/session-lab.ts'
 
 const isRoot = process.getuid?.() === 0
@@ -52,7 +52,7 @@ async function sessionThroughChange (lab: Lab, c: ChangeCase): Promise<void> {
   try {
     const ready = await B.waitFor(e => e.event === 'ready', 20_000, 'ready')
     A = c.agent('A', { role: 'initiator', target: String(ready.peerId), ...common }, `A-${name}`)
-    await A.waitFor(e => e.event === 'session-path' && e.path === 'direct', 30_000, 'the session on the direct path')
+    await A.waitFor(onDirectPath, 30_000, 'the session on the direct path')
     const before = await A.waitFor(e => e.event === 'progress' && Number(e.received) >= 1000, 30_000, '1000 messages received')
 
     const changedAt = Date.now()

@@ -8,7 +8,7 @@
  */
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { brief, intact, Lab, quantile, sleep, waitResult } from '../helpers/session-lab.ts'
+import { brief, intact, Lab, onDirectPath, quantile, sleep, waitResult } from '../helpers/session-lab.ts'
 import type { Ev, Proc, SessionResult } from '../helpers/session-lab.ts'
 
 const isRoot = process.getuid?.() === 0
@@ -53,10 +53,12 @@ describe.skipIf(!isRoot)('sessions in the NAT lab (real processes; A and B behin
     const rows: Array<{ n: number, ms: number, readyMs: number, transferMs: number, switchAt: number | null, punchMs: number | null, gapA: number | null, gapB: number | null, relayShare: number, resent: number }> = []
     let verifiedBA = 0
     let verifiedAB = 0
-    // agents are started gated: they load their modules while the previous trial's agents shut down
+    // agents are started gated: they load their modules while the previous trial's agents shut down. No early
+    // dials: at the lab's round trip they make the direct path before the session opens, and this is about the move
+    const peer = { earlyDial: false }
     const spawnPair = (n: number): { A: Proc, B: Proc } => ({
-      B: lab.agent('B', { role: 'responder', count: COUNT, seed: n, gate: true }, `B#${n}`),
-      A: lab.agent('A', { role: 'initiator', count: COUNT, seed: n, gate: true }, `A#${n}`)
+      B: lab.agent('B', { role: 'responder', count: COUNT, seed: n, gate: true, peer }, `B#${n}`),
+      A: lab.agent('A', { role: 'initiator', count: COUNT, seed: n, gate: true, peer }, `A#${n}`)
     })
     let next = spawnPair(1)
     for (let n = 1; n <= TRIALS; n++) {
@@ -132,7 +134,7 @@ describe.skipIf(!isRoot)('sessions in the NAT lab (real processes; A and B behin
     try {
       const ready = await B.waitFor(e => e.event === 'ready', 20_000, 'ready')
       A = lab.agent('A', { role: 'initiator', target: String(ready.peerId), ...common }, `A-flush${slot}`)
-      await A.waitFor(e => e.event === 'session-path' && e.path === 'direct', 30_000, 'the session on the direct path')
+      await A.waitFor(onDirectPath, 30_000, 'the session on the direct path')
       await sleep(300)
       const before = A.filter(e => e.event === 'progress').at(-1)
       const flushedAt = Date.now()
@@ -162,7 +164,7 @@ describe.skipIf(!isRoot)('sessions in the NAT lab (real processes; A and B behin
       const ready = await B1.waitFor(e => e.event === 'ready', 20_000, 'ready')
       // a short grace period: if no path comes back, PATH_LOST is the answer
       A = lab.agent('A', { role: 'initiator', target: String(ready.peerId), ...common, sessions: { gracePeriodMs: RESTART_GRACE_MS } }, 'A-restart')
-      await A.waitFor(e => e.event === 'session-path' && e.path === 'direct', 30_000, 'the session on the direct path')
+      await A.waitFor(onDirectPath, 30_000, 'the session on the direct path')
       await A.waitFor(e => e.event === 'progress' && Number(e.received) >= 500, 30_000, '500 messages received')
       const killedAt = Date.now()
       B1.kill('SIGKILL')

@@ -57,8 +57,10 @@ describe.skipIf(!isRoot)('symmetric NATs in the lab', () => {
   })
 
   it(`cone -> symmetric and symmetric -> cone go direct by birthday punch in at least ${REQUIRED_DIRECT} of ${TRIALS} trials each`, async () => {
-    // the two directions run side by side, each in its own lab
-    const [coneSym, symCone] = await pool([['cone', 'symmetric'], ['symmetric', 'cone']] as const, 2, async ([a, b]) => await trials(a, b, TRIALS))
+    // the two directions run side by side, each in its own lab. No early dials: where the symmetric side's mapping
+    // is not known yet, its dial to the cone side's mapping can get through the cone NAT's filter before any
+    // birthday punch (a direct path all the same, but this is about the birthday punch)
+    const [coneSym, symCone] = await pool([['cone', 'symmetric'], ['symmetric', 'cone']] as const, 2, async ([a, b]) => await trials(a, b, TRIALS, ['--no-early-dial']))
     for (const run of [coneSym, symCone] as TrialRun[]) {
       const label = `${run.summary.a} -> ${run.summary.b}`
       expect(run.summary.relayOk, label).toBe(TRIALS)

@@ -217,6 +217,7 @@ describe('peer config', () => {
         allowPrivateAddresses: false,
         preferDirect: true,
         fallbackToRelay: true,
+        earlyDial: true,
         natMapping: 'auto',
         birthday: { enabled: true, sockets: 256, probesPerSecond: 1000, maxProbes: 4000, sprayIntervalMs: 1000, timeBudgetMs: 6000, attemptsPerPeerPerMinute: 3 }
       },
@@ -340,9 +341,9 @@ describe('peer config', () => {
   it('maps flattened flags into nested settings, booleans strictly', async () => {
     const config = await loadPeerConfig({
       env: { NATMESH_GATEWAYS: GATEWAY, NATMESH_PREFER_DIRECT: 'false' },
-      flags: { holePunchTimeoutMs: 250, holePunchRetries: '1', fallbackToRelay: false, allowPrivateAddresses: true, reconnectMaxDelayMs: '1000' }
+      flags: { holePunchTimeoutMs: 250, holePunchRetries: '1', fallbackToRelay: false, earlyDial: false, allowPrivateAddresses: true, reconnectMaxDelayMs: '1000' }
     })
-    expect(config.natTraversal).toMatchObject({ enabled: true, holePunchTimeoutMs: 250, holePunchRetries: 1, allowPrivateAddresses: true, preferDirect: false, fallbackToRelay: false })
+    expect(config.natTraversal).toMatchObject({ enabled: true, holePunchTimeoutMs: 250, holePunchRetries: 1, allowPrivateAddresses: true, preferDirect: false, fallbackToRelay: false, earlyDial: false })
     expect(config.reconnect).toEqual({ initialDelayMs: 500, maxDelayMs: 1000 })
 
     const err = await configError(loadPeerConfig({ env: { NATMESH_GATEWAYS: GATEWAY, NATMESH_NAT_TRAVERSAL: 'yes' }, flags: {} }))

@@ -136,6 +136,8 @@ export interface Harness {
   handler: () => StreamHandler
   /** the next hole-punch event */
   nextOutcome: () => Promise<HolePunchOutcome>
+  /** what connectionManager.getConnections answers (every peer's) */
+  connections: Connection[]
 }
 
 export async function harness ({ remote, ...init }: Partial<HolePuncherInit> & { remote: PeerId }): Promise<Harness> {
@@ -163,17 +165,27 @@ export async function harness ({ remote, ...init }: Partial<HolePuncherInit> & {
     nextOutcome: async () => await new Promise(resolve => {
       h.puncher.addEventListener('hole-punch', (evt) => { resolve(evt.detail) }, { once: true })
     }),
-    puncher: undefined as unknown as HolePuncher
+    puncher: undefined as unknown as HolePuncher,
+    connections: []
   }
   const connectionManager = {
-    getConnections: () => [],
+    getConnections: () => h.connections,
     openConnection: async (addresses: Multiaddr[], options: { signal?: AbortSignal } = {}) => {
       dials.push(addresses)
       options.signal?.throwIfAborted()
       return await h.dial(addresses)
     }
   }
-  const transportManager = { getAddrs: () => [], getTransports: () => [udx] }
+  const transportManager = {
+    getAddrs: () => [],
+    getTransports: () => [udx],
+    // dials made outside libp2p's queue (early and LAN dials), recorded with the rest
+    dial: async (address: Multiaddr, options: { signal?: AbortSignal } = {}) => {
+      dials.push([address])
+      options.signal?.throwIfAborted()
+      return await h.dial([address])
+    }
+  }
   h.puncher = holePuncher({ publicAddresses: () => [], clock, ...init })({
     registrar: registrar as unknown as Registrar,
     connectionManager: connectionManager as unknown as ConnectionManager,

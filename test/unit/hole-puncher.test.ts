@@ -287,3 +287,57 @@ describe('HolePuncher as the responder (A)', () => {
     expect(sprayer.h.udx.routed).toEqual([{ remote: THEIR_ENDPOINT, socket: winner }])
   })
 })
+
+describe('HolePuncher: the early dial a forwarded circuit starts (punchEarly)', () => {
+  const THEIR_MAPPING: UdpEndpoint = { host: '8.8.8.8', port: 5001, family: 4 }
+
+  it('dials the remote\'s mapping at once and tells of the success, timed from when the circuit\'s connection began', async () => {
+    h = await harness({ remote, natMapping: mapping('endpoint-independent') })
+    const outcome = h.nextOutcome()
+    h.puncher.punchEarly(remote, THEIR_MAPPING, 1000)
+    expect(await outcome).toMatchObject({ outcome: 'success', attempts: 1, strategy: 'dcutr', msSinceRelay: 250, phases: { direct: 250 } })
+    expect(h.dials.map(addresses => addresses.map(String))).toEqual([[`/ip4/8.8.8.8/udp/5001/udx/p2p/${remote.toString()}`]])
+  })
+
+  it('does not dial when its NAT gives each destination a port of its own (the remote\'s dial could not meet it), nor a private mapping unless allowed', async () => {
+    h = await harness({ remote, natMapping: mapping('random') })
+    h.puncher.punchEarly(remote, THEIR_MAPPING, 1000)
+    await h.puncher.stop()
+    h = await harness({ remote, natMapping: mapping('endpoint-independent') })
+    h.puncher.punchEarly(remote, { host: '192.168.1.20', port: 5001, family: 4 }, 1000)
+    await new Promise(resolve => setImmediate(resolve))
+    expect(h.dials).toEqual([])
+  })
+
+  it('dials once per peer while a dial is under way', async () => {
+    h = await harness({ remote, natMapping: mapping('endpoint-independent') })
+    const answer = Promise.withResolvers<void>()
+    const dial = h.dial
+    h.dial = async (addresses) => { await answer.promise; return await dial(addresses) }
+    h.puncher.punchEarly(remote, THEIR_MAPPING, 1000)
+    h.puncher.punchEarly(remote, THEIR_MAPPING, 1000)
+    await new Promise(resolve => setImmediate(resolve))
+    expect(h.dials).toHaveLength(1)
+    answer.resolve()
+  })
+
+  it('a relayed connection with a direct one opened since it began: the early dials got there first, a success told once', async () => {
+    h = await harness({ remote, publicAddresses: () => [OWN] })
+    const relayed = stubConnection(remote, relayedAddr(), { direction: 'inbound', newStream: async () => { throw new Error('no exchange expected') } })
+    const direct = stubConnection(remote, THEIRS, { timeline: { open: 1100 } })
+    h.connections.push(direct)
+    expect(await h.puncher.initiate(relayed)).toMatchObject({ outcome: 'success', strategy: 'dcutr', msSinceRelay: 100, direct })
+    // the same path found again is not told again (no second event)
+    const told: unknown[] = []
+    h.puncher.addEventListener('hole-punch', (evt) => { told.push(evt.detail) })
+    await h.puncher.initiate(relayed)
+    expect(told).toEqual([])
+  })
+
+  it('a relayed connection with a direct one older than it: skipped as ALREADY_DIRECT', async () => {
+    h = await harness({ remote, publicAddresses: () => [OWN] })
+    const relayed = stubConnection(remote, relayedAddr(), { direction: 'inbound', newStream: async () => { throw new Error('no exchange expected') } })
+    h.connections.push(stubConnection(remote, THEIRS, { timeline: { open: 900 } }))
+    expect(await h.puncher.initiate(relayed)).toMatchObject({ outcome: 'skipped', code: 'ALREADY_DIRECT' })
+  })
+})

@@ -5,8 +5,8 @@ import type { ConnectionManager, Registrar, TransportManager } from '@libp2p/int
 import { CODE_P2P, CODE_P2P_CIRCUIT, multiaddr } from '@multiformats/multiaddr'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { isUdxMultiaddr, isUdxTransport, toUdpEndpoint, upgradesWithNoise } from '../../transport/index.js'
-import type { UdxTransport } from '../../transport/index.js'
-import { ControlChannel, FORWARD_HOP_PROTOCOLS, FORWARD_HOP_WORKERS_PROTOCOL, FORWARD_STOP_PROTOCOLS, FORWARD_STOP_WORKERS_PROTOCOL, isStreamId, parseLimit, parsePort, parseReply } from './messages.js'
+import type { UdpEndpoint, UdxTransport } from '../../transport/index.js'
+import { ControlChannel, FORWARD_HOP_PROTOCOLS, FORWARD_HOP_WORKERS_PROTOCOL, FORWARD_STOP_PROTOCOLS, FORWARD_STOP_WORKERS_PROTOCOL, isStreamId, parseEndpoint, parseLimit, parsePort, parseReply } from './messages.js'
 import type { ForwardLimit } from './messages.js'
 
 const CIRCUIT_RELAY_TRANSPORT_TAG = '@libp2p/circuit-relay-v2-transport'
@@ -23,6 +23,17 @@ export interface ForwardedCircuitComponents {
   upgrader: Upgrader
   peerId: PeerId
   logger: ComponentLogger
+}
+
+export interface ForwardedCircuitsInit {
+  /**
+   * This node hole punches: it asks its gateway for the other peer's overlay mapping with each circuit (and lets
+   * the gateway pass its own on), and is told it, with when the circuit's connection began, while that
+   * connection is still in its handshake
+   *
+   * @default undefined (no punching: nothing asked, nothing passed on)
+   */
+  punchEarly?: (peer: PeerId, at: UdpEndpoint, relayedSince: number) => void
 }
 
 /** Why a forwarded circuit was not made; the dial then goes over circuit relay v2 instead. */
@@ -47,13 +58,15 @@ export class ForwardedCircuitTransport implements Transport, Startable {
   readonly [Symbol.toStringTag] = FORWARDED_CIRCUIT_TRANSPORT_TAG
   readonly [serviceCapabilities] = ['@libp2p/transport']
   private readonly components: ForwardedCircuitComponents
+  private readonly init: ForwardedCircuitsInit
   private readonly log: Logger
   private readonly shutdown = new AbortController()
   /** gateways whose relay worker ports this node could not reach: their circuits are asked for in-loop */
   private readonly workersUnreachable = new Set<string>()
 
-  constructor (components: ForwardedCircuitComponents) {
+  constructor (components: ForwardedCircuitComponents, init: ForwardedCircuitsInit = {}) {
     this.components = components
+    this.init = init
     this.log = components.logger.forComponent('natmesh:relay-forward')
   }
 
@@ -105,7 +118,7 @@ export class ForwardedCircuitTransport implements Transport, Startable {
       const signal = AbortSignal.any([options.signal, AbortSignal.timeout(NEGOTIATION_TIMEOUT_MS)])
       stream = await gateway.newStream(FORWARD_HOP_PROTOCOLS, { signal }).catch((err: Error) => { throw new NotForwardedError(`the gateway offers none: ${err.message}`) })
       const hop = new ControlChannel(stream)
-      await hop.write({ target: targetId, streamId: end.id, ...(inLoop ? { inLoop } : {}), ...(offerNoiseFirst ? { noiseFirst: true } : {}) }, { signal })
+      await hop.write({ target: targetId, streamId: end.id, ...(inLoop ? { inLoop } : {}), ...(offerNoiseFirst ? { noiseFirst: true } : {}), ...(this.init.punchEarly != null ? { punch: true } : {}) }, { signal })
       reply = parseReply(await hop.read({ signal }))
       if (reply.status !== 'OK' || reply.streamId == null) throw new NotForwardedError(`the gateway answered ${reply.status}`)
       if (reply.port != null && stream.protocol !== FORWARD_HOP_WORKERS_PROTOCOL) throw new NotForwardedError('the gateway named a relay worker port on a protocol without them')
@@ -123,6 +136,8 @@ export class ForwardedCircuitTransport implements Transport, Startable {
     })
     tieToControl(maConn, stream)
     this.log('forwarded circuit to %a open%s', ma, workerPort != null ? ` through relay worker port ${workerPort}` : '')
+    const targetAt = parseEndpoint(reply.targetAt)
+    if (targetAt != null) this.init.punchEarly?.(peerIdFromString(targetId), targetAt, maConn.timeline.open)
     try {
       return await options.upgrader.upgradeOutbound(maConn, { ...options, limits: toConnectionLimits(reply.limit) })
     } catch (err) {
@@ -177,8 +192,10 @@ export class ForwardedCircuitTransport implements Transport, Startable {
       remoteAddr: connection.remoteAddr.encapsulate(`/p2p-circuit/p2p/${source.toString()}`)
     }, { announce: workerPort != null })
     tieToControl(maConn, stream)
+    const sourceAt = this.init.punchEarly != null ? parseEndpoint(request.sourceAt) : undefined
+    if (sourceAt != null) this.init.punchEarly?.(source, sourceAt, maConn.timeline.open)
     try {
-      await stop.write({ status: 'OK', streamId: end.id, ...(noiseFirst ? { noiseFirst: true } : {}) }, { signal })
+      await stop.write({ status: 'OK', streamId: end.id, ...(noiseFirst ? { noiseFirst: true } : {}), ...(sourceAt != null ? { punch: true } : {}) }, { signal })
     } catch (err) {
       maConn.abort(err instanceof Error ? err : new Error(String(err)))
       throw err
@@ -237,6 +254,6 @@ function toConnectionLimits (limit: ForwardLimit | undefined): ConnectionLimits 
   return { ...(limit.data != null ? { bytes: BigInt(limit.data) } : {}), ...(limit.durationMs != null ? { seconds: limit.durationMs / 1000 } : {}) }
 }
 
-export function forwardedCircuits (): (components: ForwardedCircuitComponents) => Transport {
-  return (components) => new ForwardedCircuitTransport(components)
+export function forwardedCircuits (init: ForwardedCircuitsInit = {}): (components: ForwardedCircuitComponents) => Transport {
+  return (components) => new ForwardedCircuitTransport(components, init)
 }

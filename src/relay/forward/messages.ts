@@ -1,5 +1,7 @@
+import { isIPv4 } from 'node:net'
 import { lpStream } from '@libp2p/utils'
 import type { AbortOptions, Stream } from '@libp2p/interface'
+import type { UdpEndpoint } from '../../transport/index.js'
 
 /** peer to gateway: "forward a circuit to `target`; my end is stream `streamId`" */
 export const FORWARD_HOP_PROTOCOL = '/natmesh/relay-forward/hop/1.0.0'
@@ -27,9 +29,17 @@ export type ForwardStatus = 'OK' | 'NO_RESERVATION' | 'PERMISSION_DENIED' | 'UNA
  * source offers to start the circuit with Noise instead of multistream-select; in a reply, the target agrees. The
  * gateway passes both on; one that does not (an older gateway) leaves the circuit to negotiate as usual.
  */
-export interface HopRequest { target: string, streamId: number, inLoop?: boolean, noiseFirst?: true }
-export interface StopRequest { source: string, streamId: number, limit?: ForwardLimit, port?: number, noiseFirst?: true }
-export interface Reply { status: ForwardStatus, streamId?: number, limit?: ForwardLimit, port?: number, noiseFirst?: true }
+/**
+ * `punch` (optional): in a hop request, the source hole punches and asks the gateway to pass on where each peer's
+ * overlay socket is mapped, as the gateway sees it: the source's goes to the target in the stop request
+ * (`sourceAt`); the target's comes back in the OK reply (`targetAt`) only if the target punches too and says so
+ * (`punch` in its stop reply). Both can then dial each other while the circuit's own handshake is still under
+ * way. A peer that does not punch (relay-only, ice mode) never asks, and its mapping is passed on to nobody.
+ * "host:port", IPv4 (the overlay's family); older gateways and peers drop the fields.
+ */
+export interface HopRequest { target: string, streamId: number, inLoop?: boolean, noiseFirst?: true, punch?: true }
+export interface StopRequest { source: string, streamId: number, limit?: ForwardLimit, port?: number, noiseFirst?: true, sourceAt?: string }
+export interface Reply { status: ForwardStatus, streamId?: number, limit?: ForwardLimit, port?: number, noiseFirst?: true, punch?: true, targetAt?: string }
 
 const MAX_MESSAGE_BYTES = 4096
 const STATUSES = new Set<string>(['OK', 'NO_RESERVATION', 'PERMISSION_DENIED', 'UNAVAILABLE', 'MALFORMED'])
@@ -62,6 +72,20 @@ export function parsePort (value: unknown): number | undefined {
   return value
 }
 
+/** `sourceAt` / `targetAt` as written */
+export function formatEndpoint (at: UdpEndpoint): string {
+  return `${at.host}:${at.port}`
+}
+
+/** `sourceAt` / `targetAt` as read: undefined when absent or not an IPv4 "host:port" (a hint, never fatal) */
+export function parseEndpoint (value: unknown): UdpEndpoint | undefined {
+  if (typeof value !== 'string') return undefined
+  const match = /^(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5})$/.exec(value)
+  const port = Number(match?.[2])
+  if (match?.[1] == null || !isIPv4(match[1]) || port < 1 || port > 65535) return undefined
+  return { host: match[1], port, family: 4 }
+}
+
 export function parseLimit (value: unknown): ForwardLimit | undefined {
   if (value == null) return undefined
   if (typeof value !== 'object') throw new Error('limit is not an object')
@@ -76,5 +100,14 @@ export function parseReply (message: Record<string, unknown>): Reply {
   const status = message.status as ForwardStatus
   if (status !== 'OK') return { status }
   if (!isStreamId(message.streamId)) throw new Error('OK reply without a stream id')
-  return { status, streamId: message.streamId, limit: parseLimit(message.limit), port: parsePort(message.port), ...(message.noiseFirst === true ? { noiseFirst: true } : {}) }
+  const targetAt = parseEndpoint(message.targetAt)
+  return {
+    status,
+    streamId: message.streamId,
+    limit: parseLimit(message.limit),
+    port: parsePort(message.port),
+    ...(message.noiseFirst === true ? { noiseFirst: true } : {}),
+    ...(message.punch === true ? { punch: true } : {}),
+    ...(targetAt != null ? { targetAt: formatEndpoint(targetAt) } : {})
+  }
 }

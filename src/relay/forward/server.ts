@@ -6,7 +6,7 @@ import type { Limit } from '@libp2p/circuit-relay-v2'
 import { ProtocolHandler } from '../../core/protocol-handler.js'
 import { isUdxMultiaddr, isUdxTransport, toUdpEndpoint } from '../../transport/index.js'
 import type { UdpEndpoint, UdxTransport } from '../../transport/index.js'
-import { ControlChannel, FORWARD_HOP_PROTOCOLS, FORWARD_HOP_WORKERS_PROTOCOL, FORWARD_STOP_PROTOCOL, FORWARD_STOP_PROTOCOLS, FORWARD_STOP_WORKERS_PROTOCOL, isStreamId, parseReply } from './messages.js'
+import { ControlChannel, formatEndpoint, FORWARD_HOP_PROTOCOLS, FORWARD_HOP_WORKERS_PROTOCOL, FORWARD_STOP_PROTOCOL, FORWARD_STOP_PROTOCOLS, FORWARD_STOP_WORKERS_PROTOCOL, isStreamId, parseReply } from './messages.js'
 import type { ForwardLimit, ForwardStatus } from './messages.js'
 import { RelayWorkers } from './relay-workers.js'
 
@@ -66,6 +66,9 @@ export interface ForwardServerComponents {
  * worker thread instead, on the worker's own UDP port: the replies name that port, and the worker learns each
  * peer's address there from the peer's first packet. A circuit with an older peer, or from a peer that asks for
  * `inLoop` (it could not reach a worker port), is forwarded on the main loop as before.
+ *
+ * Peers that hole punch ask for each other's overlay mappings with the circuit (`punch`, see messages.ts): the
+ * source's goes to the target in the stop request, the target's back to the source only if the target punches too.
  */
 export class ForwardServer extends ProtocolHandler {
   readonly [Symbol.toStringTag] = '@natmesh/relay-forward-server'
@@ -179,10 +182,11 @@ export class ForwardServer extends ProtocolHandler {
       return
     }
     const workersAsked = stream.protocol === FORWARD_HOP_WORKERS_PROTOCOL && request.inLoop !== true
-    await this.join(udx, { hop, at: sourceAt, streamId: request.streamId, peer: connection.remotePeer, workersAsked, noiseFirst: request.noiseFirst === true }, { connection: targetConnection, at: targetAt, peer: target }, limit, signal)
+    await this.join(udx, { hop, at: sourceAt, streamId: request.streamId, peer: connection.remotePeer, workersAsked, noiseFirst: request.noiseFirst === true, punch: request.punch === true }, { connection: targetConnection, at: targetAt, peer: target }, limit, signal)
   }
 
-  private async join (udx: UdxTransport, source: { hop: ControlChannel, at: UdpEndpoint, streamId: number, peer: PeerId, workersAsked: boolean, noiseFirst: boolean }, target: { connection: Connection, at: UdpEndpoint, peer: PeerId }, limit: ForwardLimit | undefined, signal: AbortSignal): Promise<void> {
+  /** `source.punch`: the source asked for the peers' mappings (see messages.ts); the target's goes back only if it punches too */
+  private async join (udx: UdxTransport, source: { hop: ControlChannel, at: UdpEndpoint, streamId: number, peer: PeerId, workersAsked: boolean, noiseFirst: boolean, punch: boolean }, target: { connection: Connection, at: UdpEndpoint, peer: PeerId }, limit: ForwardLimit | undefined, signal: AbortSignal): Promise<void> {
     let stopStream: Stream | undefined
     let path: ForwardPath | undefined
     try {
@@ -193,7 +197,7 @@ export class ForwardServer extends ProtocolHandler {
       }
       path ??= inLoopPath(udx, { at: source.at, streamId: source.streamId }, target.at)
       const stop = new ControlChannel(stopStream)
-      await stop.write({ source: source.peer.toString(), streamId: path.ids[1], limit, ...(path.port != null ? { port: path.port } : {}), ...(source.noiseFirst ? { noiseFirst: true } : {}) }, { signal })
+      await stop.write({ source: source.peer.toString(), streamId: path.ids[1], limit, ...(path.port != null ? { port: path.port } : {}), ...(source.noiseFirst ? { noiseFirst: true } : {}), ...(source.punch ? { sourceAt: formatEndpoint(source.at) } : {}) }, { signal })
       const reply = parseReply(await stop.read({ signal }))
       if (reply.status !== 'OK' || reply.streamId == null) {
         path.destroy()
@@ -203,7 +207,14 @@ export class ForwardServer extends ProtocolHandler {
         return
       }
       await path.join(reply.streamId)
-      await source.hop.write({ status: 'OK', streamId: path.ids[0], limit, ...(path.port != null ? { port: path.port } : {}), ...(source.noiseFirst && reply.noiseFirst === true ? { noiseFirst: true } : {}) }, { signal })
+      await source.hop.write({
+        status: 'OK',
+        streamId: path.ids[0],
+        limit,
+        ...(path.port != null ? { port: path.port } : {}),
+        ...(source.noiseFirst && reply.noiseFirst === true ? { noiseFirst: true } : {}),
+        ...(source.punch && reply.punch === true ? { targetAt: formatEndpoint(target.at) } : {})
+      }, { signal })
     } catch (err) {
       path?.destroy()
       stopStream?.abort(err instanceof Error ? err : new Error(String(err)))
