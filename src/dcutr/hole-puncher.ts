@@ -1,23 +1,20 @@
 import { serviceDependencies } from '@libp2p/interface'
 import { TypedEventEmitter } from 'main-event'
-import type { ComponentLogger, Connection, Libp2pEvents, Logger, Startable, Stream, TypedEventTarget } from '@libp2p/interface'
+import type { ComponentLogger, Connection, Libp2pEvents, Logger, PeerId, Startable, Stream, TypedEventTarget } from '@libp2p/interface'
 import type { ConnectionManager, Registrar, TransportManager } from '@libp2p/interface-internal'
-import type { PeerId } from '@libp2p/interface'
-import { isPrivate } from '@libp2p/utils'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import { toUdxMultiaddr } from '../transport/index.js'
 import type { UdpEndpoint } from '../transport/index.js'
 import type { OverlaySocket } from '../transport/overlay-socket.js'
 import { PROBE_TOKEN_LENGTH } from '../transport/control-message.js'
 import { PathLostError } from '../transport/liveness.js'
 import { isRelayed } from '../core/relay-address.js'
-import { changesPortPerDestination } from '../nat/mapping-profile.js'
 import type { NatMappingProfile } from '../nat/mapping-profile.js'
 import { HolePunch } from './pb/hole-punch.js'
 import { BIRTHDAY_DEFAULTS } from './birthday.js'
 import type { BirthdaySettings } from './birthday.js'
 import { systemClock } from './clock.js'
 import type { Clock } from './clock.js'
+import { EarlyDial } from './early-dial.js'
 import { DCUTR_PROTOCOL, DEFAULT_PUNCH_INTERVAL_MS, DEFAULT_RETRIES, DEFAULT_TIMEOUT_MS } from './constants.js'
 import { asHolePunchError, cutShortReason, HolePunchError, NO_UDP_PATH_LOCAL } from './errors.js'
 import { connectMessage, DcutrMessages, initiatorPlan, responderPlan, syncMessage } from './exchange.js'
@@ -104,6 +101,7 @@ export class HolePuncher extends TypedEventEmitter<HolePuncherEvents> implements
   private readonly natMapping: () => Promise<NatMappingProfile>
   private readonly clock: Clock
   private readonly dialer: PunchDialer
+  private readonly earlyDial: EarlyDial
   private readonly log: Logger
   private readonly inProgress = new Set<string>()
   /** relayed connections a punch was started for: by connection:open, and again by identify's topology */
@@ -114,8 +112,6 @@ export class HolePuncher extends TypedEventEmitter<HolePuncherEvents> implements
   private readonly replaced = new WeakMap<Connection, AbortController>()
   /** per peer, the direct connection the last success told of (see report) */
   private readonly toldDirect = new Map<string, Connection>()
-  /** peers an early dial (punchEarly) is under way to */
-  private readonly dialingEarly = new Set<string>()
   /** the punch (initiate) running per peer, so a newer relayed connection's punch starts once the old one is cut short */
   private readonly punching = new Map<string, Promise<HolePunchOutcome>>()
   private topologyId?: string
@@ -137,6 +133,15 @@ export class HolePuncher extends TypedEventEmitter<HolePuncherEvents> implements
       clock: this.clock
     })
     this.log = components.logger.forComponent('natmesh:hole-puncher')
+    this.earlyDial = new EarlyDial({
+      dialer: this.dialer,
+      natMapping: this.natMapping,
+      allowPrivateAddresses: this.allowPrivateAddresses,
+      timeoutMs: this.timeoutMs,
+      clock: this.clock,
+      log: this.log,
+      report: (outcome) => { this.report(outcome) }
+    })
   }
 
   async start (): Promise<void> {
@@ -157,39 +162,17 @@ export class HolePuncher extends TypedEventEmitter<HolePuncherEvents> implements
   private readonly onConnectionOpen = (evt: CustomEvent<Connection>): void => {
     const connection = evt.detail
     if (isRelayed(connection.remoteAddr)) this.punchRelayed(connection)
-    else {
-      connection.addEventListener('close', (closed) => {
-        const key = connection.remotePeer.toString()
-        if (this.toldDirect.get(key) === connection) this.toldDirect.delete(key)
-        if (closed.error instanceof PathLostError) this.directLost(connection)
-      }, { once: true })
-    }
+    else connection.addEventListener('close', (closed) => { this.directClosed(connection, closed.error) }, { once: true })
   }
 
-  /**
-   * A forwarded circuit's gateway told us where the remote's overlay socket is mapped, as the gateway sees it
-   * (both peers asked for that; see relay/forward/messages.ts). Unless our NAT gives each destination a port of
-   * its own, we dial that mapping now, while the relayed connection is still in its handshake: the remote does
-   * the same with ours, so each side's HELLOs open its NAT for the other's, as in a plain DCUtR punch but without
-   * the exchange's round trips. DCUtR still runs over the relayed connection; it ends with the direct
-   * connection this made, or punches itself where this cannot meet (a symmetric NAT on the other side, a LAN).
-   */
+  private directClosed (connection: Connection, error?: Error): void {
+    if (this.toldDirect.get(connection.remotePeer.toString()) === connection) this.toldDirect.delete(connection.remotePeer.toString())
+    if (error instanceof PathLostError) this.directLost(connection)
+  }
+
+  /** A forwarded circuit's gateway told us where the remote is mapped: dial it now (see early-dial.ts) */
   punchEarly (peer: PeerId, at: UdpEndpoint, relayedSince: number): void {
-    const key = peer.toString()
-    if (this.shutdown.signal.aborted || this.dialingEarly.has(key) || this.dialer.directConnection(peer) != null) return
-    if (!this.allowPrivateAddresses && isPrivate(toUdxMultiaddr(at.host, at.port))) return
-    this.dialingEarly.add(key)
-    const signal = AbortSignal.any([AbortSignal.timeout(this.timeoutMs), this.shutdown.signal])
-    const tally = new PunchTally(peer, this.clock)
-    tally.strategy = 'dcutr'
-    this.natMapping()
-      .then(async (mapping) => {
-        if (changesPortPerDestination(mapping)) throw new Error(`our NAT maps ports per destination (${mapping.kind}): the remote's dial cannot meet ours`)
-        const direct = await this.dialer.dialMapping(peer, at, signal)
-        this.report(tally.success(1, direct, { timeline: { open: relayedSince } }))
-      })
-      .catch((err: Error) => { this.log('early dial to %p at %s:%d ended - %s', peer, at.host, at.port, err.message) })
-      .finally(() => { this.dialingEarly.delete(key) })
+    this.earlyDial.start(peer, at, relayedSince, this.shutdown.signal)
   }
 
   /**
@@ -402,11 +385,7 @@ export class HolePuncher extends TypedEventEmitter<HolePuncherEvents> implements
     }
   }
 
-  /**
-   * Tells of a finished punch, once per direct path: a success while the direct connection an earlier success
-   * told of is still open is the same path found twice (an early dial and the DCUtR exchange both got there, or
-   * both sides' dials did), and is not told again.
-   */
+  /** Tells of a finished punch; a success while the one told before is still open is that path found again (not told) */
   private report (outcome: HolePunchOutcome): HolePunchOutcome {
     if (outcome.outcome === 'success' && outcome.direct != null) {
       const key = outcome.peer.toString()
