@@ -61,6 +61,16 @@ async function opened (kind: 'relay' | 'direct'): Promise<Pair & { l: Link, sess
   return { ...p, l, session, remote: await p.nextAccepted() }
 }
 
+/** A pair with a relayed and a direct link, and a session A opened on the direct one, as seen from both ends. */
+async function onDirectBesideRelay (): Promise<Pair & { relay: Link, direct: Link, session: Session, remote: Session }> {
+  const p = await pair()
+  const relay = link(p.a, p.b, 'relay')
+  const direct = link(p.a, p.b, 'direct')
+  p.links.push(relay, direct)
+  const session = await p.managerA.open(direct.atA, CHAT)
+  return { ...p, relay, direct, session, remote: await p.nextAccepted() }
+}
+
 /** Reads `count` messages; `onEach(i)` runs after the i-th arrived (0-based), before the next is read. */
 async function read (session: Session, count: number, onEach: (i: number) => void = () => {}): Promise<string[]> {
   const out: string[] = []
@@ -181,12 +191,7 @@ describe('Session migration and resume (two real managers)', () => {
   })
 
   it('moves to a direct connection that opened while it was resuming on the relay, once that resume is done', async () => {
-    const { a, b, managerA, links, nextAccepted } = await pair()
-    const relay = link(a, b, 'relay')
-    const direct = link(a, b, 'direct')
-    links.push(relay, direct)
-    const session = await managerA.open(direct.atA, CHAT)
-    const remote = await nextAccepted()
+    const { a, b, links, relay, direct, session, remote } = await onDirectBesideRelay()
     // the resume on the relay is under way when a new direct connection opens (a NAT restart: both paths died,
     // the relay came back first, the punch a moment later)
     const fresh = link(a, b, 'direct')
@@ -210,12 +215,7 @@ describe('Session migration and resume (two real managers)', () => {
   })
 
   it('resumes on another carrier when its path is cut mid-transfer, and the SendBuffer resends what was lost', async () => {
-    const { a, b, managerA, links, nextAccepted } = await pair()
-    const relay = link(a, b, 'relay')
-    const direct = link(a, b, 'direct')
-    links.push(relay, direct)
-    const session = await managerA.open(direct.atA, CHAT)
-    const remote = await nextAccepted()
+    const { a, b, links, relay, direct, session, remote } = await onDirectBesideRelay()
     const resumed = pathEvent(session, 'relay')
     const sending = (async () => { for (const m of numbered(0, 200)) await session.send(enc.encode(m)) })()
     // the direct path dies after 50 messages arrived, others still in flight on it
