@@ -1,4 +1,6 @@
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
+import { readFile } from 'node:fs/promises'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { run, type RunOptions, type RunResult } from './run.js'
 
 /** Every lab namespace name starts with this, so leftovers can always be found and removed. */
@@ -50,13 +52,30 @@ export async function listNs (): Promise<string[]> {
   return stdout.split('\n').map((l) => l.split(' ')[0] ?? '').filter((n) => n !== '')
 }
 
-/** Kills whatever still runs inside the namespace (it would keep the namespace alive), then deletes it. */
+/**
+ * How long a killed process may take to be gone: one that holds a TUN device or a packet socket (the WAN
+ * emulator) can sit in the kernel's teardown, uninterruptible, for a while after SIGKILL
+ */
+const KILLED_EXIT_MS = 5000
+
+/** Kills whatever still runs inside the namespace (it would keep the namespace alive), waits for it to be gone, then deletes the namespace. */
 export async function delNs (ns: string): Promise<void> {
-  const pids = await run('ip', ['netns', 'pids', ns]).then((r) => r.stdout.split('\n').filter((p) => p !== ''), () => [])
+  const pids = await run('ip', ['netns', 'pids', ns]).then((r) => r.stdout.split('\n').filter((p) => p !== '').map(Number), () => [])
   for (const pid of pids) {
-    try { process.kill(Number(pid), 'SIGKILL') } catch { /* already gone */ }
+    try { process.kill(pid, 'SIGKILL') } catch { /* already gone */ }
   }
+  const deadline = Date.now() + KILLED_EXIT_MS
+  await Promise.all(pids.map(async (pid) => { while (!(await isGone(pid)) && Date.now() < deadline) await sleep(20) }))
   await run('ip', ['netns', 'del', ns])
+}
+
+/** no such process, or dead and only waiting for its parent to reap it */
+async function isGone (pid: number): Promise<boolean> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined)
+  if (stat === undefined) return true
+  // "pid (comm) S ...": the state follows the last ")", as comm may hold one
+  const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3)
+  return state === 'Z' || state === 'X'
 }
 
 /** Removes every namespace whose name starts with prefix, e.g. leftovers of a crashed run. Returns their names. */
